@@ -1,0 +1,140 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// IEEE half precision and bfloat16, converted exactly as ggml does:
+// float32 → f16 rounds to nearest even (F16C's _cvtss_sh), float32 → bf16
+// rounds to nearest even and quiets NaNs (GGML_FP32_TO_BF16). Decoding is
+// exact. Owned here rather than taken from a library because these loops
+// are the merge engine's hot path for F16/BF16 models.
+
+// f16Table maps every half-precision bit pattern to its float32 value.
+var f16Table = func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = f16ToF32Slow(uint16(i))
+	}
+	return &t
+}()
+
+func f16ToF32Slow(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // inf or NaN, payload kept
+		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp != 0: // normal
+		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
+	case mant == 0:
+		return math.Float32frombits(sign)
+	default: // subnormal: value = mant × 2^-24
+		f := float32(mant) * (1.0 / (1 << 24))
+		if sign != 0 {
+			f = -f
+		}
+		return f
+	}
+}
+
+// F16ToF32 converts one half-precision value.
+func F16ToF32(h uint16) float32 { return f16Table[h] }
+
+// F32ToF16 converts one float32 to half precision, rounding to nearest even.
+func F32ToF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23) & 0xff
+	mant := b & 0x7fffff
+	switch {
+	case exp == 0xff: // inf / NaN (keep NaN quiet and non-zero)
+		if mant != 0 {
+			return sign | 0x7e00 | uint16(mant>>13)
+		}
+		return sign | 0x7c00
+	case exp > 142: // ≥ 2^16: overflow to infinity
+		return sign | 0x7c00
+	case exp >= 113: // normal half
+		h := uint32(exp-112)<<10 | mant>>13
+		rest := mant & 0x1fff
+		if rest > 0x1000 || (rest == 0x1000 && h&1 == 1) {
+			h++ // may carry into the exponent, up to infinity: both correct
+		}
+		return sign | uint16(h)
+	case exp >= 102: // subnormal half
+		m := mant | 0x800000
+		shift := uint32(126 - exp) // 14..24
+		h := m >> shift
+		rest := m & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rest > half || (rest == half && h&1 == 1) {
+			h++
+		}
+		return sign | uint16(h)
+	default: // underflows to zero
+		return sign
+	}
+}
+
+// BF16ToF32 converts one bfloat16 value.
+func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// F32ToBF16 converts one float32 to bfloat16 the way ggml does.
+func F32ToBF16(f float32) uint16 {
+	u := math.Float32bits(f)
+	if u&0x7fffffff > 0x7f800000 {
+		return uint16(u>>16) | 64 // quiet NaN
+	}
+	return uint16((u + (0x7fff + (u>>16)&1)) >> 16)
+}
+
+// DecodeF16 converts len(dst) half-precision values from src.
+func DecodeF16(dst []float32, src []byte) {
+	_ = src[2*len(dst)-1]
+	for i := range dst {
+		dst[i] = f16Table[binary.LittleEndian.Uint16(src[2*i:])]
+	}
+}
+
+// EncodeF16 converts src to half precision into dst (2 bytes per value).
+func EncodeF16(dst []byte, src []float32) {
+	_ = dst[2*len(src)-1]
+	for i, f := range src {
+		binary.LittleEndian.PutUint16(dst[2*i:], F32ToF16(f))
+	}
+}
+
+// DecodeBF16 converts len(dst) bfloat16 values from src.
+func DecodeBF16(dst []float32, src []byte) {
+	_ = src[2*len(dst)-1]
+	for i := range dst {
+		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
+	}
+}
+
+// EncodeBF16 converts src to bfloat16 into dst.
+func EncodeBF16(dst []byte, src []float32) {
+	_ = dst[2*len(src)-1]
+	for i, f := range src {
+		binary.LittleEndian.PutUint16(dst[2*i:], F32ToBF16(f))
+	}
+}
+
+// DecodeF32 copies little-endian float32 values.
+func DecodeF32(dst []float32, src []byte) {
+	_ = src[4*len(dst)-1]
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+	}
+}
+
+// EncodeF32 writes little-endian float32 values.
+func EncodeF32(dst []byte, src []float32) {
+	_ = dst[4*len(src)-1]
+	for i, f := range src {
+		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(f))
+	}
+}
