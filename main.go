@@ -1,5 +1,9 @@
 package main
 
-import "github.com/evomerge/evomerge/engine/llm"
+import (
+	"fmt"
 
-func main() { llm.BackendInit() }
+	"github.com/evomerge/evomerge/engine/llm"
+)
+
+func main() { fmt.Println(llm.GPUs()) }

@@ -1,0 +1,123 @@
+package merge
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// A Method merges one tensor at a time. Each method lives in its own file
+// and registers itself in an init function; adding a method is adding a
+// file. Structural recipes (passthrough slices, dfs layer paths) are
+// planned in plan.go and do not go through this interface.
+type Method interface {
+	// Name is the recipe spelling, as in mergekit ("ties", "slerp", ...).
+	Name() string
+	// Doc is a one-line description for help output.
+	Doc() string
+	// Params lists the parameters the method reads, with defaults and ranges.
+	Params() []ParamSpec
+	// Base says whether the method needs, accepts or ignores a base model.
+	Base() BaseUse
+	// Models is the allowed number of non-base models (max 0 = no limit).
+	Models() (min, max int)
+	// Merge computes one output tensor into out (len = elements of the
+	// tensor). It must not retain the input slices.
+	Merge(in *Input, out []float32) error
+}
+
+// BaseUse says how a method treats base_model.
+type BaseUse int
+
+const (
+	BaseIgnored  BaseUse = iota // a base, if given, is merged like any model
+	BaseOptional                // used when given (nuslerp)
+	BaseRequired                // task vectors are taken against it
+)
+
+// Scope says where a parameter may be set.
+type Scope int
+
+const (
+	Global   Scope = iota // recipe or slice level only (t, lambda, normalize)
+	PerModel              // may differ per model (weight, density)
+)
+
+// ParamSpec documents and validates one parameter.
+type ParamSpec struct {
+	Name     string
+	Scope    Scope
+	Default  float64
+	Min, Max float64 // inclusive valid range
+	Bool     bool    // stored as 0/1; recipes write true/false
+	Required bool    // no default: the recipe must set it
+	Doc      string
+}
+
+// Input is everything a method sees for one tensor. Parameters are already
+// resolved for this tensor (per-model > slice > global, gradients and
+// filters applied, defaults filled in).
+type Input struct {
+	Tensor string   // GGUF tensor name, e.g. "blk.3.attn_q.weight"
+	Shape  []uint64 // ggml order: Shape[0] is the row length
+	Base   []float32
+	Models [][]float32
+	// Global holds Global-scope parameters; ModelParams[i] the PerModel
+	// parameters of Models[i].
+	Global      map[string]float64
+	ModelParams []map[string]float64
+	// Seed is derived from the recipe seed and the tensor name, so random
+	// methods (DARE) are reproducible and independent across tensors.
+	Seed uint64
+}
+
+// Rows is the number of rows of the tensor (1 for vectors).
+func (in *Input) Rows() int {
+	if len(in.Shape) == 0 || in.Shape[0] == 0 {
+		return 1
+	}
+	n := uint64(1)
+	for _, d := range in.Shape {
+		n *= d
+	}
+	return int(n / in.Shape[0])
+}
+
+// ModelParam returns parameter name of model i.
+func (in *Input) ModelParam(i int, name string) float64 { return in.ModelParams[i][name] }
+
+var registry = map[string]Method{}
+
+// register adds a method; called from init functions only.
+func register(m Method) {
+	if _, dup := registry[m.Name()]; dup {
+		panic(fmt.Sprintf("merge method %q registered twice", m.Name()))
+	}
+	registry[m.Name()] = m
+}
+
+// Lookup returns the method registered under name.
+func Lookup(name string) (Method, bool) {
+	m, ok := registry[name]
+	return m, ok
+}
+
+// Methods lists the registered method names, sorted.
+func Methods() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Spec returns the named parameter's spec for method m.
+func Spec(m Method, name string) (ParamSpec, bool) {
+	ps := m.Params()
+	i := slices.IndexFunc(ps, func(p ParamSpec) bool { return p.Name == name })
+	if i < 0 {
+		return ParamSpec{}, false
+	}
+	return ps[i], true
+}
