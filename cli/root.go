@@ -1,0 +1,112 @@
+// Package cli maps the command line onto the engine and the TUI. The seed
+// flags (--run, --evaluate, --generate, --prompt, --generate-config,
+// --model1..3) work on the root command exactly as first specified; each
+// also has a subcommand spelling (evomerge-tui run, evaluate, ...).
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot()
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "evomerge-tui: interrupted")
+			return 130
+		}
+		fmt.Fprintln(os.Stderr, "evomerge-tui:", err)
+		return 1
+	}
+	return 0
+}
+
+// globals are the flags every command accepts.
+type globals struct {
+	logLevel string
+	logFile  string
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	seed := &seedFlags{}
+	root := &cobra.Command{
+		Use:   "evomerge-tui",
+		Short: "Merge GGUF language models and evolve the merge recipe",
+		Long: `evomerge-tui merges language models stored as GGUF files and evolves the merge
+recipe with tournament selection, evaluating candidates through llama.cpp.
+
+Without arguments it opens the terminal workbench.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.setupLogging(cmd)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return seed.dispatch(cmd) },
+	}
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.logFile, "log-file", defaultLogFile(), "log file (rotated at 10 MB, 3 kept); empty disables it")
+	seed.register(root)
+	root.AddCommand(
+		newInspectCmd(),
+		newImportCmd(),
+		newZooCmd(),
+	)
+	for _, c := range seed.subcommands() {
+		root.AddCommand(c)
+	}
+	return root
+}
+
+func defaultLogFile() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "evomerge", "evomerge.log")
+}
+
+// setupLogging sends slog to the rotating log file and, unless the TUI owns
+// the terminal, to stderr as well.
+func (g *globals) setupLogging(cmd *cobra.Command) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	var writers []io.Writer
+	if g.logFile != "" {
+		if err := os.MkdirAll(filepath.Dir(g.logFile), 0o755); err == nil {
+			writers = append(writers, &lumberjack.Logger{Filename: g.logFile, MaxSize: 10, MaxBackups: 3})
+		}
+	}
+	if !usesTUI(cmd) {
+		writers = append(writers, os.Stderr)
+	}
+	var w io.Writer = io.Discard
+	if len(writers) > 0 {
+		w = io.MultiWriter(writers...)
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
+	return nil
+}
+
+// usesTUI reports whether the command will take over the terminal.
+func usesTUI(cmd *cobra.Command) bool {
+	return cmd.Annotations["tui"] == "true"
+}
