@@ -98,8 +98,8 @@ func TestLogitsRows(t *testing.T) {
 		}
 		for j := range n {
 			// Batched and single-token decodes take different matmul paths
-			// (F16 KV cache): equal to ~1e-3; a row mix-up differs by whole units.
-			if d := math.Abs(float64(row[j] - batch[i*n+j])); d > 3e-3*(1+math.Abs(float64(row[j]))) {
+			// (F16 KV cache): they agree to ~1e-2; a row mix-up differs by whole units.
+			if d := math.Abs(float64(row[j] - batch[i*n+j])); d > 0.02+1e-3*math.Abs(float64(row[j])) {
 				t.Fatalf("token %d logit %d: single %v vs batch %v", i, j, row[j], batch[i*n+j])
 			}
 		}
