@@ -244,33 +244,38 @@ func (c *Context) BatchSize() int { return c.batch.Size() }
 func (c *Context) Clear() { c.c.KvCacheClear() }
 
 // Decode evaluates tokens at positions pos, pos+1, ... and returns the
-// logits of every token as one slice of len(tokens)×VocabSize floats (row i
-// = distribution after token i). With lastOnly, only the last token's
-// logits are computed and returned. The slice points into llama.cpp's
-// buffer: it is valid until the next Decode and must not be modified.
-func (c *Context) Decode(tokens []int, pos int, lastOnly bool) ([]float32, error) {
+// logits of tokens[outputFrom:] as one slice of rows of VocabSize floats
+// (row i = the distribution after token outputFrom+i). Logits are computed
+// only for those tokens, which saves the output projection for the rest
+// (for small models the largest matrix). outputFrom = len(tokens)-1 asks
+// for the last token only; len(tokens) for none. The slice points into
+// llama.cpp's buffer: valid until the next Decode, not to be modified.
+func (c *Context) Decode(tokens []int, pos, outputFrom int) ([]float32, error) {
 	if len(tokens) == 0 {
 		return nil, errors.New("decode: no tokens")
 	}
 	if len(tokens) > c.batch.Size() {
 		return nil, fmt.Errorf("decode: %d tokens exceed the batch size %d", len(tokens), c.batch.Size())
 	}
-	if pos+len(tokens) > c.nCtx {
+	if pos < 0 || pos+len(tokens) > c.nCtx {
 		return nil, fmt.Errorf("decode: positions %d..%d exceed the context size %d", pos, pos+len(tokens)-1, c.nCtx)
+	}
+	if outputFrom < 0 || outputFrom > len(tokens) {
+		return nil, fmt.Errorf("decode: outputFrom %d outside [0, %d]", outputFrom, len(tokens))
 	}
 	c.batch.Clear()
 	for i, t := range tokens {
 		if t < 0 || t >= c.nVocab {
 			return nil, fmt.Errorf("decode: token %d out of the vocabulary (%d)", t, c.nVocab)
 		}
-		c.batch.Add(t, nil, pos+i, !lastOnly || i == len(tokens)-1, 0)
+		c.batch.Add(t, nil, pos+i, i >= outputFrom, 0)
 	}
 	if err := c.c.Decode(c.batch); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	rows := len(tokens)
-	if lastOnly {
-		rows = 1
+	rows := len(tokens) - outputFrom
+	if rows == 0 {
+		return nil, nil
 	}
 	p := C.llama_get_logits(c.cCtx())
 	if p == nil {
@@ -284,4 +289,4 @@ func (c *Context) VocabSize() int { return c.nVocab }
 
 // RemoveFrom drops KV cache entries at positions ≥ pos (for reusing a
 // shared prompt prefix).
-func (c *Context) RemoveFrom(pos int) bool { return c.c.KvCacheSeqRm(0, pos, -1) }
+func (c *Context) RemoveFrom(pos int) { c.c.KvCacheSeqRm(0, pos, -1) }

@@ -51,7 +51,7 @@ func TestGreedyStory(t *testing.T) {
 	if toks[0] != m.BOS() || m.BOS() != 1 {
 		t.Fatalf("tokens %v do not start with BOS", toks)
 	}
-	logits, err := ctx.Decode(toks, 0, true)
+	logits, err := ctx.Decode(toks, 0, len(toks)-1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestGreedyStory(t *testing.T) {
 			break
 		}
 		out.WriteString(m.Piece(next))
-		if logits, err = ctx.Decode([]int{next}, pos, true); err != nil {
+		if logits, err = ctx.Decode([]int{next}, pos, 0); err != nil {
 			t.Fatal(err)
 		}
 		pos++
@@ -84,7 +84,7 @@ func TestLogitsRows(t *testing.T) {
 	}
 	defer ctx.Close()
 	toks, _ := m.Tokenize("The cat sat on the mat.", true)
-	all, err := ctx.Decode(toks, 0, false)
+	all, err := ctx.Decode(toks, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestLogitsRows(t *testing.T) {
 	ctx.Clear()
 	n := ctx.VocabSize()
 	for i, tok := range toks {
-		row, err := ctx.Decode([]int{tok}, i, true)
+		row, err := ctx.Decode([]int{tok}, i, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,11 +104,26 @@ func TestLogitsRows(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ctx.Decode([]int{m.VocabSize()}, 0, true); err == nil {
+	if _, err := ctx.Decode([]int{m.VocabSize()}, 0, 0); err == nil {
 		t.Error("out-of-vocabulary token accepted")
 	}
-	if _, err := ctx.Decode(toks, 30, true); err == nil {
+	if _, err := ctx.Decode(toks, 30, 0); err == nil {
 		t.Error("decode past the context accepted")
+	}
+	// Asking for the last three rows returns exactly those rows.
+	ctx.Clear()
+	tail, err := ctx.Decode(toks, 0, len(toks)-3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tail) != 3*n {
+		t.Fatalf("got %d floats, want %d", len(tail), 3*n)
+	}
+	off := (len(toks) - 3) * n
+	for j := range tail {
+		if d := math.Abs(float64(tail[j] - batch[off+j])); d > 0.02+1e-3*math.Abs(float64(tail[j])) {
+			t.Fatalf("partial output row value %d: %v vs %v", j, tail[j], batch[off+j])
+		}
 	}
 }
 

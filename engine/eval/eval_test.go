@@ -1,0 +1,339 @@
+package eval
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func sampleText(n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		b.WriteString([]string{"the cat ", "sat on ", "a mat, ", "and then ", "it slept. "}[i*7%5])
+	}
+	return b.String()[:n]
+}
+
+// TestPerplexityMatchesReference recomputes llama-perplexity's definition
+// directly from the fake model's formula.
+func TestPerplexityMatchesReference(t *testing.T) {
+	text := sampleText(700)
+	for _, tc := range []struct{ nctx, batch, chunks int }{{64, 48, 0}, {64, 64, 0}, {32, 5, 3}, {100, 48, 0}} {
+		lm := newFake()
+		lm.batch = tc.batch
+		got, err := Perplexity(context.Background(), lm, text, PerplexityOptions{Context: tc.nctx, Chunks: tc.chunks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks, _ := lm.Tokenize(text, true)
+		chunks := len(toks) / tc.nctx
+		if tc.chunks > 0 {
+			chunks = min(chunks, tc.chunks)
+		}
+		var sum, sum2 float64
+		n := 0
+		for c := range chunks {
+			w := append([]int(nil), toks[c*tc.nctx:(c+1)*tc.nctx]...)
+			w[0] = 1 // BOS
+			for j := tc.nctx / 2; j < tc.nctx-1; j++ {
+				prev := -1
+				if j > 0 {
+					prev = w[j-1]
+				}
+				lp := refLogProb(w[0], prev, w[j], toks[c*tc.nctx+j+1], lm.vocab, false)
+				sum -= lp
+				sum2 += lp * lp
+				n++
+			}
+		}
+		mean := sum / float64(n)
+		want := math.Exp(mean)
+		wantErr := math.Sqrt((sum2/float64(n)-mean*mean)/float64(n-1)) * want
+		if got.Tokens != n || got.Chunks != chunks {
+			t.Errorf("ctx %d: scored %d tokens in %d chunks, want %d in %d", tc.nctx, got.Tokens, got.Chunks, n, chunks)
+		}
+		if math.Abs(got.Perplexity-want)/want > 1e-6 || math.Abs(got.StdErr-wantErr)/wantErr > 1e-4 {
+			t.Errorf("ctx %d batch %d: ppl %v ± %v, want %v ± %v", tc.nctx, tc.batch, got.Perplexity, got.StdErr, want, wantErr)
+		}
+	}
+}
+
+func TestPerplexityErrors(t *testing.T) {
+	lm := newFake()
+	if _, err := Perplexity(context.Background(), lm, "short", PerplexityOptions{Context: 64}); !errors.Is(err, ErrTextTooShort) {
+		t.Errorf("short text: %v", err)
+	}
+	if _, err := Perplexity(context.Background(), lm, sampleText(1000), PerplexityOptions{Context: 512}); err == nil {
+		t.Error("context larger than the model's accepted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Perplexity(ctx, lm, sampleText(1000), PerplexityOptions{Context: 64}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+func TestLogSoftmaxAt(t *testing.T) {
+	logits := []float32{1, 2, 3}
+	// log(e^3 / (e^1+e^2+e^3)) = -log(1 + e^-1 + e^-2)
+	want := -math.Log(1 + math.Exp(-1) + math.Exp(-2))
+	if got := LogSoftmaxAt(logits, 2); math.Abs(got-want) > 1e-7 {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// Large logits do not overflow.
+	if got := LogSoftmaxAt([]float32{1000, 1000}, 0); math.Abs(got-math.Log(0.5)) > 1e-7 {
+		t.Errorf("got %v, want log 0.5", got)
+	}
+}
+
+func TestGenerateGreedy(t *testing.T) {
+	lm := newFake()
+	var streamed strings.Builder
+	res, err := Generate(context.Background(), lm, "ab", GenerateOptions{MaxTokens: 10}, func(s string) { streamed.WriteString(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Expected: argmax of the formula, step by step.
+	toks, _ := lm.Tokenize("ab", true)
+	var want []int
+	for range 10 {
+		prev, cur := toks[len(toks)-2], toks[len(toks)-1]
+		best := -1
+		for j := range lm.vocab {
+			if j == 2 {
+				continue
+			}
+			if best < 0 || fakeLogit(1, prev, cur, j) > fakeLogit(1, prev, cur, best) {
+				best = j
+			}
+		}
+		want = append(want, best)
+		toks = append(toks, best)
+	}
+	if len(res.tokenIDs) != 10 {
+		t.Fatalf("generated %d tokens", len(res.tokenIDs))
+	}
+	for i := range want {
+		if res.tokenIDs[i] != want[i] {
+			t.Fatalf("token %d = %d, want %d (all %v vs %v)", i, res.tokenIDs[i], want[i], res.tokenIDs, want)
+		}
+	}
+	if streamed.String() != res.Text || res.StopReason != "length" {
+		t.Errorf("streamed %q, text %q, stop %q", streamed.String(), res.Text, res.StopReason)
+	}
+	// Seeded sampling is reproducible.
+	opt := GenerateOptions{SamplingOptions: DefaultSampling(), MaxTokens: 20}
+	a, _ := Generate(context.Background(), lm, "ab", opt, nil)
+	b, _ := Generate(context.Background(), lm, "ab", opt, nil)
+	opt.Seed++
+	c, _ := Generate(context.Background(), lm, "ab", opt, nil)
+	if a.Text != b.Text {
+		t.Error("same seed, different text")
+	}
+	if a.Text == c.Text {
+		t.Error("different seed, same text (possible but unlikely)")
+	}
+}
+
+func TestGenerateStops(t *testing.T) {
+	lm := newFake()
+	lm.ctx = 12
+	res, err := Generate(context.Background(), lm, "abc", GenerateOptions{MaxTokens: 100}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StopReason != "context" || res.PromptTokens+res.Tokens != 12 {
+		t.Errorf("stop %q after %d+%d tokens", res.StopReason, res.PromptTokens, res.Tokens)
+	}
+	lm = newFake()
+	lm.eos = true
+	// With EOS allowed some continuation ends with it; find that it stops.
+	found := false
+	for seed := range uint64(50) {
+		opt := GenerateOptions{SamplingOptions: SamplingOptions{Temperature: 2, Seed: seed}, MaxTokens: 60}
+		r, err := Generate(context.Background(), lm, "x", opt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.StopReason == "eos" {
+			found = true
+			break
+		}
+	}
+	if !found {
+		t.Error("no generation stopped at EOS")
+	}
+	if _, err := Generate(context.Background(), lm, "x", GenerateOptions{SamplingOptions: SamplingOptions{Temperature: -1}}, nil); err == nil {
+		t.Error("negative temperature accepted")
+	}
+}
+
+func TestCompleteUTF8(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"abc", 3},
+		{"a\xc3", 1},         // first byte of é
+		{"a\xc3\xa9", 3},     // é complete
+		{"\xe2\x96", 0},      // 2 of 3 bytes of ▁
+		{"x\xe2\x96\x81", 4}, // ▁ complete
+		{"\xf0\x9f\x98", 0},  // 3 of 4 bytes of an emoji
+		{"\xff", 1},          // invalid byte: passed through
+	}
+	for _, tt := range tests {
+		if got := completeUTF8([]byte(tt.in)); got != tt.want {
+			t.Errorf("completeUTF8(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSampler(t *testing.T) {
+	logits := []float32{0.5, 2, 1, -1, 1.9}
+	if got := NewSampler(SamplingOptions{}).Sample(logits, nil); got != 1 {
+		t.Errorf("greedy picked %d", got)
+	}
+	// Repeat penalty 2 on token 1 (positive logit → halved to 1): token 4 wins.
+	if got := NewSampler(SamplingOptions{RepeatPenalty: 2}).Sample(logits, []int{1}); got != 4 {
+		t.Errorf("penalised greedy picked %d", got)
+	}
+	if got := NewSampler(SamplingOptions{Temperature: 5, TopK: 1, Seed: 9}).Sample(logits, nil); got != 1 {
+		t.Errorf("top-k 1 picked %d", got)
+	}
+	// Frequencies match softmax(logits/T) with no truncation.
+	const n = 40000
+	s := NewSampler(SamplingOptions{Temperature: 1.5, Seed: 3})
+	counts := make([]int, len(logits))
+	for range n {
+		counts[s.Sample(logits, nil)]++
+	}
+	var z float64
+	for _, l := range logits {
+		z += math.Exp(float64(l) / 1.5)
+	}
+	for i, l := range logits {
+		p := math.Exp(float64(l)/1.5) / z
+		sd := math.Sqrt(p * (1 - p) / n)
+		if got := float64(counts[i]) / n; math.Abs(got-p) > 5*sd {
+			t.Errorf("token %d: frequency %.4f, want %.4f ± %.4f", i, got, p, 5*sd)
+		}
+	}
+	// top-p 0.5 at T=1: p(1)≈0.38, p(4)≈0.35 → nucleus {1, 4}; nothing else appears.
+	s = NewSampler(SamplingOptions{Temperature: 1, TopP: 0.5, Seed: 4})
+	for range 2000 {
+		if got := s.Sample(logits, nil); got != 1 && got != 4 {
+			t.Fatalf("top-p sampled %d outside the nucleus", got)
+		}
+	}
+	// min-p 0.5: keeps tokens with p ≥ 0.5·p_max, i.e. 1, 4 (0.35/0.38) and not 2 (0.14).
+	s = NewSampler(SamplingOptions{Temperature: 1, MinP: 0.5, Seed: 5})
+	for range 2000 {
+		if got := s.Sample(logits, nil); got != 1 && got != 4 {
+			t.Fatalf("min-p sampled %d", got)
+		}
+	}
+}
+
+func TestContinuationLogLikelihood(t *testing.T) {
+	lm := newFake()
+	ll, n, err := ContinuationLogLikelihood(lm, "ab", "cd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, _ := lm.Tokenize("abcd", true) // BOS a b c d
+	want := refLogProb(1, toks[1], toks[2], toks[3], lm.vocab, false) + refLogProb(1, toks[2], toks[3], toks[4], lm.vocab, false)
+	if n != 2 || math.Abs(ll-want) > 1e-5 {
+		t.Errorf("got %v over %d tokens, want %v over 2", ll, n, want)
+	}
+	// Across batch boundaries.
+	lm.batch = 3
+	ll2, _, err := ContinuationLogLikelihood(lm, "ab", "cd")
+	if err != nil || math.Abs(ll2-want) > 1e-5 {
+		t.Errorf("batched: %v, %v", ll2, err)
+	}
+}
+
+func TestScoreTasks(t *testing.T) {
+	lm := newFake()
+	// For each context, make the answer the likeliest single-byte choice
+	// according to the reference formula; accuracy must be 1, and 0 when
+	// the answer index points at the least likely choice.
+	var good, bad []Task
+	for _, c := range []string{"ab", "hello", "xyz", "the cat"} {
+		toks, _ := lm.Tokenize(c, true)
+		prev, cur := toks[len(toks)-2], toks[len(toks)-1]
+		choices := []string{"a", "m", "q", "z"}
+		bestI, worstI := 0, 0
+		for i, ch := range choices {
+			tok := 3 + int(ch[0])%(lm.vocab-3)
+			lp := refLogProb(1, prev, cur, tok, lm.vocab, false)
+			if lp > refLogProb(1, prev, cur, 3+int(choices[bestI][0])%(lm.vocab-3), lm.vocab, false) {
+				bestI = i
+			}
+			if lp < refLogProb(1, prev, cur, 3+int(choices[worstI][0])%(lm.vocab-3), lm.vocab, false) {
+				worstI = i
+			}
+		}
+		good = append(good, Task{Context: c, Choices: choices, Answer: bestI})
+		bad = append(bad, Task{Context: c, Choices: choices, Answer: worstI})
+	}
+	res, err := ScoreTasks(context.Background(), lm, good, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accuracy != 1 || res.AccuracyNorm != 1 || res.Tasks != 4 {
+		t.Errorf("good answers: %+v", res)
+	}
+	res, _ = ScoreTasks(context.Background(), lm, bad, nil)
+	if res.Accuracy != 0 {
+		t.Errorf("worst answers: %+v", res)
+	}
+}
+
+func TestReadTasks(t *testing.T) {
+	good := `{"context": "2+2=", "choices": ["3", "4"], "answer": 1}
+
+{"context": "sky is", "choices": ["blue", "green", "red"], "answer": 0}
+`
+	tasks, err := ReadTasks(strings.NewReader(good))
+	if err != nil || len(tasks) != 2 || tasks[1].Choices[2] != "red" {
+		t.Fatalf("got %v, %v", tasks, err)
+	}
+	bad := `{"context": "a", "choices": ["x"], "answer": 0}
+{"context": "a", "choices": ["x", "y"], "answer": 2}
+{"context": "", "choices": ["x", "y"], "answer": 0}
+{"context": "a", "choices": ["x", "y"], "answer": 0, "extra": 1}
+not json`
+	_, err = ReadTasks(strings.NewReader(bad))
+	if err == nil {
+		t.Fatal("bad tasks accepted")
+	}
+	for _, want := range []string{"5 bad task lines", "line 1: 1 choices", "line 2: answer 2", "line 3: empty context", `line 4: json: unknown field "extra"`, "line 5:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestDistinct2(t *testing.T) {
+	tests := []struct {
+		text string
+		want float64
+	}{
+		{"the cat sat on the mat", 1},
+		{"the the the the the", 0.25},
+		{"a b a b a b", 2.0 / 5},
+		{"one", 1},
+	}
+	for _, tt := range tests {
+		if got := Distinct2(strings.Fields(tt.text)); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("Distinct2(%q) = %v, want %v", tt.text, got, tt.want)
+		}
+	}
+	o := DefaultCoherence()
+	if fluency(4, o) != 1 || fluency(400, o) != 0 || fluency(1e6, o) != 0 || math.Abs(fluency(40, o)-0.5) > 1e-12 {
+		t.Errorf("fluency mapping wrong: %v %v %v", fluency(4, o), fluency(40, o), fluency(400, o))
+	}
+}

@@ -1,0 +1,80 @@
+package eval
+
+import "encoding/json"
+
+// The worker protocol: the parent writes one JSON Request per line to a
+// worker's stdin; the worker answers with JSON Response lines on stdout —
+// zero or more events ("token", "progress") and then exactly one final
+// line ("done" with a result, or "error"). One request runs at a time per
+// worker. Worker stderr carries llama.cpp's log, never protocol.
+
+// Operations a worker understands.
+const (
+	OpHealth     = "health"
+	OpLoad       = "load"
+	OpUnload     = "unload"
+	OpPerplexity = "perplexity"
+	OpGenerate   = "generate"
+	OpTasks      = "tasks"
+	OpCoherence  = "coherence"
+)
+
+// Request is one job for a worker.
+type Request struct {
+	ID    uint64 `json:"id"`
+	Op    string `json:"op"`
+	Model string `json:"model,omitempty"` // GGUF path
+
+	Texts      []Text             `json:"texts,omitempty"`      // perplexity
+	Perplexity *PerplexityOptions `json:"perplexity,omitempty"` // perplexity
+	Prompt     string             `json:"prompt,omitempty"`     // generate
+	Generate   *GenerateOptions   `json:"generate,omitempty"`   // generate
+	Tasks      []Task             `json:"tasks,omitempty"`      // tasks
+	Coherence  *CoherenceOptions  `json:"coherence,omitempty"`  // coherence
+}
+
+// Text is a named evaluation text.
+type Text struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// Response events.
+const (
+	EventToken    = "token"
+	EventProgress = "progress"
+	EventDone     = "done"
+	EventError    = "error"
+)
+
+// Response is one line from a worker.
+type Response struct {
+	ID     uint64          `json:"id"`
+	Event  string          `json:"event"`
+	Text   string          `json:"text,omitempty"`  // token
+	Done   int             `json:"done,omitempty"`  // progress
+	Total  int             `json:"total,omitempty"` // progress
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Kind   string          `json:"kind,omitempty"` // error class, see WorkerError
+}
+
+// Health is a worker's answer to OpHealth.
+type Health struct {
+	PID     int      `json:"pid"`
+	Threads int      `json:"threads"`
+	GPUs    []string `json:"gpus"`
+	Loaded  []string `json:"loaded"`
+}
+
+// TextPerplexity is the perplexity of one named text.
+type TextPerplexity struct {
+	Name string `json:"name"`
+	PerplexityResult
+	Seconds float64 `json:"seconds"`
+}
+
+// PerplexityReply answers OpPerplexity.
+type PerplexityReply struct {
+	Texts []TextPerplexity `json:"texts"`
+}
