@@ -135,7 +135,7 @@ func (r *Resolver) do(ctx context.Context, method, u string, h http.Header, c *h
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, u, ctx.Err())
 		}
-		return nil, networkError(method+" "+u, err)
+		return nil, fmt.Errorf("%w: %w", ErrNetwork, err) // err names method and URL
 	}
 	return resp, nil
 }

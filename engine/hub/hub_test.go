@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -549,5 +551,22 @@ func TestNewResolverEnvironment(t *testing.T) {
 		if got.Endpoint != tc.want.Endpoint || got.Token != tc.want.Token || got.CacheDir != tc.want.CacheDir || got.Offline != tc.want.Offline {
 			t.Errorf("env %v: got %+v, want %+v", tc.env, got, tc.want)
 		}
+	}
+}
+
+func TestResolveDNSFailure(t *testing.T) {
+	r := &Resolver{
+		Endpoint: "http://hub.test",
+		CacheDir: t.TempDir(),
+		Client: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: "hub.test", IsNotFound: true}}
+			},
+		}},
+	}
+	_, err := r.Resolve(context.Background(), "acme/tiny-GGUF")
+	var dns *net.DNSError
+	if !errors.Is(err, ErrNetwork) || !errors.Is(err, ErrNotCached) || !errors.As(err, &dns) {
+		t.Fatalf("err = %v, want ErrNetwork, ErrNotCached and the DNS error", err)
 	}
 }

@@ -201,7 +201,7 @@ func (r *Resolver) resolveRef(ctx context.Context, ref Ref) (Resolution, error) 
 	if r.Offline {
 		res, err := r.resolveCached(ctx, c, ref)
 		if err != nil {
-			return Resolution{}, fmt.Errorf("%w (HF_HUB_OFFLINE is set: only the cache at %s is used)", err, c.root)
+			return Resolution{}, fmt.Errorf("%w (offline, HF_HUB_OFFLINE: only the cache at %s is searched; unset HF_HUB_OFFLINE to download)", err, c.root)
 		}
 		return res, nil
 	}
