@@ -67,6 +67,7 @@ Without arguments it opens the terminal workbench.`,
 		newInspectCmd(),
 		newImportCmd(),
 		newZooCmd(),
+		newWorkerCmd(),
 	)
 	for _, c := range seed.subcommands() {
 		root.AddCommand(c)

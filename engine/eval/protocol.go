@@ -78,3 +78,21 @@ type TextPerplexity struct {
 type PerplexityReply struct {
 	Texts []TextPerplexity `json:"texts"`
 }
+
+// Error kinds a worker reports, for callers that branch on them.
+const (
+	KindLoad     = "load"     // the model could not be loaded
+	KindInput    = "input"    // the request was invalid (text too short, bad task)
+	KindInternal = "internal" // anything else
+)
+
+// ModelInfo answers OpLoad.
+type ModelInfo struct {
+	Path         string `json:"path"`
+	Architecture string `json:"architecture"`
+	Description  string `json:"description"`
+	Params       uint64 `json:"params"`
+	Layers       int    `json:"layers"`
+	Vocab        int    `json:"vocab"`
+	TrainContext int    `json:"train_context"`
+}

@@ -1,0 +1,452 @@
+package eval
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Why child processes: llama.cpp aborts the whole process on internal
+// assertion failures (a malformed model can trigger one), GPU memory is only
+// reliably returned when a process exits, and killing a process is the one
+// way to cancel a decode in flight. A Pool therefore runs each evaluation in
+// an `evomerge-tui worker` child speaking the protocol in protocol.go; a
+// crash costs one worker, which is replaced, and the caller gets a
+// *CrashError naming the model.
+
+// PoolOptions configure a worker pool.
+type PoolOptions struct {
+	Workers int // number of worker processes (default 1)
+	// Threads per worker (default: CPUs divided among the workers).
+	Threads   int
+	GPULayers int // -1 = all layers when a GPU is present
+	// Command starts one worker; default: this executable with "worker".
+	Command []string
+	// Env is added to each worker's environment (e.g. LD_LIBRARY_PATH for
+	// CUDA, which must be set before the process starts).
+	Env      []string
+	LogLevel string // worker log level (default "warn")
+	// Log receives each worker's stderr (llama.cpp's log); default: slog at debug level.
+	Log io.Writer
+}
+
+// Pool runs evaluation jobs on a set of worker processes.
+type Pool struct {
+	opt   PoolOptions
+	avail chan struct{} // one token per idle worker
+	mu    sync.Mutex
+	idle  []*procWorker
+	all   map[*procWorker]bool
+	next  uint64
+	done  bool
+}
+
+type procWorker struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	resp   chan Response // closed when stdout ends
+	exited chan struct{} // closed when the process has been waited for
+	stderr *tailBuffer
+	loaded map[string]bool
+	pid    int
+}
+
+// WorkerError is an error the worker reported for a job.
+type WorkerError struct {
+	Op, Model string
+	Kind      string // KindLoad, KindInput or KindInternal
+	Msg       string
+}
+
+func (e *WorkerError) Error() string {
+	if e.Model == "" {
+		return fmt.Sprintf("%s: %s", e.Op, e.Msg)
+	}
+	return fmt.Sprintf("%s %s: %s", e.Op, e.Model, e.Msg)
+}
+
+// CrashError reports a worker that died during a job (llama.cpp abort,
+// out of memory, killed). The pool has already replaced it.
+type CrashError struct {
+	Op, Model string
+	Status    string // how the process ended
+	Stderr    string // the end of its log
+}
+
+func (e *CrashError) Error() string {
+	msg := fmt.Sprintf("evaluation worker crashed during %s of %s (%s)", e.Op, e.Model, e.Status)
+	if last := lastLine(e.Stderr); last != "" {
+		msg += ": " + last
+	}
+	return msg
+}
+
+// ErrPoolClosed is returned for jobs submitted after Close.
+var ErrPoolClosed = errors.New("evaluation pool is closed")
+
+// NewPool starts the workers and checks each answers a health request.
+func NewPool(ctx context.Context, opt PoolOptions) (*Pool, error) {
+	if opt.Workers <= 0 {
+		opt.Workers = 1
+	}
+	if opt.Threads <= 0 {
+		opt.Threads = max(1, runtime.NumCPU()/opt.Workers)
+	}
+	if opt.LogLevel == "" {
+		opt.LogLevel = "warn"
+	}
+	if len(opt.Command) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding the worker executable: %w", err)
+		}
+		opt.Command = []string{exe, "worker"}
+	}
+	p := &Pool{opt: opt, avail: make(chan struct{}, opt.Workers), all: map[*procWorker]bool{}}
+	for range opt.Workers {
+		w, err := p.spawn(ctx)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.release(w)
+	}
+	return p, nil
+}
+
+// Size is the number of workers.
+func (p *Pool) Size() int { return p.opt.Workers }
+
+// Threads is the number of CPU threads each worker decodes with.
+func (p *Pool) Threads() int { return p.opt.Threads }
+
+func (p *Pool) spawn(ctx context.Context) (*procWorker, error) {
+	args := append(slices.Clone(p.opt.Command[1:]),
+		"--threads", strconv.Itoa(p.opt.Threads),
+		"--gpu-layers", strconv.Itoa(p.opt.GPULayers),
+		"--log-level", p.opt.LogLevel, "--log-file", "")
+	cmd := exec.Command(p.opt.Command[0], args...)
+	cmd.Env = append(os.Environ(), p.opt.Env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	w := &procWorker{cmd: cmd, stdin: stdin, resp: make(chan Response, 64), exited: make(chan struct{}),
+		stderr: newTailBuffer(8 << 10), loaded: map[string]bool{}}
+	var logw io.Writer = slogWriter{}
+	if p.opt.Log != nil {
+		logw = p.opt.Log
+	}
+	cmd.Stderr = io.MultiWriter(w.stderr, logw)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting evaluation worker %q: %w", p.opt.Command[0], err)
+	}
+	w.pid = cmd.Process.Pid
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			var r Response
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				slog.Warn("evaluation worker wrote a non-protocol line", "pid", w.pid, "line", sc.Text())
+				continue
+			}
+			w.resp <- r
+		}
+		close(w.resp)
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(w.exited)
+	}()
+	p.mu.Lock()
+	p.all[w] = true
+	p.mu.Unlock()
+	// A health round trip proves the worker runs and speaks the protocol.
+	hctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := p.roundTrip(hctx, w, &Request{Op: OpHealth}, nil); err != nil {
+		p.kill(w)
+		return nil, fmt.Errorf("evaluation worker did not start: %w", err)
+	}
+	return w, nil
+}
+
+// acquire takes an idle worker, preferring one that has model loaded.
+func (p *Pool) acquire(ctx context.Context, model string) (*procWorker, error) {
+	select {
+	case <-p.avail:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return nil, ErrPoolClosed
+	}
+	i := slices.IndexFunc(p.idle, func(w *procWorker) bool { return w.loaded[model] })
+	if i < 0 {
+		i = len(p.idle) - 1
+	}
+	w := p.idle[i]
+	p.idle = slices.Delete(p.idle, i, i+1)
+	return w, nil
+}
+
+func (p *Pool) release(w *procWorker) {
+	p.mu.Lock()
+	p.idle = append(p.idle, w)
+	p.mu.Unlock()
+	p.avail <- struct{}{}
+}
+
+func (p *Pool) kill(w *procWorker) {
+	_ = w.cmd.Process.Kill()
+	<-w.exited
+	p.mu.Lock()
+	delete(p.all, w)
+	p.mu.Unlock()
+}
+
+// replace kills w and puts a fresh worker in its place.
+func (p *Pool) replace(w *procWorker) {
+	p.kill(w)
+	p.mu.Lock()
+	closed := p.done
+	p.mu.Unlock()
+	if closed {
+		return
+	}
+	nw, err := p.spawn(context.Background())
+	if err != nil {
+		slog.Error("could not replace an evaluation worker; the pool shrinks", "err", err)
+		return
+	}
+	p.release(nw)
+}
+
+// Do runs one request on some worker. onEvent receives token and progress
+// events. Cancelling ctx kills the worker running the job.
+func (p *Pool) Do(ctx context.Context, req *Request, onEvent func(Response)) (json.RawMessage, error) {
+	w, err := p.acquire(ctx, req.Model)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.roundTrip(ctx, w, req, onEvent)
+	var crash *CrashError
+	switch {
+	case errors.As(err, &crash), ctx.Err() != nil:
+		go p.replace(w)
+	default:
+		if req.Model != "" && req.Op != OpUnload && err == nil {
+			w.loaded[req.Model] = true
+		}
+		if req.Op == OpUnload {
+			delete(w.loaded, req.Model)
+		}
+		p.release(w)
+	}
+	return res, err
+}
+
+func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEvent func(Response)) (json.RawMessage, error) {
+	p.mu.Lock()
+	p.next++
+	req.ID = p.next
+	p.mu.Unlock()
+	line, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.stdin.Write(append(line, '\n')); err != nil {
+		return nil, p.crashed(w, req)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case r, ok := <-w.resp:
+			if !ok {
+				return nil, p.crashed(w, req)
+			}
+			if r.ID != req.ID && r.ID != 0 {
+				continue // a late line from a cancelled job
+			}
+			switch r.Event {
+			case EventDone:
+				return r.Result, nil
+			case EventError:
+				return nil, &WorkerError{Op: req.Op, Model: req.Model, Kind: r.Kind, Msg: r.Error}
+			default:
+				if onEvent != nil {
+					onEvent(r)
+				}
+			}
+		}
+	}
+}
+
+func (p *Pool) crashed(w *procWorker, req *Request) error {
+	select {
+	case <-w.exited:
+	case <-time.After(5 * time.Second):
+	}
+	status := "running"
+	if st := w.cmd.ProcessState; st != nil {
+		status = st.String()
+	}
+	return &CrashError{Op: req.Op, Model: req.Model, Status: status, Stderr: w.stderr.String()}
+}
+
+// Close stops every worker.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return
+	}
+	p.done = true
+	workers := make([]*procWorker, 0, len(p.all))
+	for w := range p.all {
+		workers = append(workers, w)
+	}
+	p.mu.Unlock()
+	for _, w := range workers {
+		_ = w.stdin.Close() // lets an idle worker exit cleanly
+		select {
+		case <-w.exited:
+		case <-time.After(2 * time.Second):
+			_ = w.cmd.Process.Kill()
+			<-w.exited
+		}
+	}
+}
+
+// Typed helpers over Do.
+
+// Load loads model in a worker and reports its shape.
+func (p *Pool) Load(ctx context.Context, model string) (ModelInfo, error) {
+	return call[ModelInfo](ctx, p, &Request{Op: OpLoad, Model: model}, nil)
+}
+
+// Perplexity scores model on each text.
+func (p *Pool) Perplexity(ctx context.Context, model string, texts []Text, opt PerplexityOptions, progress func(text string, done, total int)) (PerplexityReply, error) {
+	var onEvent func(Response)
+	if progress != nil {
+		onEvent = func(r Response) { progress(r.Text, r.Done, r.Total) }
+	}
+	return call[PerplexityReply](ctx, p, &Request{Op: OpPerplexity, Model: model, Texts: texts, Perplexity: &opt}, onEvent)
+}
+
+// Generate continues prompt, streaming text pieces to onText.
+func (p *Pool) Generate(ctx context.Context, model, prompt string, opt GenerateOptions, onText func(string)) (GenerateResult, error) {
+	var onEvent func(Response)
+	if onText != nil {
+		onEvent = func(r Response) {
+			if r.Event == EventToken {
+				onText(r.Text)
+			}
+		}
+	}
+	return call[GenerateResult](ctx, p, &Request{Op: OpGenerate, Model: model, Prompt: prompt, Generate: &opt}, onEvent)
+}
+
+// Tasks scores a multiple-choice task set.
+func (p *Pool) Tasks(ctx context.Context, model string, tasks []Task) (TaskResult, error) {
+	return call[TaskResult](ctx, p, &Request{Op: OpTasks, Model: model, Tasks: tasks}, nil)
+}
+
+// Coherence measures model's coherence.
+func (p *Pool) Coherence(ctx context.Context, model string, opt CoherenceOptions) (CoherenceResult, error) {
+	return call[CoherenceResult](ctx, p, &Request{Op: OpCoherence, Model: model, Coherence: &opt}, nil)
+}
+
+// Unload frees model in every idle worker that holds it.
+func (p *Pool) Unload(ctx context.Context, model string) {
+	for range p.opt.Workers {
+		p.mu.Lock()
+		holds := slices.ContainsFunc(p.idle, func(w *procWorker) bool { return w.loaded[model] })
+		p.mu.Unlock()
+		if !holds {
+			return
+		}
+		if _, err := p.Do(ctx, &Request{Op: OpUnload, Model: model}, nil); err != nil {
+			return
+		}
+	}
+}
+
+func call[T any](ctx context.Context, p *Pool, req *Request, onEvent func(Response)) (T, error) {
+	var out T
+	raw, err := p.Do(ctx, req, onEvent)
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return out, fmt.Errorf("%s: bad reply from worker: %w", req.Op, err)
+	}
+	return out, nil
+}
+
+// tailBuffer keeps the last n bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	n   int
+	buf []byte
+}
+
+func newTailBuffer(n int) *tailBuffer { return &tailBuffer{n: n} }
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > t.n {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.n:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// slogWriter forwards worker stderr lines to slog at debug level.
+type slogWriter struct{}
+
+func (slogWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if line != "" {
+			slog.Debug("worker: " + line)
+		}
+	}
+	return len(b), nil
+}
+
+// PoolHealth asks one idle worker for its health.
+func PoolHealth(ctx context.Context, p *Pool) (Health, error) {
+	return call[Health](ctx, p, &Request{Op: OpHealth}, nil)
+}

@@ -1,0 +1,346 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/evomerge/evomerge/engine/eval"
+	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/llm"
+	"github.com/evomerge/evomerge/kernels"
+	"github.com/evomerge/evomerge/zoo"
+)
+
+// The test binary doubles as the worker executable: started with
+// EVOMERGE_TEST_WORKER=1 it serves the protocol instead of running tests.
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if os.Getenv("EVOMERGE_TEST_WORKER") == "1" {
+		fs := flag.NewFlagSet("worker", flag.ExitOnError)
+		var opt Options
+		fs.IntVar(&opt.Threads, "threads", 0, "")
+		fs.IntVar(&opt.GPULayers, "gpu-layers", -1, "")
+		fs.String("log-level", "", "")
+		fs.String("log-file", "", "")
+		fs.Parse(os.Args[1:])
+		if err := Serve(context.Background(), os.Stdin, os.Stdout, opt); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func newPool(t testing.TB, workers int) *eval.Pool {
+	t.Helper()
+	p, err := eval.NewPool(context.Background(), eval.PoolOptions{
+		Workers: workers, Threads: max(1, runtime.NumCPU()/workers),
+		Command: []string{os.Args[0]}, Env: []string{"EVOMERGE_TEST_WORKER=1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func baseModel(t testing.TB) string {
+	t.Helper()
+	path := zoo.Model(zoo.Base)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("%v: run `make zoo`", err)
+	}
+	return path
+}
+
+func opticks(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "testdata", "Isaac.Newton-Opticks.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// referencePerplexity recomputes llama-perplexity's number with its own
+// decode loop: every window decoded with all logits, log-softmax in
+// float64, the second half scored.
+func referencePerplexity(t *testing.T, path, text string, nctx, chunks int) float64 {
+	t.Helper()
+	m, err := llm.Load(path, llm.ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := m.NewContext(llm.ContextParams{Size: nctx, Threads: runtime.NumCPU()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	toks, err := m.Tokenize(text, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := m.VocabSize()
+	var nll float64
+	n := 0
+	for k := 0; k < chunks; k++ {
+		w := append([]int{m.BOS()}, toks[k*nctx+1:(k+1)*nctx]...)
+		c.Clear()
+		logits, err := c.Decode(w, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := nctx / 2; j < nctx-1; j++ {
+			row := logits[j*v : (j+1)*v]
+			var z float64
+			mx := math.Inf(-1)
+			for _, l := range row {
+				mx = math.Max(mx, float64(l))
+			}
+			for _, l := range row {
+				z += math.Exp(float64(l) - mx)
+			}
+			nll -= float64(row[toks[k*nctx+j+1]]) - mx - math.Log(z)
+			n++
+		}
+	}
+	return math.Exp(nll / float64(n))
+}
+
+func TestPerplexityMatchesIndependentLoop(t *testing.T) {
+	path := baseModel(t)
+	text := opticks(t)
+	p := newPool(t, 1)
+	const chunks = 12
+	var events int
+	reply, err := p.Perplexity(context.Background(), path, []eval.Text{{Name: "opticks", Content: text}},
+		eval.PerplexityOptions{Context: 256, Chunks: chunks}, func(string, int, int) { events++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := reply.Texts[0]
+	want := referencePerplexity(t, path, text, 256, chunks)
+	t.Logf("stories15M on Opticks, ctx 256, %d chunks: pool %.4f ± %.4f (%d tokens, %.2fs), reference loop %.4f",
+		chunks, got.Perplexity, got.StdErr, got.Tokens, got.Seconds, want)
+	if rel := math.Abs(got.Perplexity-want) / want; rel > 0.005 {
+		t.Fatalf("perplexity %.4f differs from the reference %.4f by %.2f%%", got.Perplexity, want, 100*rel)
+	}
+	if got.Tokens != chunks*127 || events != chunks {
+		t.Errorf("tokens %d (want %d), progress events %d", got.Tokens, chunks*127, events)
+	}
+	if got.Perplexity < 20 || got.Perplexity > 5000 {
+		t.Errorf("implausible perplexity %.1f for an out-of-domain text", got.Perplexity)
+	}
+}
+
+func TestGenerateThroughPool(t *testing.T) {
+	path := baseModel(t)
+	p := newPool(t, 1)
+	var streamed strings.Builder
+	opt := eval.GenerateOptions{SamplingOptions: eval.SamplingOptions{Temperature: 0}, MaxTokens: 24}
+	res, err := p.Generate(context.Background(), path, "Once upon a time", opt, func(s string) { streamed.WriteString(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.Text, ", there was a little girl named Lily") {
+		t.Fatalf("greedy story %q", res.Text)
+	}
+	if streamed.String() != res.Text || res.Tokens != 24 {
+		t.Errorf("streamed %q, %d tokens", streamed.String(), res.Tokens)
+	}
+	again, err := p.Generate(context.Background(), path, "Once upon a time", opt, nil)
+	if err != nil || again.Text != res.Text {
+		t.Errorf("greedy generation not deterministic: %q vs %q (%v)", again.Text, res.Text, err)
+	}
+}
+
+// writeDamaged copies the base model with Gaussian noise of the given
+// relative size added to every block weight.
+func writeDamaged(t *testing.T, src, dst string, rel float64) {
+	t.Helper()
+	f, err := gguf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fw, err := gguf.Create(dst, f.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Abort()
+	rng := rand.New(rand.NewPCG(1, 1))
+	var codec kernels.Native
+	for _, ti := range f.Tensors {
+		raw, err := f.ReadTensor(ti, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(ti.Name, "blk.") && len(ti.Shape) == 2 {
+			vals := make([]float32, ti.Elements())
+			if err := codec.Decode(ti.Type, vals, raw); err != nil {
+				t.Fatal(err)
+			}
+			var ss float64
+			for _, v := range vals {
+				ss += float64(v) * float64(v)
+			}
+			sd := math.Sqrt(ss/float64(len(vals))) * rel
+			for i := range vals {
+				vals[i] += float32(rng.NormFloat64() * sd)
+			}
+			if err := codec.Encode(ti.Type, raw, vals, int(ti.Shape[0])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := fw.WriteTensor(ti.Name, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fw.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCoherenceSeparatesHealthyFromDamaged(t *testing.T) {
+	path := baseModel(t)
+	damaged := filepath.Join(t.TempDir(), "damaged.gguf")
+	writeDamaged(t, path, damaged, 1.0)
+	p := newPool(t, 1)
+	opt := eval.DefaultCoherence()
+	opt.Reference = path
+	healthy, err := p.Coherence(context.Background(), path, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := p.Coherence(context.Background(), damaged, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("coherence: healthy %.3f (ref ppl %.1f, distinct-2 %.2f), damaged %.3f (ref ppl %.1f, distinct-2 %.2f)",
+		healthy.Score, healthy.RefPerplexity, healthy.Distinct2, bad.Score, bad.RefPerplexity, bad.Distinct2)
+	t.Logf("healthy sample: %q", healthy.Samples[0].Text)
+	t.Logf("damaged sample: %q", bad.Samples[0].Text)
+	if healthy.Score < 0.5 || bad.Score > 0.25 || healthy.Score-bad.Score < 0.4 {
+		t.Fatalf("coherence does not separate: healthy %.3f vs damaged %.3f", healthy.Score, bad.Score)
+	}
+	again, err := p.Coherence(context.Background(), path, opt)
+	if err != nil || again.Score != healthy.Score {
+		t.Errorf("coherence not deterministic: %v vs %v (%v)", again.Score, healthy.Score, err)
+	}
+}
+
+func TestTasksThroughPool(t *testing.T) {
+	path := baseModel(t)
+	p := newPool(t, 1)
+	tasks := []eval.Task{
+		{Context: "Once upon a time, there was a little girl named", Choices: []string{" Lily", " Xylophone"}, Answer: 0},
+		{Context: "The sun was shining and the birds were", Choices: []string{" purple elephant", " singing"}, Answer: 1},
+		{Context: "Tom was very happy. He had a big", Choices: []string{" smile on his face", " of the of the"}, Answer: 0},
+	}
+	res, err := p.Tasks(context.Background(), path, tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tasks != 3 || res.Correct != 3 {
+		t.Errorf("obvious tasks: %+v", res)
+	}
+}
+
+func TestCorruptModelAndCrashRecovery(t *testing.T) {
+	path := baseModel(t)
+	dir := t.TempDir()
+	p := newPool(t, 1)
+	ctx := context.Background()
+	text := []eval.Text{{Name: "opticks", Content: opticks(t)[:20000]}}
+	popt := eval.PerplexityOptions{Context: 256, Chunks: 2}
+
+	// A GGUF that parses but lacks a tensor llama.cpp needs.
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := f.Header
+	h.Tensors = h.Tensors[:len(h.Tensors)-1] // drop output_norm.weight
+	fw, err := gguf.Create(filepath.Join(dir, "missing.gguf"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ti := range h.Tensors {
+		raw, _ := f.ReadTensor(ti, nil)
+		fw.WriteTensor(ti.Name, raw)
+	}
+	if err := fw.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	os.WriteFile(filepath.Join(dir, "garbage.gguf"), []byte("this is not a model"), 0o644)
+
+	for _, bad := range []string{"missing.gguf", "garbage.gguf", "nonexistent.gguf"} {
+		_, err := p.Perplexity(ctx, filepath.Join(dir, bad), text, popt, nil)
+		var we *eval.WorkerError
+		if !errors.As(err, &we) || we.Kind != eval.KindLoad || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%s: got %v, want a load error naming the file", bad, err)
+		}
+		t.Logf("%s: %v", bad, err)
+	}
+	if _, err := p.Perplexity(ctx, path, text, popt, nil); err != nil {
+		t.Fatalf("pool stopped serving after bad models: %v", err)
+	}
+
+	// Kill the worker in the middle of a job.
+	h1, err := eval.PoolHealth(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := []eval.Text{{Name: "opticks", Content: opticks(t)}}
+	var once sync.Once
+	_, err = p.Perplexity(ctx, path, long, eval.PerplexityOptions{Context: 256, Chunks: 200}, func(string, int, int) {
+		once.Do(func() { syscall.Kill(h1.PID, syscall.SIGKILL) })
+	})
+	var crash *eval.CrashError
+	if !errors.As(err, &crash) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("killed worker: got %v, want a CrashError naming the model", err)
+	}
+	t.Logf("killed worker: %v", err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		h2, err := eval.PoolHealth(ctx, p)
+		if err == nil {
+			if h2.PID == h1.PID {
+				t.Fatal("the killed worker is still in the pool")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no replacement worker: %v", err)
+		}
+	}
+	if _, err := p.Perplexity(ctx, path, text, popt, nil); err != nil {
+		t.Fatalf("replacement worker failed: %v", err)
+	}
+
+	// Cancelling a job kills its worker and returns promptly.
+	cctx, cancel := context.WithCancel(ctx)
+	start := time.Now()
+	var cancelOnce sync.Once
+	_, err = p.Perplexity(cctx, path, long, eval.PerplexityOptions{Context: 256, Chunks: 200}, func(string, int, int) { cancelOnce.Do(cancel) })
+	if !errors.Is(err, context.Canceled) || time.Since(start) > 20*time.Second {
+		t.Fatalf("cancel: %v after %v", err, time.Since(start))
+	}
+	if _, err := p.Perplexity(ctx, path, text, popt, nil); err != nil {
+		t.Fatalf("pool after cancel: %v", err)
+	}
+}
