@@ -41,17 +41,17 @@ func newInspectCmd() *cobra.Command {
 }
 
 type inspectSummary struct {
-	Path         string            `json:"path"`
-	Version      uint32            `json:"version"`
-	Architecture string            `json:"architecture"`
-	Name         string            `json:"name"`
-	FileBytes    int64             `json:"file_bytes"`
-	Alignment    uint64            `json:"alignment"`
-	TensorCount  int               `json:"tensor_count"`
-	Parameters   uint64            `json:"parameters"`
-	Types        map[string]int    `json:"types"`
-	Metadata     []inspectKV       `json:"metadata"`
-	Tensors      []inspectTensor   `json:"tensors"`
+	Path         string          `json:"path"`
+	Version      uint32          `json:"version"`
+	Architecture string          `json:"architecture"`
+	Name         string          `json:"name"`
+	FileBytes    int64           `json:"file_bytes"`
+	Alignment    uint64          `json:"alignment"`
+	TensorCount  int             `json:"tensor_count"`
+	Parameters   uint64          `json:"parameters"`
+	Types        map[string]int  `json:"types"`
+	Metadata     []inspectKV     `json:"metadata"`
+	Tensors      []inspectTensor `json:"tensors"`
 }
 
 type inspectKV struct {

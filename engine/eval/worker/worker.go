@@ -215,7 +215,9 @@ func (s *session) Decode(tokens []int, pos, outputFrom int) ([]float32, error) {
 }
 
 func (s *server) progress(id uint64) func(done, total int) {
-	return func(done, total int) { s.send(eval.Response{ID: id, Event: eval.EventProgress, Done: done, Total: total}) }
+	return func(done, total int) {
+		s.send(eval.Response{ID: id, Event: eval.EventProgress, Done: done, Total: total})
+	}
 }
 
 func (s *server) perplexity(ctx context.Context, req *eval.Request) (any, error) {
