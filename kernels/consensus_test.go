@@ -132,3 +132,14 @@ func TestSignConsensusRandom(t *testing.T) {
 		}
 	}
 }
+
+func TestSignConsensusNaN(t *testing.T) {
+	// A NaN S_j elects −1 (S ≥ 0 is false); a NaN Δ is in no K_j, so
+	// only −2 is kept: M = −2, D = 1.
+	nan := float32(math.NaN())
+	got := make([]float32, 1)
+	SignConsensus(got, [][]float32{{nan}, {-2}, {3}}, []float32{1, 1, 1}, true)
+	if got[0] != -2 {
+		t.Errorf("consensus with a NaN = %v, want -2", got[0])
+	}
+}

@@ -75,10 +75,10 @@ func TestDotNorm(t *testing.T) {
 	for _, n := range []int{0, 1, 3, 4, 1001} {
 		a, b := randVec(rng, n, 1), randVec(rng, n, 1)
 		want := dot64(to64(a), to64(b))
-		if got := Dot(a, b); math.Abs(got-want) > 1e-12*max(1, math.Abs(want)) {
+		if got := Dot(a, b); !(math.Abs(got-want) <= 1e-12*max(1, math.Abs(want))) {
 			t.Errorf("Dot n=%d = %v, want %v", n, got, want)
 		}
-		if got, want := Norm(a), norm64(to64(a)); math.Abs(got-want) > 1e-12*max(1, want) {
+		if got, want := Norm(a), norm64(to64(a)); !(math.Abs(got-want) <= 1e-12*max(1, want)) {
 			t.Errorf("Norm n=%d = %v, want %v", n, got, want)
 		}
 	}
@@ -139,7 +139,7 @@ func TestSlerpThreshold(t *testing.T) {
 		if tc.lerp {
 			want = math.Sqrt((1 + tc.cos) / 2) // cos(φ/2)
 		}
-		if math.Abs(norm-want) > 1e-6 {
+		if !(math.Abs(norm-want) <= 1e-6) {
 			t.Errorf("cos φ = %v: |midpoint| = %.7f, want %.7f (lerp=%v)", tc.cos, norm, want, tc.lerp)
 		}
 	}

@@ -438,7 +438,7 @@ func TestRescaleL1(t *testing.T) {
 		for _, v := range got {
 			after += math.Abs(float64(v))
 		}
-		if math.Abs(after-before) > 1e-5*before {
+		if !(math.Abs(after-before) <= 1e-5*before) {
 			t.Errorf("d=%v: L1 after rescale %v, want %v", d, after, before)
 		}
 		// The kept entries are all scaled by the same factor.
@@ -451,7 +451,7 @@ func TestRescaleL1(t *testing.T) {
 			if scale == 0 {
 				scale = s
 			}
-			if math.Abs(s-scale) > 1e-6*scale {
+			if !(math.Abs(s-scale) <= 1e-6*scale) {
 				t.Fatalf("d=%v: entry %d scaled by %v, others by %v", d, i, s, scale)
 			}
 		}

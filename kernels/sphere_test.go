@@ -139,7 +139,7 @@ func TestMultiSlerpHand(t *testing.T) {
 	}
 	got := combine(vs, a)
 	want := 3.5 / math.Sqrt2
-	if math.Abs(got[0]-want) > 1e-12 || math.Abs(got[1]-want) > 1e-12 {
+	if !(math.Abs(got[0]-want) <= 1e-12) || !(math.Abs(got[1]-want) <= 1e-12) {
 		t.Errorf("multislerp = %v, want (%v, %v)", got, want, want)
 	}
 	// Antipodal with equal weights: the directions cancel.
@@ -169,7 +169,7 @@ func TestMultiSlerpRandom(t *testing.T) {
 			want := refMultiSlerp([][]float64{to64(vs[0]), to64(vs[1]), to64(vs[2]), to64(vs[3])}, w, eps)
 			got := combine(vs, a)
 			for j := range want {
-				if math.Abs(got[j]-want[j]) > 1e-9*max(1, math.Abs(want[j])) {
+				if !(math.Abs(got[j]-want[j]) <= 1e-9*max(1, math.Abs(want[j]))) {
 					t.Fatalf("w=%v eps=%v [%d] = %v, want %v", w, eps, j, got[j], want[j])
 				}
 			}
@@ -184,14 +184,14 @@ func TestKarcherHand(t *testing.T) {
 	vs := [][]float32{{3, 0}, {0, 4}}
 	got := combine(vs, KarcherCoefficients(gramOf(vs), 10, 1e-5))
 	want := 3.5 / math.Sqrt2
-	if math.Abs(got[0]-want) > 1e-9 || math.Abs(got[1]-want) > 1e-9 {
+	if !(math.Abs(got[0]-want) <= 1e-9) || !(math.Abs(got[1]-want) <= 1e-9) {
 		t.Errorf("karcher = %v, want (%v, %v)", got, want, want)
 	}
 	// Three directions at 0°, 90°, 180° in a plane, each norm 1: by
 	// symmetry the mean is at 90°, (0, 1).
 	vs = [][]float32{{1, 0}, {0, 1}, {-1, 0}}
 	got = combine(vs, KarcherCoefficients(gramOf(vs), 50, 1e-9))
-	if math.Abs(got[0]) > 1e-9 || math.Abs(got[1]-1) > 1e-9 {
+	if !(math.Abs(got[0]) <= 1e-9) || !(math.Abs(got[1]-1) <= 1e-9) {
 		t.Errorf("karcher of 0°, 90°, 180° = %v, want (0, 1)", got)
 	}
 	// (1, ±0.1) and (−1, 0): the mean starts at (1, 0), where the last is
@@ -201,7 +201,7 @@ func TestKarcherHand(t *testing.T) {
 	vs = [][]float32{{1, 0.1}, {1, -0.1}, {-1, 0}}
 	got = combine(vs, KarcherCoefficients(gramOf(vs), 10, 1e-5))
 	scale := (2*math.Sqrt(float64(1+float32(0.1)*float32(0.1))) + 1) / 3
-	if math.Abs(got[0]-scale) > 1e-7 || math.Abs(got[1]) > 1e-7 {
+	if !(math.Abs(got[0]-scale) <= 1e-7) || !(math.Abs(got[1]) <= 1e-7) {
 		t.Errorf("karcher with an antipode = %v, want (%v, 0)", got, scale)
 	}
 	// All vectors zero: zero.
@@ -232,7 +232,7 @@ func TestKarcherRandom(t *testing.T) {
 		got := combine(vs, KarcherCoefficients(gramOf(vs), iter, 1e-7))
 		want := refKarcher(vs64, iter, 1e-7)
 		for j := range want {
-			if math.Abs(got[j]-want[j]) > 1e-8*max(1, math.Abs(want[j])) {
+			if !(math.Abs(got[j]-want[j]) <= 1e-8*max(1, math.Abs(want[j]))) {
 				t.Fatalf("iter=%d [%d] = %v, want %v", iter, j, got[j], want[j])
 			}
 		}

@@ -23,7 +23,7 @@ func TestGramHand(t *testing.T) {
 		}
 	}
 	// cos12 = 0, cos13 = cos23 = 1/√2: mean = √2/3.
-	if got, want := MeanPairCosine(g, 3), math.Sqrt2/3; math.Abs(got-want) > 1e-15 {
+	if got, want := MeanPairCosine(g, 3), math.Sqrt2/3; !(math.Abs(got-want) <= 1e-15) {
 		t.Errorf("MeanPairCosine = %v, want %v", got, want)
 	}
 	// Without a base: plain dot products.
@@ -52,7 +52,7 @@ func TestMeanPairCosineEdges(t *testing.T) {
 		{"tiny norms", []float64{1e-8, 1e-8, 1e-8, 1e-8}, 0.01},
 	}
 	for _, tt := range tests {
-		if got := MeanPairCosine(tt.g, 2); math.Abs(got-tt.want) > 1e-12 {
+		if got := MeanPairCosine(tt.g, 2); !(math.Abs(got-tt.want) <= 1e-12) {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -71,7 +71,7 @@ func TestModelStockRatio(t *testing.T) {
 		{-0.25, 2, -2.0 / 3},
 	}
 	for _, tt := range tests {
-		if got := ModelStockRatio(tt.cos, tt.n); math.Abs(got-tt.want) > 1e-15 {
+		if got := ModelStockRatio(tt.cos, tt.n); !(math.Abs(got-tt.want) <= 1e-15) {
 			t.Errorf("ModelStockRatio(%v, %d) = %v, want %v", tt.cos, tt.n, got, tt.want)
 		}
 	}
@@ -93,7 +93,7 @@ func TestGramRandom(t *testing.T) {
 			for j := range n {
 				want += float64(xs[i][j]-base[j]) * float64(xs[k][j]-base[j])
 			}
-			if math.Abs(g[i*3+k]-want) > 1e-9*max(1, math.Abs(want)) {
+			if !(math.Abs(g[i*3+k]-want) <= 1e-9*max(1, math.Abs(want))) {
 				t.Errorf("g[%d,%d] = %v, want %v", i, k, g[i*3+k], want)
 			}
 		}
