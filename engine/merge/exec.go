@@ -1,0 +1,339 @@
+package merge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/kernels"
+)
+
+// Execution streams tensor by tensor: up to Workers output tensors are
+// computed in parallel and written in order, so peak memory is about
+// Workers × (inputs + 1) × the largest tensor, never whole models.
+
+// ExecOptions configure execution.
+type ExecOptions struct {
+	Codec    kernels.Codec  // default kernels.Native
+	Workers  int            // tensors computed at once (default GOMAXPROCS)
+	Progress func(Progress) // called after each tensor is written
+	// Cache, if set, reuses encoded output tensors between executions whose
+	// inputs, method, parameters and output type are identical (the
+	// evolution engine's candidates share most of them).
+	Cache TensorCache
+}
+
+// TensorCache stores encoded output tensors by content key.
+type TensorCache interface {
+	Get(key [32]byte) ([]byte, bool)
+	Put(key [32]byte, data []byte)
+}
+
+// Progress reports execution progress.
+type Progress struct {
+	Tensor            string
+	Done, Total       int
+	Bytes, TotalBytes int64 // output bytes written / expected
+	Elapsed           time.Duration
+}
+
+// Stats summarise an execution.
+type Stats struct {
+	Tensors     int           `json:"tensors"`
+	InputBytes  int64         `json:"input_bytes"`
+	OutputBytes int64         `json:"output_bytes"`
+	Duration    time.Duration `json:"duration_ns"`
+	CacheHits   int           `json:"cache_hits"`
+	RawCopies   int           `json:"raw_copies"`
+}
+
+// Execute writes the merged model to path atomically: nothing appears at
+// path unless the whole merge succeeds.
+func (p *Plan) Execute(ctx context.Context, path string, opt ExecOptions) (Stats, error) {
+	fw, err := gguf.Create(path, p.Header)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer fw.Abort()
+	st, err := p.run(ctx, fw.Writer, opt)
+	if err != nil {
+		return st, err
+	}
+	if err := fw.Commit(); err != nil {
+		return st, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// WriteTo streams the merged model to w.
+func (p *Plan) WriteTo(ctx context.Context, w io.Writer, opt ExecOptions) (Stats, error) {
+	gw, err := gguf.NewWriter(w, p.Header)
+	if err != nil {
+		return Stats{}, err
+	}
+	st, err := p.run(ctx, gw, opt)
+	if err != nil {
+		return st, err
+	}
+	return st, gw.Close()
+}
+
+type result struct {
+	data []byte
+	raw  bool
+	hit  bool
+	err  error
+}
+
+func (p *Plan) run(ctx context.Context, w *gguf.Writer, opt ExecOptions) (Stats, error) {
+	if opt.Codec == nil {
+		opt.Codec = kernels.Native{}
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	start := time.Now()
+	st := Stats{Tensors: len(p.Tensors), InputBytes: p.InputBytes()}
+	total := p.OutputBytes()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	results := make([]chan result, len(p.Tensors))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	sem := make(chan struct{}, opt.Workers)
+	go func() {
+		for i := range p.Tensors {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() { results[i] <- p.produce(ctx, i, opt) }()
+		}
+	}()
+	for i := range p.Tensors {
+		var r result
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
+		if r.err != nil {
+			return st, r.err
+		}
+		if err := w.WriteTensor(p.Tensors[i].Out.Name, r.data); err != nil {
+			return st, err
+		}
+		<-sem
+		st.OutputBytes += int64(len(r.data))
+		if r.hit {
+			st.CacheHits++
+		}
+		if r.raw {
+			st.RawCopies++
+		}
+		if opt.Progress != nil {
+			opt.Progress(Progress{Tensor: p.Tensors[i].Out.Name, Done: i + 1, Total: len(p.Tensors),
+				Bytes: st.OutputBytes, TotalBytes: total, Elapsed: time.Since(start)})
+		}
+	}
+	st.Duration = time.Since(start)
+	return st, nil
+}
+
+// produce computes and encodes output tensor i.
+func (p *Plan) produce(ctx context.Context, i int, opt ExecOptions) result {
+	if err := ctx.Err(); err != nil {
+		return result{err: err}
+	}
+	tp := &p.Tensors[i]
+	var key [32]byte
+	if opt.Cache != nil {
+		key = p.tensorKey(tp)
+		if data, ok := opt.Cache.Get(key); ok {
+			return result{data: data, hit: true}
+		}
+	}
+	if data, ok, err := p.rawCopy(tp); ok || err != nil {
+		return result{data: data, raw: true, err: err}
+	}
+	vals := make([]float32, tp.Out.Elements())
+	if err := p.compute(ctx, tp, vals); err != nil {
+		return result{err: err}
+	}
+	for j, v := range vals {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return result{err: fmt.Errorf("tensor %s: the merge produced %v at element %d", tp.Out.Name, v, j)}
+		}
+	}
+	data := make([]byte, tp.Out.Bytes())
+	if err := opt.Codec.Encode(tp.Out.Type, data, vals, int(tp.Out.Shape[0])); err != nil {
+		return result{err: fmt.Errorf("tensor %s: %w", tp.Out.Name, err)}
+	}
+	if opt.Cache != nil {
+		opt.Cache.Put(key, data)
+	}
+	return result{data: data}
+}
+
+// rawCopy returns a copied tensor's stored bytes when no conversion is
+// needed, which keeps it bit-identical.
+func (p *Plan) rawCopy(tp *TensorPlan) ([]byte, bool, error) {
+	if tp.Method != nil || tp.Scale != 1 || len(tp.Models) != 1 {
+		return nil, false, nil
+	}
+	fs, ok := p.sources[tp.Models[0].Source].(*fileSource)
+	if !ok {
+		return nil, false, nil
+	}
+	info, _ := fs.info(tp.Models[0].Tensor)
+	if info.Type != tp.Out.Type {
+		return nil, false, nil
+	}
+	_, raw, err := fs.rawBytes(tp.Models[0].Tensor)
+	return raw, true, err
+}
+
+// compute evaluates a tensor plan into dst as float32.
+func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error {
+	read := func(op Operand, buf []float32) error {
+		return p.sources[op.Source].read(ctx, op.Tensor, buf)
+	}
+	if tp.Method == nil {
+		if err := read(tp.Models[0], dst); err != nil {
+			return err
+		}
+	} else {
+		in := &Input{Tensor: tp.Out.Name, Shape: tp.Out.Shape, Global: tp.Global, ModelParams: tp.ModelParams, Seed: tp.Seed}
+		n := len(dst)
+		if tp.Base != nil {
+			in.Base = make([]float32, n)
+			if err := read(*tp.Base, in.Base); err != nil {
+				return err
+			}
+		}
+		for _, op := range tp.Models {
+			buf := make([]float32, n)
+			if err := read(op, buf); err != nil {
+				return err
+			}
+			in.Models = append(in.Models, buf)
+		}
+		if err := tp.Method.Merge(in, dst); err != nil {
+			return err
+		}
+	}
+	if tp.Scale != 1 {
+		s := float32(tp.Scale)
+		for i := range dst {
+			dst[i] *= s
+		}
+	}
+	return nil
+}
+
+// tensorKey identifies an output tensor by everything that determines its
+// bytes: the input files (path, size, modification time) and tensors, the
+// method and resolved parameters, scale, seed and output type.
+func (p *Plan) tensorKey(tp *TensorPlan) [32]byte {
+	h := sha256.New()
+	put := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
+	num := func(f float64) { h.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(f))) }
+	operand := func(op Operand) {
+		put(op.Source)
+		put(op.Tensor)
+		if fs, ok := p.sources[op.Source].(*fileSource); ok {
+			put(fs.f.Path)
+			num(float64(fs.f.Size))
+			put(fs.identity())
+		}
+	}
+	put(tp.Out.Name)
+	put(tp.Out.Type.String())
+	if tp.Method != nil {
+		put(tp.Method.Name())
+	}
+	if tp.Base != nil {
+		put("base")
+		operand(*tp.Base)
+	}
+	for i, op := range tp.Models {
+		operand(op)
+		if i < len(tp.ModelParams) {
+			putParams(put, num, tp.ModelParams[i])
+		}
+	}
+	putParams(put, num, tp.Global)
+	num(tp.Scale)
+	num(float64(tp.Seed))
+	var key [32]byte
+	copy(key[:], h.Sum(nil))
+	return key
+}
+
+func putParams(put func(string), num func(float64), m map[string]float64) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		put(k)
+		num(m[k])
+	}
+}
+
+// DryRun describes the plan for humans: inputs, output, and each tensor's
+// operation (identical consecutive operations folded).
+func (p *Plan) DryRun() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "recipe: %s\n", p.Recipe.Describe())
+	fmt.Fprintf(&b, "output: %d tensors, %.1f MiB (reads %.1f MiB)\n", len(p.Tensors), float64(p.OutputBytes())/(1<<20), float64(p.InputBytes())/(1<<20))
+	for _, w := range p.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	for _, t := range p.Tensors {
+		op := "copy " + t.Models[0].Source + ":" + t.Models[0].Tensor
+		if t.Method != nil {
+			var parts []string
+			if t.Base != nil {
+				parts = append(parts, "base "+shortName(t.Base.Source))
+			}
+			for i, m := range t.Models {
+				parts = append(parts, fmt.Sprintf("%s%s", shortName(m.Source), fmtParams(t.ModelParams[i])))
+			}
+			op = fmt.Sprintf("%s%s(%s)", t.Method.Name(), fmtParams(t.Global), strings.Join(parts, ", "))
+		}
+		if t.Scale != 1 {
+			op += fmt.Sprintf(" ×%g", t.Scale)
+		}
+		fmt.Fprintf(&b, "  %-28s %-6s %-14v %s\n", t.Out.Name, t.Out.Type, t.Out.Shape, op)
+	}
+	return b.String()
+}
+
+func fmtParams(m map[string]float64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%.4g", k, m[k])
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
