@@ -242,7 +242,7 @@ func SparsifyMagPrune(delta []float32, rowLen int, density, epsilon float64, see
 // rowRanker orders the entries of a row by rank, lowest first, with an LSD
 // radix sort of the 31-bit magnitude keys: three stable passes of 11, 10
 // and 10 bits, O(m) per row (a comparison sort of (key, index) pairs is
-// about 5x slower on rows of 4096: BenchmarkRankRows*). Radix passes keep
+// 3-6x slower on rows of 4096: BenchmarkRankRows*). Radix passes keep
 // equal keys in the order they are fed; feeding the indices from last to
 // first makes the later of two equal entries rank lower.
 type rowRanker struct {
