@@ -8,7 +8,8 @@ require (
 	github.com/ollama/ollama v0.24.0
 	github.com/spf13/cobra v1.7.0
 	github.com/x448/float16 v0.8.4
-	golang.org/x/sys v0.37.0
+	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1
 	gopkg.in/yaml.v3 v3.0.1
 )

@@ -68,6 +68,7 @@ Without arguments it opens the terminal workbench.`,
 		newImportCmd(),
 		newZooCmd(),
 		newWorkerCmd(),
+		newMergeCmd(),
 	)
 	for _, c := range seed.subcommands() {
 		root.AddCommand(c)

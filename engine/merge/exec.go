@@ -317,7 +317,11 @@ func (p *Plan) DryRun() string {
 		if t.Scale != 1 {
 			op += fmt.Sprintf(" ×%g", t.Scale)
 		}
-		fmt.Fprintf(&b, "  %-28s %-6s %-14v %s\n", t.Out.Name, t.Out.Type, t.Out.Shape, op)
+		dims := make([]string, len(t.Out.Shape))
+		for i, d := range t.Out.Shape {
+			dims[i] = fmt.Sprint(d)
+		}
+		fmt.Fprintf(&b, "  %-28s %-6s %-11s %s\n", t.Out.Name, t.Out.Type, strings.Join(dims, "×"), op)
 	}
 	return b.String()
 }
