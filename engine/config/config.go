@@ -1,0 +1,502 @@
+// Package config is evomerge's configuration: the TOML schema, defaults
+// that run on the bundled zoo, and validation that reports every problem
+// at once with its key path and the allowed values. Unknown keys are
+// errors, so a typo never passes silently. evomerge.toml.example at the
+// repository root documents every key; a test keeps the two in step.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is a whole evomerge configuration.
+type Config struct {
+	// Models are the sources: each a name and a GGUF path or Hugging Face id.
+	Models     []Model    `toml:"models"`
+	Merge      Merge      `toml:"merge"`
+	Evolution  Evolution  `toml:"evolution"`
+	Evaluation Evaluation `toml:"evaluation"`
+	Hardware   Hardware   `toml:"hardware"`
+	Output     Output     `toml:"output"`
+	UI         UI         `toml:"ui"`
+}
+
+// Model is one input model. Path is a GGUF file; HF is a Hugging Face
+// reference (org/name, org/name:Q8_0, org/name/file.gguf). Give one.
+type Model struct {
+	Name string `toml:"name"`
+	Path string `toml:"path,omitempty"`
+	HF   string `toml:"hf,omitempty"`
+}
+
+// Ref is the model's location: Path or HF.
+func (m Model) Ref() string {
+	if m.Path != "" {
+		return m.Path
+	}
+	return m.HF
+}
+
+// Merge configures the recipes the search explores.
+type Merge struct {
+	// Base names the model task vectors are taken against (ties, dare, task
+	// arithmetic, slerp's t=0 end). It is a source like the others too.
+	Base string `toml:"base"`
+	// Techniques the genome may choose from.
+	Techniques []string `toml:"techniques"`
+	// LayerGroups splits the layers into this many groups, each with its own
+	// weights, densities and t (1 = one value for all layers).
+	LayerGroups int `toml:"layer_groups"`
+	// OutType is the tensor type of candidates and of best.gguf: "keep" (the
+	// base's types) or a GGUF type name.
+	OutType string `toml:"out_type"`
+	// Ranges bound each continuous gene; genes in [0,1] map linearly into them.
+	Ranges Ranges `toml:"ranges"`
+	// DFSRepeats is r in the data-flow space: the candidate path runs over
+	// every source layer r times, each slot in or out of the model.
+	DFSRepeats int `toml:"dfs_repeats"`
+	// DFSMaxLayers caps the layers of a data-flow candidate (0 = 2 × the
+	// sources' layers).
+	DFSMaxLayers int `toml:"dfs_max_layers"`
+	// PSMethod is the parameter-space method ps_dfs merges with.
+	PSMethod string `toml:"ps_method"`
+}
+
+// Ranges are [min, max] for each continuous gene.
+type Ranges struct {
+	Weight  [2]float64 `toml:"weight"`
+	Density [2]float64 `toml:"density"`
+	T       [2]float64 `toml:"t"`
+	Lambda  [2]float64 `toml:"lambda"`
+	Scale   [2]float64 `toml:"scale"`
+}
+
+// Evolution configures the search.
+type Evolution struct {
+	Optimizer      string  `toml:"optimizer"` // ga, cmaes, nsga2, random
+	Population     int     `toml:"population"`
+	Generations    int     `toml:"generations"`
+	TournamentSize int     `toml:"tournament_size"`
+	MutationRate   float64 `toml:"mutation_rate"`  // per-gene probability
+	MutationScale  float64 `toml:"mutation_scale"` // σ of a gene perturbation, in gene units [0,1]
+	CrossoverRate  float64 `toml:"crossover_rate"`
+	TechniqueRate  float64 `toml:"technique_switch_rate"` // probability a child switches technique
+	Elitism        int     `toml:"elitism"`
+	Patience       int     `toml:"patience"`        // generations without improvement before stopping (0 = never)
+	MinImprovement float64 `toml:"min_improvement"` // what counts as improvement
+	MaxEvaluations int     `toml:"max_evaluations"` // evaluation budget (0 = population × generations)
+	Seed           uint64  `toml:"seed"`
+	// CMAESTechnique is the technique CMA-ES tunes (it searches continuous genes only).
+	CMAESTechnique string  `toml:"cmaes_technique"`
+	CMAESSigma     float64 `toml:"cmaes_sigma"`
+}
+
+// Evaluation configures fitness.
+type Evaluation struct {
+	// Texts scored by perplexity during the search: "zoo:DOMAIN[/SPLIT]" for
+	// a bundled text or a file path.
+	Texts []string `toml:"texts"`
+	// TestTexts are held out: scored only for the final comparison.
+	TestTexts []string `toml:"test_texts"`
+	Context   int      `toml:"context"` // perplexity window n_ctx
+	Chunks    int      `toml:"chunks"`  // windows per text per candidate (0 = all)
+	// TestChunks limits the final evaluation (0 = all windows).
+	TestChunks int `toml:"test_chunks"`
+	// Tasks is a multiple-choice JSONL file ({context, choices, answer}).
+	Tasks            string     `toml:"tasks"`
+	CoherencePrompts []string   `toml:"coherence_prompts"`
+	CoherenceTokens  int        `toml:"coherence_tokens"`
+	Objectives       Objectives `toml:"objectives"`
+}
+
+// Objectives weigh the fitness: F = −perplexity·mean(ln ppl) +
+// coherence·coherence + tasks·accuracy (higher is better). NSGA-II treats
+// every objective with a non-zero weight as its own objective.
+type Objectives struct {
+	Perplexity float64 `toml:"perplexity"`
+	Coherence  float64 `toml:"coherence"`
+	Tasks      float64 `toml:"tasks"`
+}
+
+// Hardware configures where evaluation runs.
+type Hardware struct {
+	// GPULayers is "auto" (all layers when a GPU backend is found), or a number.
+	GPULayers string `toml:"gpu_layers"`
+	Threads   int    `toml:"threads"` // CPU threads in total (0 = all)
+	Workers   int    `toml:"workers"` // evaluation worker processes
+	// TmpDir holds candidate models while they are evaluated ("" = /dev/shm
+	// when it has room, else the system temp directory).
+	TmpDir string `toml:"tmp_dir"`
+	// TensorCacheMB bounds the cache of merged tensors reused across candidates.
+	TensorCacheMB int `toml:"tensor_cache_mb"`
+}
+
+// Output configures what a run writes.
+type Output struct {
+	Dir string `toml:"dir"`
+}
+
+// UI configures the workbench.
+type UI struct {
+	Theme string `toml:"theme"` // dark, light, high-contrast
+}
+
+// Known values.
+var (
+	Techniques = []string{"linear", "slerp", "nuslerp", "task_arithmetic", "ties", "dare", "dare_ties", "dare_linear",
+		"breadcrumbs", "breadcrumbs_ties", "della", "della_linear", "model_stock", "frankenmerge", "dfs", "ps_dfs"}
+	Optimizers = []string{"ga", "cmaes", "nsga2", "random"}
+	Themes     = []string{"dark", "light", "high-contrast"}
+)
+
+// Default returns a configuration that runs on the bundled zoo: the three
+// domain experts as sources, stories15M as the base, fitness on an equal
+// mix of the experts' validation texts, held-out test texts for the report.
+func Default() Config {
+	return Config{
+		Models: []Model{
+			{Name: "bible", Path: "zoo/build/bible.gguf"},
+			{Name: "moby", Path: "zoo/build/moby.gguf"},
+			{Name: "sotu", Path: "zoo/build/sotu.gguf"},
+			{Name: "stories15M", Path: "zoo/build/stories15M.gguf"},
+		},
+		Merge: Merge{
+			Base:        "stories15M",
+			Techniques:  []string{"linear", "slerp", "ties", "dare_ties", "task_arithmetic", "frankenmerge", "dfs", "ps_dfs"},
+			LayerGroups: 3,
+			OutType:     "keep",
+			Ranges: Ranges{
+				Weight: [2]float64{0, 1}, Density: [2]float64{0.1, 1}, T: [2]float64{0, 1},
+				Lambda: [2]float64{0.5, 1.5}, Scale: [2]float64{0.5, 1.5},
+			},
+			DFSRepeats: 2,
+			PSMethod:   "ties",
+		},
+		Evolution: Evolution{
+			Optimizer: "ga", Population: 10, Generations: 8, TournamentSize: 3,
+			MutationRate: 0.25, MutationScale: 0.15, CrossoverRate: 0.6, TechniqueRate: 0.1,
+			Elitism: 2, Patience: 4, MinImprovement: 0.001, Seed: 42,
+			CMAESTechnique: "ties", CMAESSigma: 1.0 / 6,
+		},
+		Evaluation: Evaluation{
+			Texts:            []string{"zoo:bible/validation", "zoo:moby/validation", "zoo:sotu/validation"},
+			TestTexts:        []string{"zoo:bible/test", "zoo:moby/test", "zoo:sotu/test"},
+			Context:          256,
+			Chunks:           8,
+			CoherencePrompts: []string{},
+			CoherenceTokens:  48,
+			Objectives:       Objectives{Perplexity: 1},
+		},
+		Hardware: Hardware{GPULayers: "auto", Workers: 1, TensorCacheMB: 512},
+		Output:   Output{Dir: "out"},
+		UI:       UI{Theme: "dark"},
+	}
+}
+
+// Load reads a TOML file over the defaults: keys absent from the file keep
+// their default values. Unknown keys and invalid values are reported
+// together.
+func Load(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	c, err := Parse(string(raw))
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads TOML text over the defaults and validates the result.
+func Parse(text string) (Config, error) {
+	c := Default()
+	// Lists replace the defaults rather than merging into them.
+	c.Models = nil
+	md, err := toml.Decode(text, &c)
+	if err != nil {
+		return c, err
+	}
+	if !md.IsDefined("models") {
+		c.Models = Default().Models
+	}
+	var ps Problems
+	for _, k := range md.Undecoded() {
+		ps.add(k.String(), "unknown key")
+	}
+	ps = append(ps, c.Validate()...)
+	return c, ps.Err()
+}
+
+// Encode writes c as TOML.
+func (c Config) Encode() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Problem is one invalid setting.
+type Problem struct {
+	Key string // dotted key path, e.g. "evolution.population" or "models[2].path"
+	Msg string
+}
+
+// Problems is every invalid setting of a configuration.
+type Problems []Problem
+
+func (ps *Problems) add(key, format string, args ...any) {
+	*ps = append(*ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Err joins the problems into one error (nil when there are none).
+func (ps Problems) Err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Key + ": " + p.Msg
+	}
+	return &Error{Problems: ps, msg: fmt.Sprintf("invalid configuration (%d problems):\n  %s", len(ps), strings.Join(lines, "\n  "))}
+}
+
+// Error is returned for invalid configurations; forms use Problems to
+// mark fields.
+type Error struct {
+	Problems Problems
+	msg      string
+}
+
+func (e *Error) Error() string { return e.msg }
+
+// ErrInvalid matches every configuration error (errors.Is).
+var ErrInvalid = errors.New("invalid configuration")
+
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// Validate checks every setting and returns all problems.
+func (c Config) Validate() Problems {
+	var ps Problems
+	names := map[string]bool{}
+	if len(c.Models) == 0 {
+		ps.add("models", "at least one model is needed")
+	}
+	for i, m := range c.Models {
+		at := fmt.Sprintf("models[%d]", i)
+		switch {
+		case m.Name == "":
+			ps.add(at+".name", "missing")
+		case names[m.Name]:
+			ps.add(at+".name", "%q is used twice", m.Name)
+		case strings.ContainsAny(m.Name, "/\\ "):
+			ps.add(at+".name", "%q must not contain '/', '\\' or spaces (it names files)", m.Name)
+		}
+		names[m.Name] = true
+		switch {
+		case m.Path == "" && m.HF == "":
+			ps.add(at, "give path (a GGUF file) or hf (a Hugging Face id)")
+		case m.Path != "" && m.HF != "":
+			ps.add(at, "give path or hf, not both")
+		}
+	}
+	if c.Merge.Base != "" && !names[c.Merge.Base] {
+		ps.add("merge.base", "%q is not one of the models (%s)", c.Merge.Base, strings.Join(sortedKeys(names), ", "))
+	}
+	sources := len(c.Models)
+	if c.Merge.Base != "" {
+		sources--
+	}
+	if sources < 1 {
+		ps.add("models", "at least one model besides the base is needed")
+	}
+	if len(c.Merge.Techniques) == 0 {
+		ps.add("merge.techniques", "at least one technique is needed (%s)", strings.Join(Techniques, ", "))
+	}
+	needsBase := []string{"slerp", "task_arithmetic", "ties", "dare", "dare_ties", "dare_linear", "breadcrumbs",
+		"breadcrumbs_ties", "della", "della_linear", "model_stock", "ps_dfs"}
+	for i, t := range c.Merge.Techniques {
+		at := fmt.Sprintf("merge.techniques[%d]", i)
+		switch {
+		case !slices.Contains(Techniques, t):
+			ps.add(at, "unknown technique %q (allowed: %s)", t, strings.Join(Techniques, ", "))
+		case slices.Contains(needsBase, t) && c.Merge.Base == "":
+			ps.add(at, "%s needs merge.base", t)
+		case t == "model_stock" && sources < 2:
+			ps.add(at, "model_stock needs at least two models besides the base")
+		case t == "nuslerp" && sources != 2:
+			ps.add(at, "nuslerp merges exactly two models besides the base; there are %d", sources)
+		}
+	}
+	if c.Merge.LayerGroups < 1 || c.Merge.LayerGroups > 64 {
+		ps.add("merge.layer_groups", "%d is outside [1, 64]", c.Merge.LayerGroups)
+	}
+	if !validType(c.Merge.OutType) {
+		ps.add("merge.out_type", "%q is not keep or a GGUF type (f32, f16, bf16, q8_0, q4_k, ...)", c.Merge.OutType)
+	}
+	rng := func(key string, r [2]float64, lo, hi float64) {
+		if !(r[0] >= lo && r[1] <= hi && r[0] <= r[1]) {
+			ps.add("merge.ranges."+key, "[%g, %g] must satisfy %g ≤ min ≤ max ≤ %g", r[0], r[1], lo, hi)
+		}
+	}
+	rng("weight", c.Merge.Ranges.Weight, -10, 10)
+	rng("density", c.Merge.Ranges.Density, 0, 1)
+	rng("t", c.Merge.Ranges.T, 0, 1)
+	rng("lambda", c.Merge.Ranges.Lambda, 0, 10)
+	rng("scale", c.Merge.Ranges.Scale, 0, 10)
+	if c.Merge.DFSRepeats < 1 || c.Merge.DFSRepeats > 8 {
+		ps.add("merge.dfs_repeats", "%d is outside [1, 8]", c.Merge.DFSRepeats)
+	}
+	if c.Merge.DFSMaxLayers < 0 {
+		ps.add("merge.dfs_max_layers", "must be ≥ 0")
+	}
+	if !slices.Contains([]string{"ties", "dare_ties", "task_arithmetic", "linear", "della", "breadcrumbs_ties"}, c.Merge.PSMethod) {
+		ps.add("merge.ps_method", "%q: use ties, dare_ties, della, breadcrumbs_ties, task_arithmetic or linear", c.Merge.PSMethod)
+	}
+
+	e := c.Evolution
+	if !slices.Contains(Optimizers, e.Optimizer) {
+		ps.add("evolution.optimizer", "%q is not one of %s", e.Optimizer, strings.Join(Optimizers, ", "))
+	}
+	intIn := func(key string, v, lo, hi int) {
+		if v < lo || v > hi {
+			ps.add(key, "%d is outside [%d, %d]", v, lo, hi)
+		}
+	}
+	floatIn := func(key string, v, lo, hi float64) {
+		if math.IsNaN(v) || v < lo || v > hi {
+			ps.add(key, "%g is outside [%g, %g]", v, lo, hi)
+		}
+	}
+	intIn("evolution.population", e.Population, 2, 10000)
+	intIn("evolution.generations", e.Generations, 1, 100000)
+	intIn("evolution.tournament_size", e.TournamentSize, 1, max(1, e.Population))
+	floatIn("evolution.mutation_rate", e.MutationRate, 0, 1)
+	floatIn("evolution.mutation_scale", e.MutationScale, 0, 1)
+	floatIn("evolution.crossover_rate", e.CrossoverRate, 0, 1)
+	floatIn("evolution.technique_switch_rate", e.TechniqueRate, 0, 1)
+	intIn("evolution.elitism", e.Elitism, 0, max(0, e.Population-1))
+	intIn("evolution.patience", e.Patience, 0, 100000)
+	floatIn("evolution.min_improvement", e.MinImprovement, 0, math.Inf(1))
+	intIn("evolution.max_evaluations", e.MaxEvaluations, 0, 10000000)
+	floatIn("evolution.cmaes_sigma", e.CMAESSigma, 1e-6, 10)
+	if e.Optimizer == "cmaes" && !slices.Contains(c.Merge.Techniques, e.CMAESTechnique) {
+		ps.add("evolution.cmaes_technique", "%q must be one of merge.techniques (%s)", e.CMAESTechnique, strings.Join(c.Merge.Techniques, ", "))
+	}
+
+	v := c.Evaluation
+	if len(v.Texts) == 0 && v.Objectives.Perplexity > 0 {
+		ps.add("evaluation.texts", "perplexity needs at least one text")
+	}
+	for i, t := range v.Texts {
+		checkText(&ps, fmt.Sprintf("evaluation.texts[%d]", i), t)
+	}
+	for i, t := range v.TestTexts {
+		checkText(&ps, fmt.Sprintf("evaluation.test_texts[%d]", i), t)
+	}
+	intIn("evaluation.context", v.Context, 16, 1<<20)
+	intIn("evaluation.chunks", v.Chunks, 0, 1<<20)
+	intIn("evaluation.test_chunks", v.TestChunks, 0, 1<<20)
+	intIn("evaluation.coherence_tokens", v.CoherenceTokens, 4, 4096)
+	o := v.Objectives
+	floatIn("evaluation.objectives.perplexity", o.Perplexity, 0, 1000)
+	floatIn("evaluation.objectives.coherence", o.Coherence, 0, 1000)
+	floatIn("evaluation.objectives.tasks", o.Tasks, 0, 1000)
+	if o.Perplexity+o.Coherence+o.Tasks == 0 {
+		ps.add("evaluation.objectives", "at least one objective needs a positive weight")
+	}
+	if o.Tasks > 0 && v.Tasks == "" {
+		ps.add("evaluation.tasks", "objectives.tasks > 0 needs a tasks file")
+	}
+	if v.Tasks != "" {
+		if _, err := os.Stat(v.Tasks); err != nil {
+			ps.add("evaluation.tasks", "%v", err)
+		}
+	}
+
+	h := c.Hardware
+	if h.GPULayers != "auto" {
+		if n, err := strconv.Atoi(h.GPULayers); err != nil || n < 0 {
+			ps.add("hardware.gpu_layers", "%q: use auto or a number of layers ≥ 0", h.GPULayers)
+		}
+	}
+	intIn("hardware.threads", h.Threads, 0, 4096)
+	intIn("hardware.workers", h.Workers, 1, 256)
+	intIn("hardware.tensor_cache_mb", h.TensorCacheMB, 0, 1<<20)
+	if c.Output.Dir == "" {
+		ps.add("output.dir", "missing")
+	}
+	if !slices.Contains(Themes, c.UI.Theme) {
+		ps.add("ui.theme", "%q is not one of %s", c.UI.Theme, strings.Join(Themes, ", "))
+	}
+	return ps
+}
+
+func checkText(ps *Problems, key, t string) {
+	if strings.HasPrefix(t, "zoo:") {
+		return // checked when loaded (the zoo package lists what is bundled)
+	}
+	if st, err := os.Stat(t); err != nil {
+		ps.add(key, "%v", err)
+	} else if st.IsDir() {
+		ps.add(key, "%s is a directory", t)
+	}
+}
+
+func validType(t string) bool {
+	switch strings.ToLower(t) {
+	case "keep", "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs":
+		return true
+	}
+	return false
+}
+
+// GPULayersN returns hardware.gpu_layers as a number (−1 for auto).
+func (h Hardware) GPULayersN() int {
+	if h.GPULayers == "auto" || h.GPULayers == "" {
+		return -1
+	}
+	n, _ := strconv.Atoi(h.GPULayers)
+	return n
+}
+
+// Sources are the models other than the base.
+func (c Config) Sources() []Model {
+	var out []Model
+	for _, m := range c.Models {
+		if m.Name != c.Merge.Base {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// BaseModel returns the base model, if one is configured.
+func (c Config) BaseModel() (Model, bool) {
+	for _, m := range c.Models {
+		if m.Name == c.Merge.Base {
+			return m, true
+		}
+	}
+	return Model{}, false
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,177 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestExampleIsCompleteAndDefault: evomerge.toml.example parses to exactly
+// the defaults, and mentions every key of the schema.
+func TestExampleIsCompleteAndDefault(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "evomerge.toml.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("example differs from the defaults:\n%+v\n%+v", c, Default())
+	}
+	for _, key := range tomlKeys(reflect.TypeOf(Config{}), "") {
+		name := key[strings.LastIndex(key, ".")+1:]
+		if !strings.Contains(string(raw), name+" =") && !strings.Contains(string(raw), "["+key+"]") && !strings.Contains(string(raw), "[["+key+"]]") {
+			t.Errorf("evomerge.toml.example does not mention %s", key)
+		}
+	}
+}
+
+func tomlKeys(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := strings.Split(f.Tag.Get("toml"), ",")[0]
+		key := name
+		if prefix != "" {
+			key = prefix + "." + name
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			out = append(out, key)
+			out = append(out, tomlKeys(ft.Elem(), key)...)
+			continue
+		}
+		if ft.Kind() == reflect.Struct {
+			out = append(out, key)
+			out = append(out, tomlKeys(ft, key)...)
+			continue
+		}
+		out = append(out, key)
+	}
+	return out
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	if ps := Default().Validate(); len(ps) != 0 {
+		t.Fatalf("defaults invalid: %v", ps.Err())
+	}
+}
+
+func TestPartialFileKeepsDefaults(t *testing.T) {
+	c, err := Parse(`
+[evolution]
+population = 4
+[[models]]
+name = "a"
+path = "x.gguf"
+[[models]]
+name = "b"
+hf = "org/model:Q8_0"
+[merge]
+base = ""
+techniques = ["linear"]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Evolution.Population != 4 || c.Evolution.Generations != Default().Evolution.Generations {
+		t.Errorf("evolution %+v", c.Evolution)
+	}
+	if len(c.Models) != 2 || c.Models[1].Ref() != "org/model:Q8_0" {
+		t.Errorf("models %+v (lists must replace the defaults)", c.Models)
+	}
+}
+
+func TestEveryProblemAtOnce(t *testing.T) {
+	_, err := Parse(`
+colour = "red"
+[[models]]
+name = "a"
+[[models]]
+name = "a"
+path = "y.gguf"
+hf = "org/y"
+[merge]
+base = "zzz"
+techniques = ["ties", "magic"]
+layer_groups = 0
+out_type = "q9"
+[merge.ranges]
+density = [0.5, 1.5]
+[evolution]
+optimizer = "annealing"
+population = 1
+elitism = 5
+mutation_rate = 2
+[evolution.extra]
+x = 1
+[evaluation]
+texts = ["/no/such/file.txt"]
+context = 3
+[evaluation.objectives]
+perplexity = 0
+[hardware]
+gpu_layers = "many"
+workers = 0
+[ui]
+theme = "neon"
+`)
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	var ce *Error
+	if !errors.As(err, &ce) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("not a *config.Error: %T", err)
+	}
+	for _, want := range []string{
+		"colour: unknown key",
+		"evolution.extra.x: unknown key",
+		"models[0]: give path (a GGUF file) or hf",
+		`models[1].name: "a" is used twice`,
+		"models[1]: give path or hf, not both",
+		`merge.base: "zzz" is not one of the models (a)`,
+		`merge.techniques[1]: unknown technique "magic" (allowed: linear`,
+		"merge.layer_groups: 0 is outside [1, 64]",
+		`merge.out_type: "q9" is not keep or a GGUF type`,
+		"merge.ranges.density: [0.5, 1.5] must satisfy 0 ≤ min ≤ max ≤ 1",
+		`evolution.optimizer: "annealing" is not one of ga, cmaes, nsga2, random`,
+		"evolution.population: 1 is outside [2, 10000]",
+		"evolution.elitism: 5 is outside [0, 0]",
+		"evolution.mutation_rate: 2 is outside [0, 1]",
+		"evaluation.texts[0]: stat /no/such/file.txt: no such file or directory",
+		"evaluation.context: 3 is outside [16, 1048576]",
+		"evaluation.objectives: at least one objective needs a positive weight",
+		`hardware.gpu_layers: "many": use auto or a number`,
+		"hardware.workers: 0 is outside [1, 256]",
+		`ui.theme: "neon" is not one of dark, light, high-contrast`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q", want)
+		}
+	}
+	if len(ce.Problems) < 20 {
+		t.Errorf("only %d problems reported:\n%v", len(ce.Problems), err)
+	}
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	c := Default()
+	c.Evolution.Optimizer = "nsga2"
+	c.Evaluation.Objectives.Coherence = 0.5
+	raw, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(string(raw))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, raw)
+	}
+	if !reflect.DeepEqual(back, c) {
+		t.Errorf("round trip differs:\n%s", raw)
+	}
+}
