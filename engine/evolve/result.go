@@ -1,0 +1,44 @@
+package evolve
+
+import "time"
+
+// Result is what a run produced. It is also written as summary.json.
+type Result struct {
+	OutputDir   string          `json:"output_dir"`
+	Reason      string          `json:"reason"` // why the search stopped
+	Best        CandidateInfo   `json:"best"`
+	BestFitness float64         `json:"best_fitness"`
+	BestScores  Scores          `json:"best_scores"`
+	BestModel   string          `json:"best_model"`  // path of best.gguf
+	BestRecipe  string          `json:"best_recipe"` // path of best-recipe.toml
+	Front       []CandidateInfo `json:"pareto_front,omitempty"`
+	Comparison  []ModelScore    `json:"comparison"` // on the held-out test texts
+	Evaluations int             `json:"evaluations"`
+	Generations int             `json:"generations"`
+	Seed        uint64          `json:"seed"`
+	Optimizer   string          `json:"optimizer"`
+	Elapsed     time.Duration   `json:"elapsed_ns"`
+	Timings     Timings         `json:"timings"`
+}
+
+// ModelScore is one model's held-out scores in the final comparison.
+type ModelScore struct {
+	Name       string             `json:"name"`
+	Kind       string             `json:"kind"`       // "source", "base", "uniform", "best"
+	Perplexity map[string]float64 `json:"perplexity"` // per test text
+	StdErr     map[string]float64 `json:"perplexity_stderr"`
+	GeoMean    float64            `json:"geo_mean_perplexity"` // over the test texts
+	Tokens     int                `json:"tokens"`
+	Coherence  float64            `json:"coherence"`
+	Sample     string             `json:"sample"` // a generation from a fixed prompt
+}
+
+// Timings are aggregate costs of the run.
+type Timings struct {
+	Merge      time.Duration `json:"merge_ns"`
+	Evaluate   time.Duration `json:"evaluate_ns"`
+	Overhead   time.Duration `json:"overhead_ns"` // everything else: selection, bookkeeping, I/O
+	FinalEval  time.Duration `json:"final_eval_ns"`
+	CacheHits  int           `json:"fitness_cache_hits"`
+	TensorHits int           `json:"tensor_cache_hits"`
+}
