@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,105 +12,15 @@ import (
 	"testing"
 
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/gguf/synth"
 	"github.com/evomerge/evomerge/kernels"
 )
 
-// synthModel describes a small llama-shaped model written by the tests.
-type synthModel struct {
-	layers, dim, ffn, vocab int
-	typ                     gguf.Type // type of 2-D tensors
-	seed                    uint64
-	tokens                  []string // vocabulary override
-	arch                    string
-}
-
-func (m synthModel) withDefaults() synthModel {
-	if m.layers == 0 {
-		m.layers = 4
-	}
-	if m.dim == 0 {
-		m.dim = 64
-	}
-	if m.ffn == 0 {
-		m.ffn = 96
-	}
-	if m.vocab == 0 {
-		m.vocab = 40
-	}
-	if m.arch == "" {
-		m.arch = "llama"
-	}
-	return m
-}
-
-func synthTensors(m synthModel) []gguf.TensorInfo {
-	d, f := uint64(m.dim), uint64(m.ffn)
-	ts := []gguf.TensorInfo{{Name: "token_embd.weight", Shape: []uint64{d, uint64(m.vocab)}, Type: m.typ}}
-	for l := range m.layers {
-		p := fmt.Sprintf("blk.%d.", l)
-		ts = append(ts,
-			gguf.TensorInfo{Name: p + "attn_norm.weight", Shape: []uint64{d}, Type: gguf.TypeF32},
-			gguf.TensorInfo{Name: p + "attn_q.weight", Shape: []uint64{d, d}, Type: m.typ},
-			gguf.TensorInfo{Name: p + "attn_output.weight", Shape: []uint64{d, d}, Type: m.typ},
-			gguf.TensorInfo{Name: p + "ffn_norm.weight", Shape: []uint64{d}, Type: gguf.TypeF32},
-			gguf.TensorInfo{Name: p + "ffn_up.weight", Shape: []uint64{d, f}, Type: m.typ},
-			gguf.TensorInfo{Name: p + "ffn_down.weight", Shape: []uint64{f, d}, Type: m.typ},
-		)
-	}
-	return append(ts, gguf.TensorInfo{Name: "output_norm.weight", Shape: []uint64{d}, Type: gguf.TypeF32})
-}
-
-// synthValues is the content of a tensor of model seed: deterministic.
-func synthValues(seed uint64, name string, n int) []float32 {
-	h := uint64(14695981039346656037)
-	for _, c := range []byte(name) {
-		h = (h ^ uint64(c)) * 1099511628211
-	}
-	rng := rand.New(rand.NewPCG(seed, h))
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = float32(rng.NormFloat64() * 0.5)
-	}
-	return v
-}
-
-func writeSynth(t testing.TB, dir, name string, m synthModel) string {
+// writeSynth writes a synthetic model (engine/gguf/synth) into dir.
+func writeSynth(t testing.TB, dir, name string, m synth.Model) string {
 	t.Helper()
-	m = m.withDefaults()
-	toks := m.tokens
-	if toks == nil {
-		for i := range m.vocab {
-			toks = append(toks, fmt.Sprintf("t%d", i))
-		}
-	}
-	perLayer := make([]uint32, m.layers)
-	for i := range perLayer {
-		perLayer[i] = uint32(100 + i)
-	}
-	h := gguf.Header{Metadata: gguf.Metadata{
-		{Key: "general.architecture", Value: m.arch},
-		{Key: "general.name", Value: name},
-		{Key: m.arch + ".block_count", Value: uint32(m.layers)},
-		{Key: m.arch + ".per_layer_test", Value: gguf.Array{Elem: gguf.ValueUint32, Values: perLayer}},
-		{Key: "tokenizer.ggml.tokens", Value: gguf.Array{Elem: gguf.ValueString, Values: toks}},
-	}, Tensors: synthTensors(m)}
 	path := filepath.Join(dir, name+".gguf")
-	fw, err := gguf.Create(path, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fw.Abort()
-	for _, ti := range h.Tensors {
-		vals := synthValues(m.seed, ti.Name, int(ti.Elements()))
-		buf := make([]byte, ti.Bytes())
-		if err := (kernels.Native{}).Encode(ti.Type, buf, vals, int(ti.Shape[0])); err != nil {
-			t.Fatal(err)
-		}
-		if err := fw.WriteTensor(ti.Name, buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := fw.Commit(); err != nil {
+	if err := m.Write(path, name); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -156,8 +65,8 @@ func near(a, b float64, tol float64) bool { return math.Abs(a-b) <= tol*(1+math.
 // computed independently from the synthetic models' formulas.
 func TestLinearGradientAndFilters(t *testing.T) {
 	dir := t.TempDir()
-	a := writeSynth(t, dir, "a", synthModel{typ: gguf.TypeF32, seed: 1})
-	b := writeSynth(t, dir, "b", synthModel{typ: gguf.TypeF32, seed: 2})
+	a := writeSynth(t, dir, "a", synth.Model{Type: gguf.TypeF32, Seed: 1})
+	b := writeSynth(t, dir, "b", synth.Model{Type: gguf.TypeF32, Seed: 2})
 	r := &Recipe{Method: "linear", Models: []ModelRef{
 		{Model: a, Params: Params{"weight": Gradient(0, 1)}}, // 0 at layer 0 … 1 at layer 3
 		{Model: b, Params: Params{"weight": {Filters: []Filtered{{Filter: "self_attn", Anchors: []float64{3}}, {Anchors: []float64{1}}}}}},
@@ -165,7 +74,7 @@ func TestLinearGradientAndFilters(t *testing.T) {
 	out := filepath.Join(dir, "out.gguf")
 	runRecipe(t, r, out)
 	_, got := readAll(t, out)
-	for _, ti := range synthTensors(synthModel{}.withDefaults()) {
+	for _, ti := range (synth.Model{}).Tensors() {
 		layer := LayerOf(ti.Name)
 		wa := 0.0 // non-block tensors take the first anchor
 		if layer >= 0 {
@@ -175,8 +84,8 @@ func TestLinearGradientAndFilters(t *testing.T) {
 		if strings.Contains(ti.Name, "attn_q") || strings.Contains(ti.Name, "attn_output") {
 			wb = 3 // self_attn in mergekit's vocabulary
 		}
-		va := synthValues(1, ti.Name, int(ti.Elements()))
-		vb := synthValues(2, ti.Name, int(ti.Elements()))
+		va := synth.Values(1, ti.Name, int(ti.Elements()))
+		vb := synth.Values(2, ti.Name, int(ti.Elements()))
 		for i, g := range got[ti.Name] {
 			want := (wa*float64(va[i]) + wb*float64(vb[i])) / (wa + wb)
 			if !near(float64(g), want, 1e-5) {
@@ -190,8 +99,8 @@ func TestWeightOneReproducesModel(t *testing.T) {
 	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16} {
 		t.Run(typ.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			a := writeSynth(t, dir, "a", synthModel{typ: typ, seed: 1})
-			b := writeSynth(t, dir, "b", synthModel{typ: typ, seed: 2})
+			a := writeSynth(t, dir, "a", synth.Model{Type: typ, Seed: 1})
+			b := writeSynth(t, dir, "b", synth.Model{Type: typ, Seed: 2})
 			out := filepath.Join(dir, "out.gguf")
 			runRecipe(t, &Recipe{Method: "linear", Models: []ModelRef{
 				{Model: a, Params: Params{"weight": Scalar(0)}}, {Model: b, Params: Params{"weight": Scalar(1)}},
@@ -217,9 +126,9 @@ func TestWeightOneReproducesModel(t *testing.T) {
 // directly on the decoded inputs.
 func TestMethodWiring(t *testing.T) {
 	dir := t.TempDir()
-	base := writeSynth(t, dir, "base", synthModel{typ: gguf.TypeF32, seed: 10})
-	a := writeSynth(t, dir, "a", synthModel{typ: gguf.TypeF32, seed: 11})
-	b := writeSynth(t, dir, "b", synthModel{typ: gguf.TypeF32, seed: 12})
+	base := writeSynth(t, dir, "base", synth.Model{Type: gguf.TypeF32, Seed: 10})
+	a := writeSynth(t, dir, "a", synth.Model{Type: gguf.TypeF32, Seed: 11})
+	b := writeSynth(t, dir, "b", synth.Model{Type: gguf.TypeF32, Seed: 12})
 	recipes := map[string]*Recipe{
 		"ties": {Method: "ties", Base: base, Seed: 7, Params: Params{"lambda": Scalar(0.9)}, Models: []ModelRef{
 			{Model: a, Params: Params{"weight": Scalar(0.6), "density": Scalar(0.5)}},
@@ -237,11 +146,11 @@ func TestMethodWiring(t *testing.T) {
 			m, _ := Lookup(r.Method)
 			for _, tp := range p.Tensors {
 				n := int(tp.Out.Elements())
-				in := &Input{Tensor: tp.Out.Name, Shape: tp.Out.Shape, Base: synthValues(10, tp.Out.Name, n), Seed: tensorSeed(r.Seed, tp.Out.Name)}
+				in := &Input{Tensor: tp.Out.Name, Shape: tp.Out.Shape, Base: synth.Values(10, tp.Out.Name, n), Seed: tensorSeed(r.Seed, tp.Out.Name)}
 				models := slices.DeleteFunc(slices.Clone(r.Models), func(mr ModelRef) bool { return mr.Model == r.Base })
 				for _, mr := range models {
 					seed := map[string]uint64{a: 11, b: 12}[mr.Model]
-					in.Models = append(in.Models, synthValues(seed, tp.Out.Name, n))
+					in.Models = append(in.Models, synth.Values(seed, tp.Out.Name, n))
 				}
 				in.Global, in.ModelParams = resolveParams(m, r.Params, nil, models, tp.Out.Name, LayerOf(tp.Out.Name), 4)
 				want := make([]float32, n)
@@ -258,8 +167,8 @@ func TestMethodWiring(t *testing.T) {
 
 func TestSlicesStackAndRenumber(t *testing.T) {
 	dir := t.TempDir()
-	a := writeSynth(t, dir, "a", synthModel{typ: gguf.TypeF16, seed: 1})
-	b := writeSynth(t, dir, "b", synthModel{typ: gguf.TypeF16, seed: 2})
+	a := writeSynth(t, dir, "a", synth.Model{Type: gguf.TypeF16, Seed: 1})
+	b := writeSynth(t, dir, "b", synth.Model{Type: gguf.TypeF16, Seed: 2})
 	r := &Recipe{Method: "passthrough", Slices: []Slice{
 		{Sources: []SliceSource{{Model: a, From: 0, To: 3}}},
 		{Sources: []SliceSource{{Model: b, From: 1, To: 4}}},
@@ -282,7 +191,7 @@ func TestSlicesStackAndRenumber(t *testing.T) {
 		for _, suffix := range []string{"attn_q.weight", "ffn_down.weight", "attn_norm.weight"} {
 			name := fmt.Sprintf("blk.%d.%s", k, suffix)
 			src := fmt.Sprintf("blk.%d.%s", o.layer, suffix)
-			want := synthValues(o.seed, src, len(got[name]))
+			want := synth.Values(o.seed, src, len(got[name]))
 			for i := range want {
 				if suffix != "attn_norm.weight" {
 					want[i] = kernels.F16ToF32(kernels.F32ToF16(want[i]))
@@ -303,8 +212,8 @@ func TestSlicesStackAndRenumber(t *testing.T) {
 
 func TestDFSPathScalesResidualOutputs(t *testing.T) {
 	dir := t.TempDir()
-	a := writeSynth(t, dir, "a", synthModel{typ: gguf.TypeF32, seed: 1})
-	b := writeSynth(t, dir, "b", synthModel{typ: gguf.TypeF32, seed: 2})
+	a := writeSynth(t, dir, "a", synth.Model{Type: gguf.TypeF32, Seed: 1})
+	b := writeSynth(t, dir, "b", synth.Model{Type: gguf.TypeF32, Seed: 2})
 	r := &Recipe{Method: "ps_dfs", Base: a,
 		Sources: map[string]*Recipe{"ps": {Method: "linear", Models: []ModelRef{{Model: a}, {Model: b}}}},
 		Layers:  []LayerStep{{Model: a, Layer: 3, Scale: 1}, {Model: "ps", Layer: 0, Scale: 0.5}, {Model: b, Layer: 3, Scale: 2}},
@@ -323,22 +232,22 @@ func TestDFSPathScalesResidualOutputs(t *testing.T) {
 		}
 	}
 	n := 64 * 64
-	va := synthValues(1, "blk.0.attn_output.weight", n)
-	vb := synthValues(2, "blk.0.attn_output.weight", n)
+	va := synth.Values(1, "blk.0.attn_output.weight", n)
+	vb := synth.Values(2, "blk.0.attn_output.weight", n)
 	check("blk.1.attn_output.weight", func(i int) float64 { return 0.5 * float64((va[i]+vb[i])/2) })
-	q := synthValues(1, "blk.0.attn_q.weight", n)
-	qb := synthValues(2, "blk.0.attn_q.weight", n)
+	q := synth.Values(1, "blk.0.attn_q.weight", n)
+	qb := synth.Values(2, "blk.0.attn_q.weight", n)
 	check("blk.1.attn_q.weight", func(i int) float64 { return float64((q[i] + qb[i]) / 2) }) // not scaled
-	d := synthValues(2, "blk.3.ffn_down.weight", 96*64)
+	d := synth.Values(2, "blk.3.ffn_down.weight", 96*64)
 	check("blk.2.ffn_down.weight", func(i int) float64 { return 2 * float64(d[i]) })
-	aq := synthValues(1, "blk.3.attn_q.weight", n)
+	aq := synth.Values(1, "blk.3.attn_q.weight", n)
 	check("blk.0.attn_q.weight", func(i int) float64 { return float64(aq[i]) })
 }
 
 func TestOutputTypes(t *testing.T) {
 	dir := t.TempDir()
-	a := writeSynth(t, dir, "a", synthModel{typ: gguf.TypeF16, seed: 1})
-	b := writeSynth(t, dir, "b", synthModel{typ: gguf.TypeF16, seed: 2, dim: 64, ffn: 96})
+	a := writeSynth(t, dir, "a", synth.Model{Type: gguf.TypeF16, Seed: 1})
+	b := writeSynth(t, dir, "b", synth.Model{Type: gguf.TypeF16, Seed: 2, Dim: 64, FFN: 96})
 	out := filepath.Join(dir, "out.gguf")
 	p, _ := runRecipe(t, &Recipe{Method: "linear", OutType: "q8_0", Models: []ModelRef{{Model: a}, {Model: b}}}, out)
 	f, _ := readAll(t, out)
@@ -367,18 +276,18 @@ func TestOutputTypes(t *testing.T) {
 
 func TestPlanReportsEveryProblem(t *testing.T) {
 	dir := t.TempDir()
-	a := writeSynth(t, dir, "a", synthModel{typ: gguf.TypeF32, seed: 1})
-	b := writeSynth(t, dir, "b", synthModel{typ: gguf.TypeF32, seed: 2})
-	bigVocab := writeSynth(t, dir, "bigvocab", synthModel{typ: gguf.TypeF32, seed: 3, vocab: 41})
-	otherTok := writeSynth(t, dir, "othertok", synthModel{typ: gguf.TypeF32, seed: 4, tokens: append([]string{"x"}, func() []string {
+	a := writeSynth(t, dir, "a", synth.Model{Type: gguf.TypeF32, Seed: 1})
+	b := writeSynth(t, dir, "b", synth.Model{Type: gguf.TypeF32, Seed: 2})
+	bigVocab := writeSynth(t, dir, "bigvocab", synth.Model{Type: gguf.TypeF32, Seed: 3, Vocab: 41})
+	otherTok := writeSynth(t, dir, "othertok", synth.Model{Type: gguf.TypeF32, Seed: 4, Tokens: append([]string{"x"}, func() []string {
 		var s []string
 		for i := 1; i < 40; i++ {
 			s = append(s, fmt.Sprintf("t%d", i))
 		}
 		return s
 	}()...)})
-	qwen := writeSynth(t, dir, "qwen", synthModel{typ: gguf.TypeF32, seed: 5, arch: "qwen2"})
-	wide := writeSynth(t, dir, "wide", synthModel{typ: gguf.TypeF32, seed: 6, ffn: 128})
+	qwen := writeSynth(t, dir, "qwen", synth.Model{Type: gguf.TypeF32, Seed: 5, Arch: "qwen2"})
+	wide := writeSynth(t, dir, "wide", synth.Model{Type: gguf.TypeF32, Seed: 6, FFN: 128})
 	tests := []struct {
 		name string
 		r    *Recipe
@@ -435,8 +344,8 @@ func TestPlanReportsEveryProblem(t *testing.T) {
 
 func TestCancelLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
-	a := writeSynth(t, dir, "a", synthModel{typ: gguf.TypeF32, seed: 1})
-	b := writeSynth(t, dir, "b", synthModel{typ: gguf.TypeF32, seed: 2})
+	a := writeSynth(t, dir, "a", synth.Model{Type: gguf.TypeF32, Seed: 1})
+	b := writeSynth(t, dir, "b", synth.Model{Type: gguf.TypeF32, Seed: 2})
 	out := filepath.Join(dir, "out.gguf")
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := NewPlan(&Recipe{Method: "linear", Models: []ModelRef{{Model: a}, {Model: b}}}, PlanOptions{})
@@ -467,8 +376,8 @@ func (c mapCache) Put(k [32]byte, v []byte)      { c[k] = v }
 
 func TestTensorCache(t *testing.T) {
 	dir := t.TempDir()
-	base := writeSynth(t, dir, "base", synthModel{typ: gguf.TypeF16, seed: 1})
-	a := writeSynth(t, dir, "a", synthModel{typ: gguf.TypeF16, seed: 2})
+	base := writeSynth(t, dir, "base", synth.Model{Type: gguf.TypeF16, Seed: 1})
+	a := writeSynth(t, dir, "a", synth.Model{Type: gguf.TypeF16, Seed: 2})
 	cache := mapCache{}
 	mk := func(wq float64) *Recipe {
 		return &Recipe{Method: "task_arithmetic", Base: base, Models: []ModelRef{{Model: a, Params: Params{

@@ -1,0 +1,111 @@
+package evolve
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/evomerge/evomerge/engine/eval"
+	"github.com/evomerge/evomerge/engine/merge"
+)
+
+// finish writes best.gguf and best-recipe.toml, then compares the best
+// model with every source, the base and the uniform average on the
+// held-out test texts — the numbers a user should trust, since the search
+// never saw those texts.
+func (e *engine) finish(ctx context.Context, res *Result) error {
+	dir := e.cfg.Output.Dir
+	rec := e.cache[e.best.key]
+	r, err := merge.ParseRecipe(rec.Recipe)
+	if err != nil {
+		return fmt.Errorf("best recipe: %w", err)
+	}
+	r.Name = "evomerge best " + e.best.id
+	header := fmt.Sprintf("# evomerge best recipe: candidate %s (%s), fitness %.6f, seed %d\n# Re-run with: evomerge-tui merge %s -o best.gguf\n",
+		e.best.id, rec.Summary, rec.Fitness, e.cfg.Evolution.Seed, filepath.Join(dir, "best-recipe.toml"))
+	text, err := r.Encode()
+	if err != nil {
+		return err
+	}
+	res.BestRecipe = filepath.Join(dir, "best-recipe.toml")
+	if err := renameio.WriteFile(res.BestRecipe, append([]byte(header), text...), 0o644); err != nil {
+		return err
+	}
+	res.BestModel = filepath.Join(dir, "best.gguf")
+	e.logf("info", "writing %s", res.BestModel)
+	plan, err := merge.NewPlan(r, merge.PlanOptions{Codec: e.opt.Codec})
+	if err != nil {
+		return fmt.Errorf("best recipe: %w", err)
+	}
+	_, err = plan.Execute(ctx, res.BestModel, merge.ExecOptions{Codec: e.opt.Codec})
+	plan.Close()
+	if err != nil {
+		return fmt.Errorf("writing best.gguf: %w", err)
+	}
+
+	tests, err := LoadTexts(e.cfg.Evaluation.TestTexts)
+	if err != nil || len(tests) == 0 {
+		return err
+	}
+	t0 := time.Now()
+	defer func() { e.timings.FinalEval = time.Since(t0) }()
+	type entry struct{ name, kind, path string }
+	var models []entry
+	for i, src := range e.space.Sources {
+		models = append(models, entry{e.space.Names[i], "source", src})
+	}
+	if e.space.Base != "" {
+		models = append(models, entry{e.space.BaseName, "base", e.space.Base})
+	}
+	if e.space.M() > 1 {
+		uniform := &merge.Recipe{Method: "linear", OutType: e.space.OutType}
+		for _, src := range e.space.Sources {
+			uniform.Models = append(uniform.Models, merge.ModelRef{Model: src})
+		}
+		tmp, err := e.candidateDir()
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(tmp, "uniform.gguf")
+		defer os.Remove(path)
+		if _, _, err := merge.Run(ctx, uniform, path, e.opt.Codec, merge.ExecOptions{Codec: e.opt.Codec}); err != nil {
+			return fmt.Errorf("uniform average: %w", err)
+		}
+		models = append(models, entry{"uniform", "uniform", path})
+	}
+	models = append(models, entry{"best", "best", res.BestModel})
+	prompt := eval.DefaultCoherencePrompts()[0]
+	for _, m := range models {
+		e.logf("info", "held-out evaluation of %s", m.name)
+		reply, err := e.pool.Perplexity(ctx, m.path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)
+		if err != nil {
+			return fmt.Errorf("held-out evaluation of %s: %w", m.name, err)
+		}
+		ms := ModelScore{Name: m.name, Kind: m.kind, Perplexity: map[string]float64{}, StdErr: map[string]float64{}}
+		var logSum float64
+		for _, t := range reply.Texts {
+			ms.Perplexity[t.Name] = t.Perplexity
+			ms.StdErr[t.Name] = t.StdErr
+			ms.Tokens += t.Tokens
+			logSum += math.Log(t.Perplexity)
+		}
+		ms.GeoMean = math.Exp(logSum / float64(len(reply.Texts)))
+		if coh, err := e.coherence(ctx, m.path); err == nil {
+			ms.Coherence = coh.Score
+		} else {
+			e.logf("warn", "coherence of %s: %v", m.name, err)
+		}
+		g, err := e.pool.Generate(ctx, m.path, prompt, eval.GenerateOptions{SamplingOptions: eval.SamplingOptions{Temperature: 0, RepeatPenalty: 1.1, RepeatLastN: 64}, MaxTokens: 40}, nil)
+		if err == nil {
+			ms.Sample = prompt + strings.TrimRight(g.Text, " \n")
+		}
+		res.Comparison = append(res.Comparison, ms)
+	}
+	return nil
+}
