@@ -2,28 +2,108 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
-// seedFlags are the root-level flags of the original specification.
+// seedFlags are the root-level flags of the original specification; each
+// action also exists as a subcommand with the same flags.
 type seedFlags struct {
 	run            bool
 	evaluate       string
 	generate       string
 	generateConfig bool
+	runOpts        runOptions
+	evalOpts       evalOptions
+	genOpts        genOptions
+	hw             hardwareFlags
 }
 
 func (s *seedFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.BoolVar(&s.run, "run", false, "run an evolutionary tournament (live TUI on a terminal, progress lines when headless)")
-	f.StringVar(&s.evaluate, "evaluate", "", "evaluate MODEL (perplexity, coherence, tasks)")
+	f.StringVar(&s.evaluate, "evaluate", "", "evaluate MODEL: perplexity, coherence, task accuracy")
 	f.StringVar(&s.generate, "generate", "", "generate text with MODEL from --prompt")
 	f.BoolVar(&s.generateConfig, "generate-config", false, "create a configuration file with interactive forms")
+	s.runOpts.register(cmd)
+	s.evalOpts.register(cmd)
+	s.genOpts.register(cmd)
+	s.hw.register(cmd)
 }
 
-func (s *seedFlags) subcommands() []*cobra.Command { return nil }
+// subcommands are the equivalent spellings: run, evaluate, generate,
+// generate-config.
+func (s *seedFlags) subcommands() []*cobra.Command {
+	var ro runOptions
+	var rhw hardwareFlags
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Run an evolutionary tournament (same as --run)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return ro.execute(cmd, rhw) },
+	}
+	ro.register(run)
+	rhw.register(run)
+
+	var eo evalOptions
+	var ehw hardwareFlags
+	ev := &cobra.Command{
+		Use:   "evaluate MODEL",
+		Short: "Evaluate a model: perplexity, coherence, task accuracy (same as --evaluate)",
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return eo.execute(cmd, args[0], ehw) },
+	}
+	eo.register(ev)
+	ehw.register(ev)
+
+	var gopts genOptions
+	var ghw hardwareFlags
+	gen := &cobra.Command{
+		Use:   "generate MODEL --prompt TEXT",
+		Short: "Generate text (same as --generate)",
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return gopts.execute(cmd, args[0], ghw) },
+	}
+	gopts.register(gen)
+	ghw.register(gen)
+
+	var out string
+	gc := &cobra.Command{
+		Use:   "generate-config",
+		Short: "Create a configuration file with interactive forms (same as --generate-config)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return generateConfig(cmd, out) },
+	}
+	gc.Flags().StringVarP(&out, "output", "o", "evomerge.toml", "file to write")
+	return []*cobra.Command{run, ev, gen, gc}
+}
 
 func (s *seedFlags) dispatch(cmd *cobra.Command) error {
-	return fmt.Errorf("the workbench is not available in this build yet")
+	n := 0
+	for _, set := range []bool{s.run, s.evaluate != "", s.generate != "", s.generateConfig} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return fmt.Errorf("--run, --evaluate, --generate and --generate-config are alternatives: give one")
+	}
+	switch {
+	case s.run:
+		return s.runOpts.execute(cmd, s.hw)
+	case s.evaluate != "":
+		return s.evalOpts.execute(cmd, s.evaluate, s.hw)
+	case s.generate != "":
+		return s.genOpts.execute(cmd, s.generate, s.hw)
+	case s.generateConfig:
+		return generateConfig(cmd, "evomerge.toml")
+	}
+	return workbench(cmd, s.runOpts)
+}
+
+// isTerminal reports whether stdin and stdout are both terminals.
+func isTerminal() bool {
+	return term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 }

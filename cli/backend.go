@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/evomerge/evomerge/engine/eval"
+	"github.com/evomerge/evomerge/engine/hub"
+)
+
+// hardwareFlags choose where evaluation runs.
+type hardwareFlags struct {
+	gpuLayers string
+	threads   int
+	workers   int
+}
+
+func (h *hardwareFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&h.gpuLayers, "gpu-layers", "", `layers offloaded to a GPU: "auto" (all, when a GPU backend is found) or a number (default: config, else auto)`)
+	cmd.Flags().IntVar(&h.threads, "threads", 0, "CPU threads in total (default: config, else all cores)")
+	cmd.Flags().IntVar(&h.workers, "workers", 0, "evaluation worker processes (default: config, else 1)")
+}
+
+// gpuLayersN parses --gpu-layers ("" and "auto" → −1).
+func (h hardwareFlags) gpuLayersN() (int, error) {
+	if h.gpuLayers == "" || h.gpuLayers == "auto" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(h.gpuLayers)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--gpu-layers %q: use auto or a number ≥ 0", h.gpuLayers)
+	}
+	return n, nil
+}
+
+// poolOptions are the worker-pool settings for this executable.
+func (h hardwareFlags) poolOptions(logLevel string) (eval.PoolOptions, error) {
+	gl, err := h.gpuLayersN()
+	if err != nil {
+		return eval.PoolOptions{}, err
+	}
+	workers := max(1, h.workers)
+	threads := h.threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return eval.PoolOptions{Workers: workers, Threads: max(1, threads/workers), GPULayers: gl, Env: workerEnv(), LogLevel: logLevel}, nil
+}
+
+// workerEnv is the environment a worker needs for GPU backends. llama.cpp
+// loads backends (libggml-cuda.so, built by `make cuda`) from
+// OLLAMA_LIBRARY_PATH; the CUDA runtime must be on LD_LIBRARY_PATH before
+// the process starts, which is why workers get it at spawn time.
+func workerEnv() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	libDir := filepath.Join(filepath.Dir(exe), "..", "lib", "ollama")
+	if abs, err := filepath.Abs(libDir); err == nil {
+		libDir = abs
+	}
+	entries, err := os.ReadDir(libDir)
+	if err != nil {
+		return nil
+	}
+	var libPaths []string
+	for _, e := range entries {
+		if e.IsDir() && (strings.HasPrefix(e.Name(), "cuda") || strings.HasPrefix(e.Name(), "rocm")) {
+			libPaths = append(libPaths, filepath.Join(libDir, e.Name()))
+		}
+	}
+	if len(libPaths) == 0 {
+		return nil
+	}
+	ld := append(libPaths, libDir)
+	for _, d := range []string{"/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"} {
+		if _, err := os.Stat(d); err == nil {
+			ld = append(ld, d)
+		}
+	}
+	if cur := os.Getenv("LD_LIBRARY_PATH"); cur != "" {
+		ld = append(ld, cur)
+	}
+	return []string{
+		"OLLAMA_LIBRARY_PATH=" + strings.Join(append(libPaths, libDir), string(os.PathListSeparator)),
+		"LD_LIBRARY_PATH=" + strings.Join(ld, string(os.PathListSeparator)),
+	}
+}
+
+// resolveModel turns a model argument (path or Hugging Face reference)
+// into a local file, with a download bar when one is needed.
+func resolveModel(ctx context.Context, ref string) (string, error) {
+	if !hub.IsHubRef(ref) {
+		if _, err := os.Stat(ref); err != nil {
+			return "", fmt.Errorf("model %s: %w", ref, err)
+		}
+		return ref, nil
+	}
+	res := hub.NewResolver()
+	bar := newLineProgress(os.Stderr, "downloading")
+	res.Progress = func(file string, done, total int64) { bar.update(float64(done), float64(total), file) }
+	start := time.Now()
+	p, err := res.Resolve(ctx, ref)
+	bar.done()
+	if err != nil {
+		return "", fmt.Errorf("model %s: %w", ref, err)
+	}
+	if time.Since(start) > time.Second {
+		fmt.Fprintf(os.Stderr, "%s → %s\n", ref, p)
+	}
+	return p, nil
+}

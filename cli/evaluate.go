@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/evomerge/evomerge/engine/eval"
+	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/gguf"
+)
+
+type evalOptions struct {
+	texts       []string
+	ctx         int
+	chunks      int
+	tasks       string
+	json        bool
+	reference   string
+	noCoherence bool
+}
+
+// defaultEvalText is what --evaluate scores without --text: Newton's
+// Opticks, bundled and held out from every zoo model.
+const defaultEvalText = "zoo:opticks/test"
+
+func (o *evalOptions) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVar(&o.texts, "text", nil, `text to score (repeatable): a file or "zoo:DOMAIN[/SPLIT]" (default `+defaultEvalText+`)`)
+	f.IntVar(&o.ctx, "ctx", 256, "perplexity window in tokens (llama-perplexity's -c)")
+	f.IntVar(&o.chunks, "chunks", 0, "windows per text (0 = the whole text)")
+	f.StringVar(&o.tasks, "tasks", "", "multiple-choice tasks, JSONL: {context, choices, answer}")
+	f.BoolVar(&o.json, "json", false, "print one JSON object")
+	f.StringVar(&o.reference, "reference", "", "model that judges the fluency of generated text (default: the model itself)")
+	f.BoolVar(&o.noCoherence, "no-coherence", false, "skip the coherence score")
+}
+
+// evalReport is --evaluate's result; the first keys are the documented
+// --json interface.
+type evalReport struct {
+	Model          string                `json:"model"`
+	Perplexity     float64               `json:"perplexity"`
+	StdErr         float64               `json:"perplexity_stderr"`
+	Tokens         int                   `json:"tokens"`
+	Coherence      *float64              `json:"coherence"`
+	TokensPerSec   float64               `json:"tokens_per_second"`
+	Texts          []eval.TextPerplexity `json:"texts"`
+	TaskAccuracy   *float64              `json:"task_accuracy,omitempty"`
+	TaskAccuracyN  *float64              `json:"task_accuracy_norm,omitempty"`
+	CoherenceParts *eval.CoherenceResult `json:"coherence_detail,omitempty"`
+	Seconds        float64               `json:"seconds"`
+}
+
+func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags) error {
+	ctx := cmd.Context()
+	path, err := resolveModel(ctx, model)
+	if err != nil {
+		return err
+	}
+	if err := checkModelFile(path); err != nil {
+		return err
+	}
+	refs := o.texts
+	if len(refs) == 0 {
+		refs = []string{defaultEvalText}
+	}
+	texts, err := evolve.LoadTexts(refs)
+	if err != nil {
+		return err
+	}
+	var tasks []eval.Task
+	if o.tasks != "" {
+		f, err := os.Open(o.tasks)
+		if err != nil {
+			return err
+		}
+		tasks, err = eval.ReadTasks(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.tasks, err)
+		}
+	}
+	po, err := hw.poolOptions("warn")
+	if err != nil {
+		return err
+	}
+	pool, err := eval.NewPool(ctx, po)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	start := time.Now()
+	bar := newLineProgress(os.Stderr, "evaluating")
+	reply, err := pool.Perplexity(ctx, path, texts, eval.PerplexityOptions{Context: o.ctx, Chunks: o.chunks}, func(text string, done, total int) {
+		bar.update(float64(done), float64(total), text)
+	})
+	bar.done()
+	if err != nil {
+		var we *eval.WorkerError
+		if errors.As(err, &we) && we.Kind == eval.KindInput {
+			return fmt.Errorf("%s: %s", path, we.Msg)
+		}
+		return err
+	}
+	rep := evalReport{Model: path, Texts: reply.Texts}
+	var nll, secs float64
+	var windows int
+	for _, t := range reply.Texts {
+		nll += t.NLL * float64(t.Tokens)
+		rep.Tokens += t.Tokens
+		secs += t.Seconds
+		windows += t.Chunks
+	}
+	rep.Perplexity = math.Exp(nll / float64(rep.Tokens))
+	if len(reply.Texts) == 1 {
+		rep.StdErr = reply.Texts[0].StdErr
+	} else {
+		// Combine the per-text errors of ln ppl (independent texts).
+		var v float64
+		for _, t := range reply.Texts {
+			w := float64(t.Tokens) / float64(rep.Tokens)
+			se := t.StdErr / t.Perplexity
+			v += w * w * se * se
+		}
+		rep.StdErr = rep.Perplexity * math.Sqrt(v)
+	}
+	rep.TokensPerSec = float64(windows*o.ctx) / secs
+	if !o.noCoherence {
+		opt := eval.DefaultCoherence()
+		if o.reference != "" {
+			if opt.Reference, err = resolveModel(ctx, o.reference); err != nil {
+				return err
+			}
+		}
+		c, err := pool.Coherence(ctx, path, opt)
+		if err != nil {
+			return fmt.Errorf("coherence: %w", err)
+		}
+		rep.Coherence, rep.CoherenceParts = &c.Score, &c
+	}
+	if len(tasks) > 0 {
+		tr, err := pool.Tasks(ctx, path, tasks)
+		if err != nil {
+			return fmt.Errorf("tasks: %w", err)
+		}
+		rep.TaskAccuracy, rep.TaskAccuracyN = &tr.Accuracy, &tr.AccuracyNorm
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	w := cmd.OutOrStdout()
+	if o.json {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(w, "model        %s\n", path)
+	for _, t := range rep.Texts {
+		fmt.Fprintf(w, "text         %-10s ppl %9.3f ± %.3f  (%d tokens scored in %d windows of %d)\n", t.Name, t.Perplexity, t.StdErr, t.Tokens, t.Chunks, o.ctx)
+	}
+	if len(rep.Texts) > 1 {
+		fmt.Fprintf(w, "perplexity   %.3f ± %.3f over all %d tokens\n", rep.Perplexity, rep.StdErr, rep.Tokens)
+	} else {
+		fmt.Fprintf(w, "perplexity   %.3f ± %.3f (%d tokens)\n", rep.Perplexity, rep.StdErr, rep.Tokens)
+	}
+	if rep.Coherence != nil {
+		fmt.Fprintf(w, "coherence    %.3f (reference perplexity %.1f, distinct-2 %.2f over %d prompts)\n", *rep.Coherence,
+			rep.CoherenceParts.RefPerplexity, rep.CoherenceParts.Distinct2, len(rep.CoherenceParts.Samples))
+	}
+	if rep.TaskAccuracy != nil {
+		fmt.Fprintf(w, "tasks        accuracy %.3f, length-normalised %.3f (%d tasks)\n", *rep.TaskAccuracy, *rep.TaskAccuracyN, len(tasks))
+	}
+	fmt.Fprintf(w, "speed        %.0f tokens/s (prompt processing, %d thread(s) per worker)\n", rep.TokensPerSec, pool.Threads())
+	return nil
+}
+
+// checkModelFile gives a one-line error for missing or non-GGUF input
+// before a worker is started.
+func checkModelFile(path string) error {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if f.Metadata.Architecture() == "" {
+		return fmt.Errorf("%s: no general.architecture: not a model", path)
+	}
+	return nil
+}
