@@ -1,0 +1,48 @@
+// Package tui is evomerge's terminal workbench: a dashboard that watches a
+// tournament (fitness chart, population table, candidate details with
+// lineage, log, status bar), configuration forms, a chat pane that talks
+// to any source or candidate, help, pause/resume and export.
+//
+// # Architecture
+//
+// One root model (model in app.go) owns all state and routes every
+// message; the pages and panes (dashboard, popTable, fitnessChart,
+// detailsPane, logPane, configPage, chatPage) are plain structs with
+// update methods the root calls and view functions that render into an
+// exact rectangle. A shared *programContext (sizes, theme and styles, key
+// map, the configuration the next run uses, the backend) is handed to
+// every component, as in gh-dash, so that a theme switch or a resize
+// reaches everything at once.
+//
+// Update does no IO and never waits: starting a run, pausing, saving a
+// configuration, exporting, merging a candidate for the chat and
+// generating text are tea.Cmds, and commands receive copies of what they
+// need, never the model. Rendering reads the model and never writes it.
+//
+// The engine runs behind the Backend interface (the CLI implements it),
+// so this package has no cgo and tests in seconds with a scripted fake.
+// The engine's events reach the program through one relay goroutine per
+// run that calls program.Send: the sink only appends to a batch under a
+// mutex, progress updates replace older ones for the same candidate, and
+// at most one batch per 50 ms is delivered, so the screen keeps up with
+// any event rate; terminal events (Finished, errors) are never dropped,
+// and the relay is flushed before the run's result message, so the
+// result always follows the last event. Generated chat text takes the
+// same path in chunks.
+//
+// # Keys
+//
+// Every key is listed by the help screen (? or F10); keyMap.fullHelp is
+// the single source. The F-keys (F1 dashboard, F2 config, F3 chat, F5
+// run, F6 export, F7 pause, F8 zoom, F9 theme, F10 help) and ctrl+c work
+// even while a text field has the focus, so scripts driving the binary
+// through tmux can always reach every screen.
+//
+// # Themes and terminals
+//
+// Themes come from package themes (dark, light, high-contrast), chosen by
+// ui.theme and cycled with t. NO_COLOR removes colour and switches the
+// styles to reverse video and bold. Layouts adapt to the terminal: all
+// four dashboard panes side by side from 110×26, stacked below that, and
+// usable at 80×24; z zooms the focused pane.
+package tui
