@@ -69,6 +69,7 @@ Without arguments it opens the terminal workbench.`,
 		newZooCmd(),
 		newWorkerCmd(),
 		newMergeCmd(),
+		newReportCmd(),
 	)
 	for _, c := range seed.subcommands() {
 		root.AddCommand(c)

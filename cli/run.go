@@ -17,6 +17,7 @@ import (
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/llm"
+	"github.com/evomerge/evomerge/engine/report"
 )
 
 type runOptions struct {
@@ -141,8 +142,16 @@ func (o *runOptions) execute(cmd *cobra.Command, hw hardwareFlags) error {
 func runHeadless(ctx context.Context, w io.Writer, cfg config.Config, opt evolve.Options) error {
 	p := &headlessPrinter{w: w}
 	opt.Sink = p.event
-	_, err := evolve.Run(ctx, cfg, opt)
-	return err
+	res, err := evolve.Run(ctx, cfg, opt)
+	if err != nil {
+		return err
+	}
+	path, err := report.Write(res.OutputDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "report: %s\n", path)
+	return nil
 }
 
 // headlessPrinter renders engine events as plain lines.

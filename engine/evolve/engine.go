@@ -87,6 +87,7 @@ type engine struct {
 	tmpDir  string
 	salt    string
 	tcache  *lruCache
+	slots   chan struct{} // one per worker: evaluation time excludes queueing
 	start   time.Time
 	timings Timings
 
@@ -194,6 +195,11 @@ func (e *engine) setup(ctx context.Context) error {
 	ev := cfg.Evolution
 	e.ops = &operators{space: space, mutationRate: ev.MutationRate, mutationScale: ev.MutationScale,
 		crossoverRate: ev.CrossoverRate, techniqueRate: ev.TechniqueRate, tournamentSize: ev.TournamentSize}
+	e.ops.known = func(g Genome) bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.seen[e.genomeKey(g)]
+	}
 	e.budget = ev.MaxEvaluations
 	if e.budget == 0 {
 		e.budget = ev.Population * ev.Generations
@@ -222,6 +228,7 @@ func (e *engine) setup(ctx context.Context) error {
 		}
 	}
 	e.tcache = newLRUCache(int64(cfg.Hardware.TensorCacheMB) << 20)
+	e.slots = make(chan struct{}, e.poolSize())
 	return nil
 }
 
@@ -369,11 +376,11 @@ func (e *engine) newOptimizer() optimizer {
 	case "cmaes":
 		return newCMAES(e.ops, ev.CMAESTechnique, ev.CMAESSigma, ev.Population, ev.Seed)
 	case "nsga2":
-		return &nsga2{op: e.ops, rng: rng, size: ev.Population}
+		return &nsga2{op: e.ops, rng: rng, size: ev.Population, key: e.genomeKey}
 	case "random":
 		return &randomSearch{op: e.ops, rng: rng, size: ev.Population}
 	}
-	return &ga{op: e.ops, rng: rng, size: ev.Population, elitism: ev.Elitism}
+	return &ga{op: e.ops, rng: rng, size: ev.Population, elitism: ev.Elitism, key: e.genomeKey}
 }
 
 func (e *engine) search(ctx context.Context) (*Result, error) {
@@ -471,6 +478,19 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// genomeKey is the cache key of a genome's recipe ("" if it does not decode).
+func (e *engine) genomeKey(g Genome) string {
+	r, err := e.space.Decode(g)
+	if err != nil {
+		return ""
+	}
+	text, err := r.Encode()
+	if err != nil {
+		return ""
+	}
+	return recipeKey(text, e.salt)
 }
 
 func (e *engine) info(ind *individual) CandidateInfo {
@@ -719,9 +739,17 @@ func (e *engine) fitness(s Scores) (float64, []float64) {
 // when it has room for the models in flight, else the system temp dir.
 func (e *engine) candidateDir() (string, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	dir, created, err := e.candidateDirLocked()
+	e.mu.Unlock()
+	if created {
+		e.logf("info", "candidates are merged into %s (at most %d at a time)", dir, e.poolSize()+1)
+	}
+	return dir, err
+}
+
+func (e *engine) candidateDirLocked() (string, bool, error) {
 	if e.tmpDir != "" {
-		return e.tmpDir, nil
+		return e.tmpDir, false, nil
 	}
 	root := e.cfg.Hardware.TmpDir
 	if root == "" {
@@ -739,11 +767,10 @@ func (e *engine) candidateDir() (string, error) {
 	}
 	dir, err := os.MkdirTemp(root, "evomerge-candidates-")
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	e.tmpDir = dir
-	e.logf("info", "candidates are merged into %s (at most %d at a time)", dir, e.poolSize()+1)
-	return dir, nil
+	return dir, true, nil
 }
 
 // measure merges a candidate (unless it is a source model) and evaluates it.
@@ -773,6 +800,13 @@ func (e *engine) measure(ctx context.Context, id string, r *merge.Recipe, rec *r
 		e.timings.TensorHits += st.CacheHits
 		e.mu.Unlock()
 	}
+	progress(StatusQueued, 1)
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return Scores{}, ctx.Err()
+	}
+	defer func() { <-e.slots }()
 	t0 := time.Now()
 	defer func() { rec.EvalSec = time.Since(t0).Seconds() }()
 	progress(StatusEvaluating, 0)

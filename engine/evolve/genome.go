@@ -49,6 +49,27 @@ type operators struct {
 	crossoverRate  float64
 	techniqueRate  float64
 	tournamentSize int
+	// known reports whether a genome's recipe was already evaluated in
+	// this run's timeline; children that repeat one are mutated again.
+	known func(Genome) bool
+}
+
+// novel mutates c until it is a recipe not yet evaluated (at most 8
+// tries), so the budget is not spent on duplicates. taken holds the keys
+// of this generation's earlier children.
+func (op *operators) novel(rng *rand.Rand, c Genome, taken map[string]bool, key func(Genome) string) Genome {
+	if op.known == nil || key == nil {
+		return c
+	}
+	for range 8 {
+		k := key(c)
+		if !op.known(c) && !taken[k] {
+			taken[k] = true
+			return c
+		}
+		c = op.mutate(rng, c)
+	}
+	return c
 }
 
 // randomGenome draws every gene uniformly.

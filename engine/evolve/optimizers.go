@@ -49,6 +49,7 @@ type ga struct {
 	size    int
 	elitism int
 	pop     []*individual
+	key     func(Genome) string // recipe identity, for novelty
 }
 
 func (g *ga) ask(gen int) []*individual {
@@ -63,6 +64,7 @@ func (g *ga) ask(gen int) []*individual {
 			next = append(next, &individual{genome: e.genome.Clone(), origin: "elite", parents: []string{e.id}})
 		}
 	}
+	taken := map[string]bool{}
 	for len(next) < g.size {
 		a := tournament(g.rng, g.pop, g.op.tournamentSize, better)
 		child := &individual{origin: "mutation", parents: []string{a.id}}
@@ -75,7 +77,7 @@ func (g *ga) ask(gen int) []*individual {
 			genome = g.op.crossover(g.rng, a.genome, b.genome)
 			child.origin, child.parents = "crossover", []string{a.id, b.id}
 		}
-		child.genome = g.op.mutate(g.rng, genome)
+		child.genome = g.op.novel(g.rng, g.op.mutate(g.rng, genome), taken, g.key)
 		next = append(next, child)
 	}
 	return next
@@ -122,6 +124,7 @@ type nsga2 struct {
 	rng  *rand.Rand
 	size int
 	pop  []*individual
+	key  func(Genome) string
 }
 
 // dominates reports whether a is at least as good as b in every objective
@@ -213,6 +216,7 @@ func (n *nsga2) ask(gen int) []*individual {
 		return ptrs(n.op.seedGenomes(n.rng, n.size))
 	}
 	out := make([]*individual, 0, n.size)
+	taken := map[string]bool{}
 	for len(out) < n.size {
 		a := tournament(n.rng, n.pop, 2, crowdedBetter)
 		child := &individual{origin: "mutation", parents: []string{a.id}}
@@ -222,7 +226,7 @@ func (n *nsga2) ask(gen int) []*individual {
 			genome = n.op.crossover(n.rng, a.genome, b.genome)
 			child.origin, child.parents = "crossover", []string{a.id, b.id}
 		}
-		child.genome = n.op.mutate(n.rng, genome)
+		child.genome = n.op.novel(n.rng, n.op.mutate(n.rng, genome), taken, n.key)
 		out = append(out, child)
 	}
 	return out
