@@ -98,7 +98,11 @@ func (s *seedFlags) dispatch(cmd *cobra.Command) error {
 	case s.generate != "":
 		return s.genOpts.execute(cmd, s.generate, s.hw)
 	case s.generateConfig:
-		return generateConfig(cmd, "evomerge.toml")
+		path := s.runOpts.configPath
+		if path == "" {
+			path = "evomerge.toml"
+		}
+		return generateConfig(cmd, path)
 	}
 	return workbench(cmd, s.runOpts)
 }

@@ -3,22 +3,179 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/evomerge/evomerge/engine/config"
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/hub"
+	"github.com/evomerge/evomerge/engine/llm"
+	"github.com/evomerge/evomerge/engine/merge"
+	"github.com/evomerge/evomerge/engine/report"
+	"github.com/evomerge/evomerge/tui"
 )
+
+// backend implements tui.Backend with the real engine: tournaments through
+// evolve.Run, chat through a worker pool of its own (so a chat never waits
+// for the tournament's workers), candidates merged into temporary files.
+type backend struct {
+	opt      evolve.Options
+	poolOpts eval.PoolOptions
+
+	mu      sync.Mutex
+	pool    *eval.Pool
+	tmpDir  string
+	merged  map[string]string // recipe text → materialised file
+	devDesc string
+}
+
+func newBackend(opt evolve.Options) *backend {
+	po := opt.PoolOptions
+	po.Workers = 1
+	return &backend{opt: opt, poolOpts: po, merged: map[string]string{}}
+}
+
+// Run runs a tournament and writes its report.
+func (b *backend) Run(ctx context.Context, cfg config.Config, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error) {
+	opt := b.opt
+	opt.Sink, opt.Control = sink, ctl
+	opt.PoolOptions.Workers = cfg.Hardware.Workers
+	res, err := evolve.Run(ctx, cfg, opt)
+	if err != nil {
+		return res, err
+	}
+	if path, rerr := report.Write(res.OutputDir); rerr == nil {
+		sink(evolve.Log{Level: "info", Message: "report: " + path})
+	} else {
+		sink(evolve.Log{Level: "warn", Message: "report: " + rerr.Error()})
+	}
+	return res, nil
+}
+
+// Materialize merges a candidate's recipe into a temporary GGUF (once per
+// recipe) for the chat pane.
+func (b *backend) Materialize(ctx context.Context, recipe string) (string, error) {
+	b.mu.Lock()
+	if p, ok := b.merged[recipe]; ok {
+		b.mu.Unlock()
+		return p, nil
+	}
+	if b.tmpDir == "" {
+		dir, err := os.MkdirTemp("", "evomerge-chat-")
+		if err != nil {
+			b.mu.Unlock()
+			return "", err
+		}
+		b.tmpDir = dir
+	}
+	path := filepath.Join(b.tmpDir, fmt.Sprintf("candidate-%d.gguf", len(b.merged)))
+	b.mu.Unlock()
+	r, err := merge.ParseRecipe(recipe)
+	if err != nil {
+		return "", err
+	}
+	if err := resolveRecipeModels(ctx, r, hub.NewResolver()); err != nil {
+		return "", err
+	}
+	if _, _, err := merge.Run(ctx, r, path, llm.Codec{}, merge.ExecOptions{Codec: llm.Codec{}}); err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	b.merged[recipe] = path
+	b.mu.Unlock()
+	return path, nil
+}
+
+// Generate streams a continuation from a model file or reference.
+func (b *backend) Generate(ctx context.Context, model, prompt string, opt eval.GenerateOptions, onText func(string)) (eval.GenerateResult, error) {
+	path, err := resolveModel(ctx, model)
+	if err != nil {
+		return eval.GenerateResult{}, err
+	}
+	pool, err := b.chatPool(ctx)
+	if err != nil {
+		return eval.GenerateResult{}, err
+	}
+	return pool.Generate(ctx, path, prompt, opt, onText)
+}
+
+func (b *backend) chatPool(ctx context.Context) (*eval.Pool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pool != nil {
+		return b.pool, nil
+	}
+	p, err := eval.NewPool(ctx, b.poolOpts)
+	if err != nil {
+		return nil, err
+	}
+	b.pool = p
+	return p, nil
+}
+
+// Device describes where evaluation runs, for the status bar.
+func (b *backend) Device() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.devDesc == "" {
+		b.devDesc = describeDevice(b.poolOpts)
+	}
+	return b.devDesc
+}
+
+func (b *backend) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pool != nil {
+		b.pool.Close()
+	}
+	if b.tmpDir != "" {
+		os.RemoveAll(b.tmpDir)
+	}
+}
+
+// describeDevice says CPU or GPU without loading llama.cpp in this process
+// (the GPU backends are looked up the way workers will find them).
+func describeDevice(po eval.PoolOptions) string {
+	threads := po.Threads
+	if threads <= 0 {
+		threads = max(1, numCPU()/max(1, po.Workers))
+	}
+	if len(po.Env) > 0 && po.GPULayers != 0 {
+		return fmt.Sprintf("GPU backend found · %d CPU threads/worker", threads)
+	}
+	return fmt.Sprintf("CPU · %d threads/worker", threads)
+}
 
 // runTUI opens the workbench; start begins the tournament at once.
 func runTUI(ctx context.Context, cfg config.Config, opt evolve.Options, configPath string, start bool) error {
-	return fmt.Errorf("the terminal workbench is not built yet: use --headless")
+	b := newBackend(opt)
+	defer b.close()
+	return tui.Run(ctx, tui.Options{Config: cfg, ConfigPath: configPath, Backend: b, StartRun: start})
 }
 
+// workbench is evomerge-tui without arguments: the TUI, with the config
+// given by --config (or the defaults), not yet running.
 func workbench(cmd *cobra.Command, o runOptions) error {
-	return fmt.Errorf("the terminal workbench is not built yet: use --run --headless")
+	if !isTerminal() {
+		return fmt.Errorf("the workbench needs a terminal; without one use --run --headless (see --help)")
+	}
+	cfg := config.Default()
+	if o.configPath != "" {
+		var err error
+		if cfg, err = config.Load(o.configPath); err != nil {
+			return err
+		}
+	}
+	return runTUI(cmd.Context(), cfg, engineOptions(cfg, false), o.configPath, false)
 }
 
+// generateConfig runs the configuration forms standalone; without a
+// terminal they run in accessible mode (plain prompts on stdin/stdout).
 func generateConfig(cmd *cobra.Command, path string) error {
-	return fmt.Errorf("--generate-config needs the workbench, which is not built yet")
+	return tui.GenerateConfig(cmd.InOrStdin(), cmd.OutOrStdout(), path, !isTerminal())
 }
