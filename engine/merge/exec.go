@@ -177,7 +177,7 @@ func (p *Plan) produce(ctx context.Context, i int, opt ExecOptions) result {
 		}
 	}
 	data := make([]byte, tp.Out.Bytes())
-	if err := opt.Codec.Encode(tp.Out.Type, data, vals, int(tp.Out.Shape[0])); err != nil {
+	if err := encodeParallel(opt.Codec, tp.Out.Type, data, vals, int(tp.Out.Shape[0])); err != nil {
 		return result{err: fmt.Errorf("tensor %s: %w", tp.Out.Name, err)}
 	}
 	if opt.Cache != nil {

@@ -50,7 +50,7 @@ func (s *fileSource) read(_ context.Context, name string, dst []float32) error {
 	if err != nil {
 		return err
 	}
-	if err := s.codec.Decode(ti.Type, dst, raw); err != nil {
+	if err := decodeParallel(s.codec, ti.Type, dst, raw, int(ti.Shape[0])); err != nil {
 		return fmt.Errorf("%s: %s: %w", s.f.Path, name, err)
 	}
 	return nil
