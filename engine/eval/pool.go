@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Why child processes: llama.cpp aborts the whole process on internal
@@ -71,7 +72,7 @@ type WorkerError struct {
 }
 
 func (e *WorkerError) Error() string {
-	if e.Model == "" {
+	if e.Model == "" || strings.Contains(e.Msg, e.Model) {
 		return fmt.Sprintf("%s: %s", e.Op, e.Msg)
 	}
 	return fmt.Sprintf("%s %s: %s", e.Op, e.Model, e.Msg)
@@ -274,8 +275,9 @@ func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEve
 	if err != nil {
 		return nil, err
 	}
+	logMark := w.stderr.mark()
 	if _, err := w.stdin.Write(append(line, '\n')); err != nil {
-		return nil, p.crashed(w, req)
+		return nil, p.crashed(w, req, logMark)
 	}
 	for {
 		select {
@@ -283,7 +285,7 @@ func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEve
 			return nil, ctx.Err()
 		case r, ok := <-w.resp:
 			if !ok {
-				return nil, p.crashed(w, req)
+				return nil, p.crashed(w, req, logMark)
 			}
 			if r.ID != req.ID && r.ID != 0 {
 				continue // a late line from a cancelled job
@@ -292,7 +294,14 @@ func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEve
 			case EventDone:
 				return r.Result, nil
 			case EventError:
-				return nil, &WorkerError{Op: req.Op, Model: req.Model, Kind: r.Kind, Msg: r.Error}
+				msg := r.Error
+				if r.Kind == KindLoad {
+					// llama.cpp says why on stderr ("missing tensor ...").
+					if why := lastErrorLine(w.stderr.since(logMark)); why != "" {
+						msg += ": " + why
+					}
+				}
+				return nil, &WorkerError{Op: req.Op, Model: req.Model, Kind: r.Kind, Msg: msg}
 			default:
 				if onEvent != nil {
 					onEvent(r)
@@ -302,7 +311,7 @@ func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEve
 	}
 }
 
-func (p *Pool) crashed(w *procWorker, req *Request) error {
+func (p *Pool) crashed(w *procWorker, req *Request, logMark int64) error {
 	select {
 	case <-w.exited:
 	case <-time.After(5 * time.Second):
@@ -311,7 +320,7 @@ func (p *Pool) crashed(w *procWorker, req *Request) error {
 	if st := w.cmd.ProcessState; st != nil {
 		status = st.String()
 	}
-	return &CrashError{Op: req.Op, Model: req.Model, Status: status, Stderr: w.stderr.String()}
+	return &CrashError{Op: req.Op, Model: req.Model, Status: status, Stderr: w.stderr.since(logMark)}
 }
 
 // Close stops every worker.
@@ -406,9 +415,25 @@ func call[T any](ctx context.Context, p *Pool, req *Request, onEvent func(Respon
 
 // tailBuffer keeps the last n bytes written to it.
 type tailBuffer struct {
-	mu  sync.Mutex
-	n   int
-	buf []byte
+	mu    sync.Mutex
+	n     int
+	buf   []byte
+	total int64 // bytes ever written
+}
+
+// mark is the position of the next byte written.
+func (t *tailBuffer) mark() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.total
+}
+
+// since returns what was written after mark (as much as is still kept).
+func (t *tailBuffer) since(mark int64) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := int(min(t.total-mark, int64(len(t.buf))))
+	return string(t.buf[len(t.buf)-n:])
 }
 
 func newTailBuffer(n int) *tailBuffer { return &tailBuffer{n: n} }
@@ -417,6 +442,7 @@ func (t *tailBuffer) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, b...)
+	t.total += int64(len(b))
 	if len(t.buf) > t.n {
 		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.n:]...)
 	}
@@ -429,9 +455,35 @@ func (t *tailBuffer) String() string {
 	return string(t.buf)
 }
 
+// lastLine is the last line of a log that says something (llama.cpp's
+// loader prints rows of progress dots).
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.IndexFunc(l, unicode.IsLetter) >= 0 {
+			return l
+		}
+	}
+	return ""
+}
+
+// lastErrorLine is llama.cpp's reason for failing to load a model
+// ("missing tensor 'output_norm.weight'"), else the last error in the log.
+func lastErrorLine(s string) string {
+	if _, why, ok := strings.Cut(s, "error loading model: "); ok {
+		return strings.TrimSpace(strings.SplitN(why, "\n", 2)[0])
+	}
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= max(0, len(lines)-20); i-- {
+		l := strings.TrimSpace(lines[i])
+		if strings.Contains(l, "error") || strings.Contains(l, "failed") || strings.Contains(l, "missing") {
+			if _, after, ok := strings.Cut(l, ": "); ok && strings.HasPrefix(l, "llama_") {
+				return after
+			}
+			return l
+		}
+	}
+	return ""
 }
 
 // slogWriter forwards worker stderr lines to slog at debug level.

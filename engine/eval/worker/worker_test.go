@@ -296,6 +296,9 @@ func TestCorruptModelAndCrashRecovery(t *testing.T) {
 		}
 		t.Logf("%s: %v", bad, err)
 	}
+	if _, err := p.Perplexity(ctx, filepath.Join(dir, "missing.gguf"), text, popt, nil); err == nil || !strings.Contains(err.Error(), "missing tensor 'output_norm.weight'") {
+		t.Errorf("llama.cpp's reason is not in the error: %v", err)
+	}
 	if _, err := p.Perplexity(ctx, path, text, popt, nil); err != nil {
 		t.Fatalf("pool stopped serving after bad models: %v", err)
 	}
