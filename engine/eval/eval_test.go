@@ -337,3 +337,18 @@ func TestDistinct2(t *testing.T) {
 		t.Errorf("fluency mapping wrong: %v %v %v", fluency(4, o), fluency(40, o), fluency(400, o))
 	}
 }
+
+func TestCrashReason(t *testing.T) {
+	tests := []struct{ log, want string }{
+		{"load: ok\n/src/ggml-cuda/fattn.cu:136: fatal error\nSIGABRT: abort\nPC=0x1 m=3\n\nrax 0x0\ngs 0x0\n", "/src/ggml-cuda/fattn.cu:136: fatal error; SIGABRT: abort"},
+		{"x\nGGML_ASSERT(ne % 32 == 0) failed\n", "GGML_ASSERT(ne % 32 == 0) failed"},
+		{"panic: runtime error: index out of range\n\ngoroutine 1 [running]:\n", "panic: runtime error: index out of range"},
+		{"model loaded\n................\n", "model loaded"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := crashReason(tt.log); got != tt.want {
+			t.Errorf("crashReason(%q) = %q, want %q", tt.log, got, tt.want)
+		}
+	}
+}

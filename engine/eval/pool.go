@@ -88,10 +88,32 @@ type CrashError struct {
 
 func (e *CrashError) Error() string {
 	msg := fmt.Sprintf("evaluation worker crashed during %s of %s (%s)", e.Op, e.Model, e.Status)
-	if last := lastLine(e.Stderr); last != "" {
-		msg += ": " + last
+	if why := crashReason(e.Stderr); why != "" {
+		msg += ": " + why
 	}
 	return msg
+}
+
+// crashReason finds why a worker died in its log: a ggml assertion or
+// abort, a Go panic or fatal signal, a C++ exception; else its last line.
+func crashReason(log string) string {
+	var reasons []string
+	for _, line := range strings.Split(log, "\n") {
+		l := strings.TrimSpace(line)
+		for _, marker := range []string{"GGML_ASSERT", "GGML_ABORT", "fatal error", "panic:", "SIGSEGV", "SIGABRT", "SIGILL", "SIGBUS", "terminate called", "CUDA error"} {
+			if strings.Contains(l, marker) {
+				reasons = append(reasons, l)
+				break
+			}
+		}
+		if len(reasons) == 2 {
+			break
+		}
+	}
+	if len(reasons) > 0 {
+		return strings.Join(reasons, "; ")
+	}
+	return lastLine(log)
 }
 
 // ErrPoolClosed is returned for jobs submitted after Close.

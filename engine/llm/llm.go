@@ -28,6 +28,8 @@ void   llama_set_embeddings(struct llama_context * ctx, bool embeddings);
 float *llama_get_logits(struct llama_context * ctx);
 int32_t llama_model_n_ctx_train(const struct llama_model * model);
 int32_t llama_model_n_layer(const struct llama_model * model);
+int32_t llama_model_n_embd(const struct llama_model * model);
+int32_t llama_model_n_head(const struct llama_model * model);
 uint64_t llama_model_n_params(const struct llama_model * model);
 int32_t llama_model_desc(const struct llama_model * model, char * buf, size_t buf_size);
 struct llama_vocab;
@@ -177,6 +179,34 @@ func (m *Model) BOS() int { return int(C.llama_vocab_bos(C.llama_model_get_vocab
 // Piece returns the bytes of one token (possibly part of a UTF-8 sequence).
 func (m *Model) Piece(token int) string { return m.m.TokenToPiece(token) }
 
+// flashAttention chooses llama.cpp's flash-attention mode. ggml-cuda's
+// batched flash-attention kernels exist for head sizes 64, 80, 96, 112,
+// 128, 256 (and 576); any other size reaches GGML_ABORT in fattn.cu as soon
+// as a batch is offloaded to a GPU — even with every layer on the CPU,
+// because large batches are offloaded by default. stories15M's heads are
+// 48 wide, so for such models flash attention is off; otherwise llama.cpp
+// decides ("auto").
+func (m *Model) flashAttention() ml.FlashAttentionType {
+	heads := int(C.llama_model_n_head(m.cModel()))
+	if heads <= 0 {
+		return ml.FlashAttentionAuto
+	}
+	switch int(C.llama_model_n_embd(m.cModel())) / heads {
+	case 64, 80, 96, 112, 128, 256:
+		return ml.FlashAttentionAuto
+	}
+	return ml.FlashAttentionDisabled
+}
+
+// HeadDim is the width of one attention head.
+func (m *Model) HeadDim() int {
+	heads := int(C.llama_model_n_head(m.cModel()))
+	if heads <= 0 {
+		return 0
+	}
+	return int(C.llama_model_n_embd(m.cModel())) / heads
+}
+
 // Context is a decoding context with its own KV cache and thread pool.
 type Context struct {
 	c      *llama.Context
@@ -204,7 +234,7 @@ func (m *Model) NewContext(p ContextParams) (*Context, error) {
 	if p.Threads <= 0 {
 		p.Threads = runtime.NumCPU()
 	}
-	cp := llama.NewContextParams(p.Size, p.Batch, 1, p.Threads, ml.FlashAttentionAuto, "")
+	cp := llama.NewContextParams(p.Size, p.Batch, 1, p.Threads, m.flashAttention(), "")
 	c, err := llama.NewContextWithModel(m.m, cp)
 	if err != nil {
 		return nil, fmt.Errorf("%s: creating a %d-token context: %w", m.path, p.Size, err)

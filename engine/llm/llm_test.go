@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ollama/ollama/ml"
+
 	"github.com/evomerge/evomerge/engine/gguf"
 	"github.com/evomerge/evomerge/kernels"
 	"github.com/evomerge/evomerge/zoo"
@@ -219,5 +221,17 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	if err := c.Encode(gguf.TypeQ4_K, make([]byte, gguf.TypeQ4_K.RowBytes(288)), make([]float32, 288), 288); err == nil {
 		t.Error("Q4_K with 288-element rows accepted")
+	}
+}
+
+// stories15M's 48-wide heads have no batched flash-attention kernel in
+// ggml-cuda (it aborts), so flash attention must be off for it.
+func TestFlashAttentionPolicy(t *testing.T) {
+	m := loadBase(t)
+	if m.HeadDim() != 48 {
+		t.Fatalf("head dim %d, want 48", m.HeadDim())
+	}
+	if m.flashAttention() != ml.FlashAttentionDisabled {
+		t.Error("flash attention not disabled for 48-wide heads")
 	}
 }
