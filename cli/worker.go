@@ -28,6 +28,7 @@ func newWorkerCmd() *cobra.Command {
 	cmd.Flags().IntVar(&opt.Threads, "threads", 0, "CPU threads (default: all)")
 	cmd.Flags().IntVar(&opt.GPULayers, "gpu-layers", -1, "layers to offload to a GPU; -1 = all when one is present")
 	cmd.Flags().IntVar(&opt.MaxModels, "max-models", 2, "models kept loaded")
+	cmd.Flags().BoolVar(&opt.Retire, "retire", false, "exit after each job that used a model (automatic when a GPU backend is loaded)")
 	return cmd
 }
 

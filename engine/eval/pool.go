@@ -204,7 +204,7 @@ func (p *Pool) spawn(ctx context.Context) (*procWorker, error) {
 	// A health round trip proves the worker runs and speaks the protocol.
 	hctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if _, err := p.roundTrip(hctx, w, &Request{Op: OpHealth}, nil); err != nil {
+	if _, _, err := p.roundTrip(hctx, w, &Request{Op: OpHealth}, nil); err != nil {
 		p.kill(w)
 		return nil, fmt.Errorf("evaluation worker did not start: %w", err)
 	}
@@ -271,10 +271,10 @@ func (p *Pool) Do(ctx context.Context, req *Request, onEvent func(Response)) (js
 	if err != nil {
 		return nil, err
 	}
-	res, err := p.roundTrip(ctx, w, req, onEvent)
+	res, retire, err := p.roundTrip(ctx, w, req, onEvent)
 	var crash *CrashError
 	switch {
-	case errors.As(err, &crash), ctx.Err() != nil:
+	case errors.As(err, &crash), ctx.Err() != nil, retire:
 		go p.replace(w)
 	default:
 		if req.Model != "" && req.Op != OpUnload && err == nil {
@@ -288,33 +288,33 @@ func (p *Pool) Do(ctx context.Context, req *Request, onEvent func(Response)) (js
 	return res, err
 }
 
-func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEvent func(Response)) (json.RawMessage, error) {
+func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEvent func(Response)) (json.RawMessage, bool, error) {
 	p.mu.Lock()
 	p.next++
 	req.ID = p.next
 	p.mu.Unlock()
 	line, err := json.Marshal(req)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	logMark := w.stderr.mark()
 	if _, err := w.stdin.Write(append(line, '\n')); err != nil {
-		return nil, p.crashed(w, req, logMark)
+		return nil, false, p.crashed(w, req, logMark)
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		case r, ok := <-w.resp:
 			if !ok {
-				return nil, p.crashed(w, req, logMark)
+				return nil, false, p.crashed(w, req, logMark)
 			}
 			if r.ID != req.ID && r.ID != 0 {
 				continue // a late line from a cancelled job
 			}
 			switch r.Event {
 			case EventDone:
-				return r.Result, nil
+				return r.Result, r.Retire, nil
 			case EventError:
 				msg := r.Error
 				if r.Kind == KindLoad {
@@ -323,7 +323,7 @@ func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEve
 						msg += ": " + why
 					}
 				}
-				return nil, &WorkerError{Op: req.Op, Model: req.Model, Kind: r.Kind, Msg: msg}
+				return nil, r.Retire, &WorkerError{Op: req.Op, Model: req.Model, Kind: r.Kind, Msg: msg}
 			default:
 				if onEvent != nil {
 					onEvent(r)

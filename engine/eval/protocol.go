@@ -57,6 +57,9 @@ type Response struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`
 	Kind   string          `json:"kind,omitempty"` // error class, see WorkerError
+	// Retire, on a final response, says the worker exits after it; the
+	// pool starts a replacement (see worker.Options.Retire).
+	Retire bool `json:"retire,omitempty"`
 }
 
 // Health is a worker's answer to OpHealth.

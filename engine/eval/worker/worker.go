@@ -27,10 +27,18 @@ type Options struct {
 	Threads   int // CPU threads for decoding (default: all CPUs)
 	GPULayers int // layers to offload; -1 = all when a GPU is present
 	MaxModels int // loaded models kept (default 2: a candidate and a reference)
+	// Retire makes the worker exit after every job that used a model (the
+	// pool starts a fresh one). It is forced on when a GPU backend is
+	// loaded: freeing a llama.cpp context whose batches ran on the GPU
+	// crashed (SIGSEGV in llama_free, seen on an H100 with the CUDA backend
+	// loaded beside the statically linked CPU one), and a process exit is
+	// the one reliable way to return GPU memory anyway.
+	Retire bool
 }
 
 type server struct {
 	opt    Options
+	used   bool      // a job used a model since the worker started (Retire)
 	models []*loaded // most recently used last
 	out    *json.Encoder
 	mu     sync.Mutex // serialises writes to out
@@ -51,8 +59,15 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opt Options) error 
 		opt.MaxModels = 2
 	}
 	llm.Init()
+	if len(llm.GPUs()) > 0 {
+		opt.Retire = true
+	}
 	s := &server{opt: opt, out: json.NewEncoder(out)}
-	defer s.unloadAll()
+	defer func() {
+		if !s.opt.Retire {
+			s.unloadAll() // with Retire, exiting frees everything
+		}
+	}()
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 256<<20)
 	for sc.Scan() {
@@ -66,7 +81,11 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opt Options) error 
 		}
 		result, err := s.handle(ctx, &req)
 		if err != nil {
-			s.send(eval.Response{ID: req.ID, Event: eval.EventError, Kind: kindOf(err), Error: err.Error()})
+			retire := s.opt.Retire && s.used
+			s.send(eval.Response{ID: req.ID, Event: eval.EventError, Kind: kindOf(err), Error: err.Error(), Retire: retire})
+			if retire {
+				return nil
+			}
 			continue
 		}
 		raw, err := json.Marshal(result)
@@ -74,7 +93,11 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opt Options) error 
 			s.send(eval.Response{ID: req.ID, Event: eval.EventError, Kind: eval.KindInternal, Error: err.Error()})
 			continue
 		}
-		s.send(eval.Response{ID: req.ID, Event: eval.EventDone, Result: raw})
+		retire := s.opt.Retire && s.used
+		s.send(eval.Response{ID: req.ID, Event: eval.EventDone, Result: raw, Retire: retire})
+		if retire {
+			return nil
+		}
 	}
 	return sc.Err()
 }
@@ -185,8 +208,9 @@ func (s *server) unloadAll() {
 // session is a model with a context: the eval.LM the algorithms use.
 type session struct {
 	*llm.Model
-	ctx *llm.Context
-	l   *loaded
+	ctx    *llm.Context
+	l      *loaded
+	retire bool
 }
 
 func (s *server) session(path string, size int) (*session, error) {
@@ -202,10 +226,16 @@ func (s *server) session(path string, size int) (*session, error) {
 		return nil, err
 	}
 	l.busy++
-	return &session{Model: l.model, ctx: c, l: l}, nil
+	s.used = true
+	return &session{Model: l.model, ctx: c, l: l, retire: s.opt.Retire}, nil
 }
 
-func (s *session) close()             { s.ctx.Close(); s.l.busy-- }
+func (s *session) close() {
+	if !s.retire {
+		s.ctx.Close() // with Retire the process exits instead
+	}
+	s.l.busy--
+}
 func (s *session) ContextSize() int   { return s.ctx.Size() }
 func (s *session) BatchSize() int     { return s.ctx.BatchSize() }
 func (s *session) Clear()             { s.ctx.Clear() }

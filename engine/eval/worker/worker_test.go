@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 		var opt Options
 		fs.IntVar(&opt.Threads, "threads", 0, "")
 		fs.IntVar(&opt.GPULayers, "gpu-layers", -1, "")
+		opt.Retire = os.Getenv("EVOMERGE_TEST_RETIRE") == "1"
 		fs.String("log-level", "", "")
 		fs.String("log-file", "", "")
 		fs.Parse(os.Args[1:])
@@ -345,5 +346,39 @@ func TestCorruptModelAndCrashRecovery(t *testing.T) {
 	}
 	if _, err := p.Perplexity(ctx, path, text, popt, nil); err != nil {
 		t.Fatalf("pool after cancel: %v", err)
+	}
+}
+
+// TestRetiringWorkers: workers that exit after every job (as on a GPU) are
+// replaced transparently and every job still succeeds.
+func TestRetiringWorkers(t *testing.T) {
+	path := baseModel(t)
+	p, err := eval.NewPool(context.Background(), eval.PoolOptions{Workers: 1, Threads: runtime.NumCPU(),
+		Command: []string{os.Args[0]}, Env: []string{"EVOMERGE_TEST_WORKER=1", "EVOMERGE_TEST_RETIRE=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	text := []eval.Text{{Name: "opticks", Content: opticks(t)[:20000]}}
+	var pids []int
+	var ppl []float64
+	for range 3 {
+		h, err := eval.PoolHealth(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, h.PID)
+		r, err := p.Perplexity(ctx, path, text, eval.PerplexityOptions{Context: 256, Chunks: 2}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ppl = append(ppl, r.Texts[0].Perplexity)
+	}
+	if pids[0] == pids[1] || pids[1] == pids[2] {
+		t.Errorf("workers were not replaced after their jobs: pids %v", pids)
+	}
+	if ppl[0] != ppl[1] || ppl[1] != ppl[2] {
+		t.Errorf("results differ across fresh workers: %v", ppl)
 	}
 }
