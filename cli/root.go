@@ -20,17 +20,23 @@ import (
 )
 
 // Main runs the command line and returns the process exit code.
-func Main(args []string) int {
+func Main(args []string) int { return run(args, os.Stdin, os.Stdout, os.Stderr) }
+
+// run is Main with its streams (tests capture them).
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRoot()
 	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "evomerge-tui: interrupted")
+			fmt.Fprintln(stderr, "evomerge-tui: interrupted")
 			return 130
 		}
-		fmt.Fprintln(os.Stderr, "evomerge-tui:", err)
+		fmt.Fprintln(stderr, "evomerge-tui:", err)
 		return 1
 	}
 	return 0
