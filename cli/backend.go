@@ -55,6 +55,15 @@ func (h hardwareFlags) poolOptions(logLevel string) (eval.PoolOptions, error) {
 	return eval.PoolOptions{Workers: workers, Threads: max(1, threads/workers), GPULayers: gl, Env: workerEnv(), LogLevel: logLevel}, nil
 }
 
+// newPool starts the evaluation workers these flags describe.
+func (h hardwareFlags) newPool(ctx context.Context) (*eval.Pool, error) {
+	po, err := h.poolOptions("warn")
+	if err != nil {
+		return nil, err
+	}
+	return eval.NewPool(ctx, po)
+}
+
 // workerEnv is the environment a worker needs for GPU backends. llama.cpp
 // loads backends (libggml-cuda.so, built by `make cuda`) from
 // OLLAMA_LIBRARY_PATH; the CUDA runtime must be on LD_LIBRARY_PATH before

@@ -85,11 +85,7 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 			return fmt.Errorf("%s: %w", o.tasks, err)
 		}
 	}
-	po, err := hw.poolOptions("warn")
-	if err != nil {
-		return err
-	}
-	pool, err := eval.NewPool(ctx, po)
+	pool, err := hw.newPool(ctx)
 	if err != nil {
 		return err
 	}

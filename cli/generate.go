@@ -40,11 +40,7 @@ func (o *genOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags)
 	if err := o.opt.Validate(); err != nil {
 		return err
 	}
-	po, err := hw.poolOptions("warn")
-	if err != nil {
-		return err
-	}
-	pool, err := eval.NewPool(ctx, po)
+	pool, err := hw.newPool(ctx)
 	if err != nil {
 		return err
 	}

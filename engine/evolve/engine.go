@@ -34,7 +34,7 @@ type Options struct {
 	Sink    Sink     // events (nil: discarded)
 	Control *Control // pause/resume (nil: never paused)
 	// Resume continues the run recorded in cfg.Output.Dir: every candidate
-	// in its history.jsonl is replayed from the record instead of being
+	// in its history.jsonl is replayed from the Record instead of being
 	// evaluated again, so the run reaches exactly the state it would have
 	// reached uninterrupted, then goes on.
 	Resume bool
@@ -54,8 +54,10 @@ type Options struct {
 	SkipFinal bool
 }
 
-// record is one line of history.jsonl: a candidate and its outcome.
-type record struct {
+// Record is one line of history.jsonl: a candidate and its outcome. Only
+// real evaluations (and failures) are recorded; cached repeats of a recipe
+// are not. It is the format resume replays and the report reads.
+type Record struct {
 	ID         string    `json:"id"`
 	Generation int       `json:"generation"`
 	Key        string    `json:"key"`
@@ -75,6 +77,9 @@ type record struct {
 	Time       time.Time `json:"time"`
 }
 
+// OK reports whether the candidate was scored (not failed).
+func (r Record) OK() bool { return r.Status != StatusFailed }
+
 type engine struct {
 	cfg     config.Config
 	opt     Options
@@ -92,7 +97,7 @@ type engine struct {
 	timings Timings
 
 	mu          sync.Mutex // guards everything below and serialises events
-	cache       map[string]*record
+	cache       map[string]*Record
 	seen        map[string]bool // keys counted toward the budget in this run
 	evaluations int
 	budget      int
@@ -108,7 +113,7 @@ type engine struct {
 //	cfg.Evolution.Generations = 4
 //	res, err := evolve.Run(ctx, cfg, evolve.Options{Sink: func(e evolve.Event) { ... }})
 func Run(ctx context.Context, cfg config.Config, opt Options) (res *Result, err error) {
-	e := &engine{cfg: cfg, opt: opt, start: time.Now(), cache: map[string]*record{}, seen: map[string]bool{}}
+	e := &engine{cfg: cfg, opt: opt, start: time.Now(), cache: map[string]*Record{}, seen: map[string]bool{}}
 	if opt.Sink == nil {
 		e.opt.Sink = func(Event) {}
 	}
@@ -343,7 +348,7 @@ func (e *engine) loadHistory(path string) (int, error) {
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	n := 0
 	for sc.Scan() {
-		var r record
+		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			continue // a line cut short by a kill: that candidate is evaluated again
 		}
@@ -537,7 +542,7 @@ func (e *engine) evaluate(ctx context.Context, gen int, inds []*individual) erro
 		if err != nil {
 			ind.failed = true
 			ind.key = "invalid-" + ind.id
-			rec := &record{ID: ind.id, Generation: gen, Key: ind.key, Technique: ind.genome.Technique, Origin: ind.origin,
+			rec := &Record{ID: ind.id, Generation: gen, Key: ind.key, Technique: ind.genome.Technique, Origin: ind.origin,
 				Parents: ind.parents, Genome: ind.genome, Status: StatusFailed, Err: err.Error(), Time: time.Now()}
 			e.mu.Lock()
 			e.cache[ind.key] = rec
@@ -642,7 +647,7 @@ func (e *engine) poolSize() int {
 
 // apply copies a record's outcome to the individuals that share its key
 // and reports each.
-func (e *engine) apply(inds []*individual, rec *record, gen int, infos []CandidateInfo, fresh bool) {
+func (e *engine) apply(inds []*individual, rec *Record, gen int, infos []CandidateInfo, fresh bool) {
 	for k, ind := range inds {
 		ind.failed = rec.Status == StatusFailed
 		ind.fitness, ind.objs = rec.Fitness, rec.Objectives
@@ -674,8 +679,8 @@ func (e *engine) apply(inds []*individual, rec *record, gen int, infos []Candida
 // score merges and evaluates one candidate and records it in the history.
 // Only cancellation is returned as an error; a candidate that cannot be
 // merged or evaluated is recorded as failed.
-func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.Recipe, info CandidateInfo) (*record, error) {
-	rec := &record{ID: ind.id, Generation: gen, Key: ind.key, Technique: ind.genome.Technique, Origin: ind.origin,
+func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.Recipe, info CandidateInfo) (*Record, error) {
+	rec := &Record{ID: ind.id, Generation: gen, Key: ind.key, Technique: ind.genome.Technique, Origin: ind.origin,
 		Parents: ind.parents, Summary: info.Summary, Recipe: info.Recipe, Genome: ind.genome, Time: time.Now()}
 	progress := func(s Status, f float64) { e.emit(CandidateProgress{ID: ind.id, Status: s, Fraction: f}) }
 	var scores Scores
@@ -774,7 +779,7 @@ func (e *engine) candidateDirLocked() (string, bool, error) {
 }
 
 // measure merges a candidate (unless it is a source model) and evaluates it.
-func (e *engine) measure(ctx context.Context, id string, r *merge.Recipe, rec *record, progress func(Status, float64)) (Scores, error) {
+func (e *engine) measure(ctx context.Context, id string, r *merge.Recipe, rec *Record, progress func(Status, float64)) (Scores, error) {
 	model, direct := directModel(r)
 	if !direct {
 		dir, err := e.candidateDir()

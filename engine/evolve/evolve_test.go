@@ -110,18 +110,18 @@ func TestSearchBeatsRandom(t *testing.T) {
 	}
 }
 
-func readHistory(t testing.TB, dir string) map[string]record {
+func readHistory(t testing.TB, dir string) map[string]Record {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, "history.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out := map[string]record{}
+	out := map[string]Record{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for sc.Scan() {
-		var r record
+		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +179,7 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	}
 }
 
-func keys(m map[string]record) []string {
+func keys(m map[string]Record) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

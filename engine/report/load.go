@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -25,30 +24,9 @@ const (
 	BenchFile   = "bench.json"
 )
 
-// Candidate is one evaluated candidate: a line of history.jsonl. Cached
-// repeats of a recipe are not in the history; each line is one real
-// evaluation (or a failure).
-type Candidate struct {
-	ID         string        `json:"id"`
-	Generation int           `json:"generation"`
-	Key        string        `json:"key"`
-	Technique  string        `json:"technique"`
-	Origin     string        `json:"origin"`
-	Parents    []string      `json:"parents,omitempty"`
-	Summary    string        `json:"summary"`
-	Recipe     string        `json:"recipe"`
-	Scores     evolve.Scores `json:"scores"`
-	Fitness    float64       `json:"fitness"`
-	Objectives []float64     `json:"objectives,omitempty"`
-	Status     evolve.Status `json:"status"`
-	Err        string        `json:"error,omitempty"`
-	MergeSec   float64       `json:"merge_seconds"`
-	EvalSec    float64       `json:"eval_seconds"`
-	Time       time.Time     `json:"time,omitzero"`
-}
-
-// OK reports whether the candidate was scored (not failed).
-func (c Candidate) OK() bool { return c.Status != evolve.StatusFailed }
+// Candidate is one evaluated candidate: a line of history.jsonl, in the
+// engine's own format.
+type Candidate = evolve.Record
 
 // Run is everything the report shows about one run directory.
 type Run struct {
