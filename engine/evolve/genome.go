@@ -82,20 +82,24 @@ func (op *operators) randomGenome(rng *rand.Rand, technique string) Genome {
 }
 
 // mutate perturbs each gene with probability mutationRate by N(0, σ),
-// clamped to [0,1]; a dfs slot indicator flips instead. With probability
+// clamped to [0,1]. A dfs slot indicator flips instead, with a probability
+// that makes about two flips per mutated path (flipping a quarter of the
+// slots at once turns any path into noise). With probability
 // techniqueRate the technique switches.
 func (op *operators) mutate(rng *rand.Rand, g Genome) Genome {
 	c := g.Clone()
 	in, n := op.space.offIn(), op.space.slots()
+	flip := min(op.mutationRate, 2/float64(max(1, n)))
 	for i := range c.Genes {
-		if rng.Float64() >= op.mutationRate {
-			continue
-		}
 		if i >= in && i < in+n {
-			c.Genes[i] = 1 - c.Genes[i] // flip the slot
+			if rng.Float64() < flip {
+				c.Genes[i] = 1 - c.Genes[i] // flip the slot
+			}
 			continue
 		}
-		c.Genes[i] = clamp01(c.Genes[i] + rng.NormFloat64()*op.mutationScale)
+		if rng.Float64() < op.mutationRate {
+			c.Genes[i] = clamp01(c.Genes[i] + rng.NormFloat64()*op.mutationScale)
+		}
 	}
 	if len(op.space.Techniques) > 1 && rng.Float64() < op.techniqueRate {
 		c.Technique = op.space.Techniques[rng.IntN(len(op.space.Techniques))]
