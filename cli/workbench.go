@@ -24,7 +24,8 @@ import (
 // for the tournament's workers), candidates merged into temporary files.
 type backend struct {
 	opt      evolve.Options
-	poolOpts eval.PoolOptions
+	poolOpts eval.PoolOptions // the chat's pool
+	hw       config.Hardware  // the configuration's hardware, at start
 
 	mu      sync.Mutex
 	pool    *eval.Pool
@@ -33,10 +34,18 @@ type backend struct {
 	devDesc string
 }
 
-func newBackend(opt evolve.Options) *backend {
+// newBackend takes the chat's hardware settings from hw, as the
+// tournament's pool does (evolve's startPool): its one worker gets the
+// configured thread budget and GPU offload. (opt.PoolOptions leaves both
+// zero, which meant all cores and no GPU: the chat ran on the CPU of a GPU
+// machine, and on a loaded machine its threads spun against the
+// tournament's, ~2 tokens/s on 2 busy cores instead of ~60.)
+func newBackend(opt evolve.Options, hw config.Hardware) *backend {
 	po := opt.PoolOptions
 	po.Workers = 1
-	return &backend{opt: opt, poolOpts: po, merged: map[string]string{}}
+	po.Threads = hw.Threads
+	po.GPULayers = hw.GPULayersN()
+	return &backend{opt: opt, poolOpts: po, hw: hw, merged: map[string]string{}}
 }
 
 // Run runs a tournament and writes its report.
@@ -117,12 +126,19 @@ func (b *backend) chatPool(ctx context.Context) (*eval.Pool, error) {
 	return p, nil
 }
 
-// Device describes where evaluation runs, for the status bar.
+// Device describes where evaluation runs, for the status bar: the
+// tournament's workers, with the threads each gets.
 func (b *backend) Device() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.devDesc == "" {
-		b.devDesc = describeDevice(b.poolOpts)
+		po := b.poolOpts
+		po.Workers = max(1, b.hw.Workers)
+		po.Threads = 0
+		if b.hw.Threads > 0 {
+			po.Threads = max(1, b.hw.Threads/po.Workers)
+		}
+		b.devDesc = describeDevice(po)
 	}
 	return b.devDesc
 }
@@ -153,7 +169,7 @@ func describeDevice(po eval.PoolOptions) string {
 
 // runTUI opens the workbench; start begins the tournament at once.
 func runTUI(ctx context.Context, cfg config.Config, opt evolve.Options, configPath string, start bool) error {
-	b := newBackend(opt)
+	b := newBackend(opt, cfg.Hardware)
 	defer b.close()
 	return tui.Run(ctx, tui.Options{Config: cfg, ConfigPath: configPath, Backend: b, StartRun: start})
 }
