@@ -54,6 +54,20 @@ func (m linear) Merge(in *Input, out []float32) error {
 			w[i] /= sum
 		}
 	}
-	kernels.WeightedSum(out, in.Models, float32s(w))
+	// Models weighted exactly 0 are left out of the sum: mathematically the
+	// same, but 0·x would turn an infinity into NaN and −0 into +0, so a
+	// weight-1/weight-0 merge would not reproduce its source bit for bit.
+	var xs [][]float32
+	var ws []float64
+	for i, x := range in.Models {
+		if w[i] != 0 {
+			xs, ws = append(xs, x), append(ws, w[i])
+		}
+	}
+	if len(xs) == 0 { // only reachable without normalize
+		clear(out)
+		return nil
+	}
+	kernels.WeightedSum(out, xs, float32s(ws))
 	return nil
 }

@@ -432,3 +432,23 @@ func TestValueAt(t *testing.T) {
 		t.Error("layer name helpers wrong")
 	}
 }
+
+// TestLinearZeroWeightIsExact: a model weighted 0 cannot change the result,
+// not even through 0·∞ = NaN or −0 + 0 = +0.
+func TestLinearZeroWeightIsExact(t *testing.T) {
+	m, _ := Lookup("linear")
+	negZero := float32(math.Copysign(0, -1))
+	a := []float32{1.5, negZero, -2}
+	b := []float32{float32(math.Inf(1)), 3, float32(math.NaN())}
+	out := make([]float32, 3)
+	in := &Input{Tensor: "x", Shape: []uint64{3}, Models: [][]float32{a, b},
+		ModelParams: []map[string]float64{{"weight": 1}, {"weight": 0}}, Global: map[string]float64{"normalize": 1}}
+	if err := m.Merge(in, out); err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if math.Float32bits(out[i]) != math.Float32bits(a[i]) {
+			t.Errorf("element %d: %v (bits %#x), want %v (bits %#x)", i, out[i], math.Float32bits(out[i]), a[i], math.Float32bits(a[i]))
+		}
+	}
+}
