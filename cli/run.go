@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -199,8 +198,8 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			per := e.Elapsed / time.Duration(e.Evaluations)
 			eta = fmt.Sprintf(", eta ≤ %s", (per * time.Duration(p.total-e.Evaluations)).Round(time.Second))
 		}
-		fmt.Fprintf(p.w, "   generation %d: best %.4f (%s, ppl ×%.3f), mean %.4f, worst %.4f; %d evaluations in %s%s\n",
-			e.Generation, e.Best, e.BestID, math.Exp(-e.Best), e.Mean, e.Worst, e.Evaluations, e.Elapsed.Round(time.Second), eta)
+		fmt.Fprintf(p.w, "   generation %d: best %.4f (%s), mean %.4f, worst %.4f; %d evaluations in %s%s\n",
+			e.Generation, e.Best, e.BestID, e.Mean, e.Worst, e.Evaluations, e.Elapsed.Round(time.Second), eta)
 	case evolve.Log:
 		if e.Level != "debug" {
 			fmt.Fprintf(p.w, "  [%s] %s\n", e.Level, e.Message)
