@@ -54,14 +54,14 @@ type GenerationStarted struct {
 
 // CandidateInfo identifies a candidate and its recipe.
 type CandidateInfo struct {
-	ID         string // "g3-c07"
-	Generation int
-	Technique  string
-	Summary    string   // one line, e.g. "ties λ=1.1 w=[0.6 0.3 0.5]"
-	Parents    []string // IDs; empty for the initial population
-	Origin     string   // "initial", "source", "uniform", "elite", "crossover", "mutation", "cmaes", "random"
-	Recipe     string   // the recipe as TOML
-	Key        string   // recipe hash; equal keys are the same candidate
+	ID         string   `json:"id"` // "g3-c07"
+	Generation int      `json:"generation"`
+	Technique  string   `json:"technique"`
+	Summary    string   `json:"summary"`           // one line, e.g. "ties λ=1.1 w=[0.6 0.3 0.5]"
+	Parents    []string `json:"parents,omitempty"` // IDs; empty for the initial population
+	Origin     string   `json:"origin"`            // "initial", "source", "uniform", "elite", "crossover", "mutation", "cmaes", "random"
+	Recipe     string   `json:"recipe"`            // the recipe as TOML
+	Key        string   `json:"key"`               // recipe hash; equal keys are the same candidate
 }
 
 // CandidateProgress reports a candidate's status change or progress
