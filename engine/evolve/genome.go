@@ -135,8 +135,9 @@ func tournament(rng *rand.Rand, pop []*individual, k int, better func(x, y *indi
 }
 
 // seedGenomes are the reference points and diverse starts of an initial
-// population: each source alone, the uniform average, then one sensible
-// genome per configured technique, cycling, topped up with random ones.
+// population: each source alone and the uniform average (what any merge
+// must beat), then one diverse genome per configured technique in turn
+// (see diverse) until the population is full.
 func (op *operators) seedGenomes(rng *rand.Rand, n int) []individual {
 	s := op.space
 	var out []individual
@@ -145,34 +146,48 @@ func (op *operators) seedGenomes(rng *rand.Rand, n int) []individual {
 			out = append(out, individual{genome: g, origin: origin})
 		}
 	}
-	if slices.Contains(s.Techniques, "linear") || true {
-		for i := range s.M() {
-			g := op.neutral("linear")
-			for k := range s.Groups {
-				for j := range s.M() {
-					g.Genes[s.offW()+k*s.M()+j] = 0
-				}
-				g.Genes[s.offW()+k*s.M()+i] = 1
+	for i := range s.M() {
+		g := op.neutral("linear")
+		for k := range s.Groups {
+			for j := range s.M() {
+				g.Genes[s.offW()+k*s.M()+j] = 0
 			}
-			add(g, "source")
+			g.Genes[s.offW()+k*s.M()+i] = 1
 		}
-		if s.M() > 1 {
-			add(op.neutral("linear"), "uniform")
-		}
+		add(g, "source")
 	}
-	var techs []string
-	for _, t := range s.Techniques {
-		if t != "linear" {
-			techs = append(techs, t)
-		}
+	if s.M() > 1 {
+		add(op.neutral("linear"), "uniform")
 	}
-	for i := 0; len(out) < n && len(techs) > 0 && i < len(techs); i++ {
-		add(op.neutral(techs[i]), "initial")
-	}
-	for len(out) < n {
-		add(op.randomGenome(rng, s.Techniques[rng.IntN(len(s.Techniques))]), "random")
+	for i := 0; len(out) < n; i++ {
+		add(op.diverse(rng, s.Techniques[i%len(s.Techniques)]), "initial")
 	}
 	return out
+}
+
+// diverse is a random but viable genome of a technique: every continuous
+// gene drawn uniformly, and for the data-flow techniques a random source's
+// layers in order with two slots flipped (a fully random path is noise).
+func (op *operators) diverse(rng *rand.Rand, technique string) Genome {
+	s := op.space
+	g := Genome{Technique: technique, Genes: make([]float64, s.Len())}
+	in, slots := s.offIn(), s.slots()
+	for i := range g.Genes {
+		if i < in || i >= in+slots {
+			g.Genes[i] = rng.Float64()
+		} else {
+			g.Genes[i] = 0.25
+		}
+	}
+	src := rng.IntN(len(s.dfsSources(technique)))
+	for l := range s.Layers {
+		g.Genes[in+src*s.Layers+l] = 0.75 // repeat 0 of source src
+	}
+	for range 2 {
+		i := in + rng.IntN(slots)
+		g.Genes[i] = 1 - g.Genes[i]
+	}
+	return g
 }
 
 // neutral is a technique's reasonable starting genome: equal weights, half
