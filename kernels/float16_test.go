@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -22,7 +23,9 @@ func TestF16DecodeAll(t *testing.T) {
 }
 
 func TestF16EncodeMatchesReference(t *testing.T) {
+	var all []float32
 	check := func(f float32) {
+		all = append(all, f)
 		got, want := F32ToF16(f), float16.Fromfloat32(f).Bits()
 		if f != f { // NaN: any quiet NaN with the sign kept is fine
 			if got&0x7c00 != 0x7c00 || got&0x3ff == 0 || got>>15 != want>>15 {
@@ -55,6 +58,15 @@ func TestF16EncodeMatchesReference(t *testing.T) {
 	}
 	for _, f := range []float32{0, float32(math.Copysign(0, -1)), 65504, 65519.99, 65520, 1e-8, -1e-8, 5.96e-8, 2.98e-8, 2.9802322e-08} {
 		check(f)
+	}
+	// EncodeF16 inlines the conversion's fast path: it must agree with
+	// F32ToF16 on every value above, bit for bit.
+	enc := make([]byte, 2*len(all))
+	EncodeF16(enc, all)
+	for i, f := range all {
+		if got, want := binary.LittleEndian.Uint16(enc[2*i:]), F32ToF16(f); got != want {
+			t.Fatalf("EncodeF16(%#x) = %#04x, F32ToF16 gives %#04x", math.Float32bits(f), got, want)
+		}
 	}
 }
 
