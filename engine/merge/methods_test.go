@@ -226,3 +226,67 @@ func TestLinear(t *testing.T) {
 	got := mustCall(t, "linear", nil, xs, nil, perModel(3, map[string][]float64{"weight": ws}))
 	checkNear(t, "random", got, want, 1e-5)
 }
+
+// TestMergeOverwritesOut: every method writes every element of out and of
+// the work buffers it borrows (Input.temp), so the executor may hand it
+// recycled ones. Each method runs twice on the same input: into a zeroed
+// buffer with fresh work space, and into a NaN-filled buffer with work
+// space recycled from NaN-filled buffers; the results must be identical
+// and finite.
+func TestMergeOverwritesOut(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	const rowLen, rows = 16, 8
+	base := randTensor(rng, rowLen*rows, 0.1)
+	for _, name := range Methods() {
+		m, _ := Lookup(name)
+		lo, hi := m.Models()
+		n := max(lo, 3)
+		if hi != 0 {
+			n = min(n, hi)
+		}
+		in := &Input{Tensor: "blk.0.ffn_up.weight", Shape: []uint64{rowLen, rows}, Global: map[string]float64{}, Seed: 9}
+		if m.Base() != BaseIgnored {
+			in.Base = base
+		}
+		for range n {
+			in.Models = append(in.Models, around(rng, base, 0.05))
+			in.ModelParams = append(in.ModelParams, map[string]float64{})
+		}
+		for _, p := range m.Params() {
+			v := p.Default
+			if p.Required {
+				v = min(max(0.5, p.Min), p.Max)
+			}
+			if p.Scope == Global {
+				in.Global[p.Name] = v
+				continue
+			}
+			for _, mp := range in.ModelParams {
+				mp[p.Name] = v
+			}
+		}
+		zeroed := make([]float32, rowLen*rows)
+		dirty := make([]float32, rowLen*rows)
+		for i := range dirty {
+			dirty[i] = float32(math.NaN())
+		}
+		if err := m.Merge(in, zeroed); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		in.scratch = &scratch[float32]{}
+		for range 4 {
+			in.scratch.put(slices.Clone(dirty))
+		}
+		if err := m.Merge(in, dirty); err != nil {
+			t.Errorf("%s (second run): %v", name, err)
+			continue
+		}
+		for i := range zeroed {
+			if math.Float32bits(zeroed[i]) != math.Float32bits(dirty[i]) || zeroed[i] != zeroed[i] {
+				t.Errorf("%s: element %d is %v into a zeroed buffer, %v into a NaN-filled one", name, i, zeroed[i], dirty[i])
+				break
+			}
+		}
+	}
+}

@@ -59,7 +59,7 @@ func (m nuslerp) Merge(in *Input, out []float32) error {
 	}
 	v0, v1 := in.Models[0], in.Models[1]
 	if in.Base != nil {
-		d1 := make([]float32, len(out))
+		d1 := in.temp(len(out))
 		kernels.Sub(out, v0, in.Base)
 		kernels.Sub(d1, v1, in.Base)
 		v0, v1 = out, d1

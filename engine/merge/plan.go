@@ -32,6 +32,10 @@ type Plan struct {
 	// the block it came from (for per-layer metadata arrays).
 	outLayers   int
 	layerOrigin []Operand
+
+	// Recycled buffers for execution (scratch.go).
+	floats scratch[float32]
+	raw    scratch[byte]
 }
 
 // TensorPlan computes one output tensor: with Method nil it is a copy of
@@ -147,7 +151,7 @@ func (p *Plan) build(r *Recipe, opt PlanOptions) error {
 			continue
 		}
 		p.files = append(p.files, f)
-		p.sources[m] = newFileSource(f, opt.Codec)
+		p.sources[m] = newFileSource(f, opt.Codec, &p.raw)
 	}
 	if err := errs.err(); err != nil {
 		return err

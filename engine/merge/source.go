@@ -22,13 +22,14 @@ type source interface {
 }
 
 type fileSource struct {
-	f     *gguf.File
-	codec kernels.Codec
-	id    string // modification time, part of the tensor cache key
+	f       *gguf.File
+	codec   kernels.Codec
+	id      string         // modification time, part of the tensor cache key
+	scratch *scratch[byte] // the plan's pool for the raw bytes read
 }
 
-func newFileSource(f *gguf.File, codec kernels.Codec) *fileSource {
-	s := &fileSource{f: f, codec: codec}
+func newFileSource(f *gguf.File, codec kernels.Codec, raw *scratch[byte]) *fileSource {
+	s := &fileSource{f: f, codec: codec, scratch: raw}
 	if st, err := os.Stat(f.Path); err == nil {
 		s.id = st.ModTime().UTC().Format(time.RFC3339Nano)
 	}
@@ -46,24 +47,15 @@ func (s *fileSource) read(_ context.Context, name string, dst []float32) error {
 	if !ok {
 		return fmt.Errorf("%s: no tensor %q", s.f.Path, name)
 	}
-	raw, err := s.f.ReadTensor(ti, nil)
+	raw, err := s.f.ReadTensor(ti, s.scratch.get(int(ti.Bytes())))
 	if err != nil {
 		return err
 	}
+	defer s.scratch.put(raw)
 	if err := decodeParallel(s.codec, ti.Type, dst, raw, int(ti.Shape[0])); err != nil {
 		return fmt.Errorf("%s: %s: %w", s.f.Path, name, err)
 	}
 	return nil
-}
-
-// rawBytes returns the stored bytes of a tensor (for exact copies).
-func (s *fileSource) rawBytes(name string) (gguf.TensorInfo, []byte, error) {
-	ti, ok := s.f.Tensor(name)
-	if !ok {
-		return ti, nil, fmt.Errorf("%s: no tensor %q", s.f.Path, name)
-	}
-	raw, err := s.f.ReadTensor(ti, nil)
-	return ti, raw, err
 }
 
 type planSource struct {

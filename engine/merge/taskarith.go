@@ -142,7 +142,7 @@ func (m taskArith) Merge(in *Input, out []float32) error {
 		// The election needs every Δ_i at once.
 		deltas := make([][]float32, len(in.Models))
 		for i := range deltas {
-			deltas[i] = make([]float32, len(out))
+			deltas[i] = in.temp(len(out))
 			m.taskVector(deltas[i], in, &p, i)
 		}
 		kernels.SignConsensus(out, deltas, float32s(p.weight), p.normalize)
@@ -170,7 +170,7 @@ func (m taskArith) Merge(in *Input, out []float32) error {
 			continue
 		}
 		if delta == nil {
-			delta = make([]float32, len(out))
+			delta = in.temp(len(out))
 		}
 		m.taskVector(delta, in, &p, i)
 		kernels.Axpy(out, delta, c)
