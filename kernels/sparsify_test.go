@@ -484,18 +484,39 @@ func TestL1(t *testing.T) {
 	}
 }
 
-// TestCutTopAgainstSort checks the selection primitive over every r on a
-// tensor full of ties.
+// TestCutTopAgainstSort checks the selection primitive over every r: on a
+// tensor full of ties, and on one whose keys differ in every radix digit
+// (magnitudes over many binades, and pairs that differ only in the lowest
+// mantissa bits, with duplicates).
 func TestCutTopAgainstSort(t *testing.T) {
 	rng := rand.New(rand.NewPCG(27, 28))
-	x := make([]float32, 300)
-	for i := range x {
-		x[i] = float32(rng.IntN(7)-3) * 0.5
+	ties := make([]float32, 300)
+	for i := range ties {
+		ties[i] = float32(rng.IntN(7)-3) * 0.5
 	}
+	spread := make([]float32, 400)
+	for i := range spread {
+		switch i % 4 {
+		case 0:
+			spread[i] = float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(60)-30)))
+		case 1: // a near neighbour of the previous entry
+			spread[i] = math.Float32frombits(math.Float32bits(spread[i-1]) ^ uint32(rng.IntN(1<<12)))
+		case 2: // a duplicate, possibly negated
+			spread[i] = spread[rng.IntN(i)] * float32(1-2*rng.IntN(2))
+		default:
+			spread[i] = float32(rng.Float64())
+		}
+	}
+	for _, x := range [][]float32{ties, spread} {
+		cutTopAgainstSort(t, x)
+	}
+}
+
+func cutTopAgainstSort(t *testing.T, x []float32) {
+	t.Helper()
 	order := refRankDesc(x)
-	hist := make([]int, histBuckets)
 	for r := 0; r <= len(x); r++ {
-		c := cutTop(x, r, hist)
+		c := cutTop(x, r)
 		var in []int
 		for i, v := range x {
 			if c.contains(magKey(v)) {
@@ -506,6 +527,12 @@ func TestCutTopAgainstSort(t *testing.T) {
 		slices.Sort(want)
 		if !slices.Equal(in, want) {
 			t.Fatalf("r=%d: cut %v, want %v", r, in, want)
+		}
+		// The 64-bit counters of tensors over 2^32 entries select alike.
+		if 0 < r && r < len(x) {
+			if wide := radixSelect(x, r, make([]uint64, 1<<14)); wide.key != c.key || wide.ties != c.ties {
+				t.Fatalf("r=%d: uint64 counters give %+v, uint32 %+v", r, wide, c)
+			}
 		}
 	}
 }
