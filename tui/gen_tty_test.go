@@ -29,8 +29,9 @@ func TestGenerateConfigInteractive(t *testing.T) {
 		}
 		// huh moves to the next field through a command; a key that
 		// arrives before that command's message would act on the same
-		// field again (as with a fast typist), so keys are spaced.
-		time.Sleep(40 * time.Millisecond)
+		// field again (as with a fast typist), so keys are spaced —
+		// wider under the race detector, which slows the program tenfold.
+		time.Sleep(keySpacing)
 	}
 	time.Sleep(100 * time.Millisecond)
 	// Models, base, techniques, layer groups, output type, optimizer; then
@@ -60,5 +61,7 @@ func TestGenerateConfigInteractive(t *testing.T) {
 		}
 	}
 	w.Close()
+	out.mu.Lock() // the program may still be rendering
+	defer out.mu.Unlock()
 	t.Fatalf("form did not finish:\n%s", ansi.Strip(buf.String()[max(0, buf.Len()-4000):]))
 }

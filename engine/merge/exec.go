@@ -31,7 +31,9 @@ type ExecOptions struct {
 	Cache TensorCache
 }
 
-// TensorCache stores encoded output tensors by content key.
+// TensorCache stores encoded output tensors by content key. The executor's
+// workers call it concurrently; a Put may keep data (the executor then
+// never reuses that buffer) or drop it.
 type TensorCache interface {
 	Get(key [32]byte) ([]byte, bool)
 	Put(key [32]byte, data []byte)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/evomerge/evomerge/engine/gguf"
@@ -369,16 +370,30 @@ func TestCancelLeavesNothing(t *testing.T) {
 	}
 }
 
-type mapCache map[[32]byte][]byte
+// mapCache is an unbounded TensorCache (safe for the executor's workers).
+type mapCache struct {
+	mu sync.Mutex
+	m  map[[32]byte][]byte
+}
 
-func (c mapCache) Get(k [32]byte) ([]byte, bool) { v, ok := c[k]; return v, ok }
-func (c mapCache) Put(k [32]byte, v []byte)      { c[k] = v }
+func (c *mapCache) Get(k [32]byte) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *mapCache) Put(k [32]byte, v []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[k] = v
+}
 
 func TestTensorCache(t *testing.T) {
 	dir := t.TempDir()
 	base := writeSynth(t, dir, "base", synth.Model{Type: gguf.TypeF16, Seed: 1})
 	a := writeSynth(t, dir, "a", synth.Model{Type: gguf.TypeF16, Seed: 2})
-	cache := mapCache{}
+	cache := &mapCache{m: map[[32]byte][]byte{}}
 	mk := func(wq float64) *Recipe {
 		return &Recipe{Method: "task_arithmetic", Base: base, Models: []ModelRef{{Model: a, Params: Params{
 			"weight": {Filters: []Filtered{{Filter: "attn_q", Anchors: []float64{wq}}, {Anchors: []float64{0.5}}}}}}}}

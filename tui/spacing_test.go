@@ -1,0 +1,8 @@
+//go:build !race
+
+package tui
+
+import "time"
+
+// keySpacing is how long the terminal-driven form tests wait between keys.
+const keySpacing = 40 * time.Millisecond
