@@ -44,7 +44,7 @@ export CGO_CPPFLAGS := -I$(CGO_INCLUDE)
 DEB_PACKAGES := nlohmann-json3-dev libstb-dev
 DEB_MARKERS  := /usr/include/nlohmann/json_fwd.hpp /usr/include/stb/stb_image.h
 
-.PHONY: build deps test-deps cgo-include run test vet fmt bench fuzz clean zoo cuda env
+.PHONY: build deps test-deps cgo-include run test vet fmt bench race fuzz clean zoo cuda env
 
 deps: cgo-include
 	@missing=""; \
@@ -97,6 +97,14 @@ run: build zoo
 
 bench: build zoo
 	$(BIN) bench --output out/bench.json
+
+# The data race detector over the pure-Go packages (the executor's workers,
+# the evolution engine, the TUI); ~1 min. Not part of `make test`: the cgo
+# packages under -race would add most of an hour.
+RACE_PKGS := ./kernels ./engine/merge ./engine/evolve ./engine/gguf ./engine/hub ./engine/config ./engine/eval ./tui ./themes
+
+race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
 
 fuzz:
 	$(GO) test ./engine/gguf -run '^$$' -fuzz FuzzRead -fuzztime $${FUZZTIME:-60s}
