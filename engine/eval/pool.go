@@ -319,7 +319,7 @@ func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEve
 				msg := r.Error
 				if r.Kind == KindLoad {
 					// llama.cpp says why on stderr ("missing tensor ...").
-					if why := lastErrorLine(w.stderr.since(logMark)); why != "" {
+					if why := w.loadReason(logMark); why != "" {
 						msg += ": " + why
 					}
 				}
@@ -330,6 +330,21 @@ func (p *Pool) roundTrip(ctx context.Context, w *procWorker, req *Request, onEve
 				}
 			}
 		}
+	}
+}
+
+// loadReason is llama.cpp's reason for the load failure the worker just
+// reported. Its stderr is a separate pipe, copied by another goroutine, so
+// the response can overtake the log lines written before it: wait for them
+// a little (load failures are rare; a reason is worth a pause).
+func (w *procWorker) loadReason(logMark int64) string {
+	deadline := time.Now().Add(time.Second)
+	for {
+		why := lastErrorLine(w.stderr.since(logMark))
+		if why != "" || time.Now().After(deadline) {
+			return why
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
