@@ -5,16 +5,21 @@ import "sync"
 // scratch recycles the large buffers of an execution. Every output tensor
 // needs a float32 buffer per input and one for the result, plus the raw
 // bytes read and written; allocating them fresh (tens of MB each for an
-// embedding) costs page faults and zeroing on every tensor — a third of a
-// linear F16 merge's time. A Plan keeps one scratch per element type, so
-// buffers are shared by the tensors of its executions and released with it.
+// embedding) costs page faults and zeroing on every tensor. A Plan keeps
+// one scratch per element type, so buffers are shared by the tensors of
+// its executions and released with it.
 //
 // Buffers are pooled by exact length. Reusing any large-enough buffer
-// would let the embedding's (131 MB in float32 for a 32k×1024 model) serve
-// every layer after it, so a TIES merge would keep a dozen of them alive:
-// 2.3 GB instead of 1.3 GB at peak. Per-length pools let the embedding's
+// lets the embedding's (131 MB in float32 for a 32k×1024 model) serve
+// every layer after it, so a TIES merge keeps a dozen of them in
+// circulation (with 2 GB models it peaked at 2.3 GB; pooled by length and
+// without other garbage, 1.5 GB). Per-length pools let the embedding's
 // buffers fall idle once it is done, and sync.Pool drops idle buffers at
 // garbage collection. A model has few distinct tensor lengths.
+//
+// Because little else is allocated during a merge, the garbage collector
+// runs rarely, and per-tensor garbage elsewhere piles up to its goal (set
+// while the embedding is in flight): keep the merge path free of it.
 //
 // A recycled buffer holds stale data: callers overwrite every element
 // (methods must, see Method.Merge; TestMergeOverwritesOut checks it).
