@@ -128,5 +128,3 @@ func resolveModel(ctx context.Context, ref string) (string, error) {
 	}
 	return p, nil
 }
-
-func numCPU() int { return runtime.NumCPU() }

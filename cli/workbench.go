@@ -132,13 +132,7 @@ func (b *backend) Device() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.devDesc == "" {
-		po := b.poolOpts
-		po.Workers = max(1, b.hw.Workers)
-		po.Threads = 0
-		if b.hw.Threads > 0 {
-			po.Threads = max(1, b.hw.Threads/po.Workers)
-		}
-		b.devDesc = describeDevice(po)
+		b.devDesc = describeDevice(evolve.WorkerPoolOptions(b.poolOpts, b.hw))
 	}
 	return b.devDesc
 }
@@ -157,14 +151,10 @@ func (b *backend) close() {
 // describeDevice says CPU or GPU without loading llama.cpp in this process
 // (the GPU backends are looked up the way workers will find them).
 func describeDevice(po eval.PoolOptions) string {
-	threads := po.Threads
-	if threads <= 0 {
-		threads = max(1, numCPU()/max(1, po.Workers))
-	}
 	if len(po.Env) > 0 && po.GPULayers != 0 {
-		return fmt.Sprintf("GPU backend found · %d CPU threads/worker", threads)
+		return fmt.Sprintf("GPU backend found · %d CPU threads/worker", po.Threads)
 	}
-	return fmt.Sprintf("CPU · %d threads/worker", threads)
+	return fmt.Sprintf("CPU · %d threads/worker", po.Threads)
 }
 
 // runTUI opens the workbench; start begins the tournament at once.

@@ -187,18 +187,14 @@ func (m *Model) Piece(token int) string { return m.m.TokenToPiece(token) }
 // 48 wide, so for such models flash attention is off; otherwise llama.cpp
 // decides ("auto").
 func (m *Model) flashAttention() ml.FlashAttentionType {
-	heads := int(C.llama_model_n_head(m.cModel()))
-	if heads <= 0 {
-		return ml.FlashAttentionAuto
-	}
-	switch int(C.llama_model_n_embd(m.cModel())) / heads {
-	case 64, 80, 96, 112, 128, 256:
+	switch m.HeadDim() {
+	case 0, 64, 80, 96, 112, 128, 256: // 0: unknown, llama.cpp decides
 		return ml.FlashAttentionAuto
 	}
 	return ml.FlashAttentionDisabled
 }
 
-// HeadDim is the width of one attention head.
+// HeadDim is the width of one attention head (0 if the model has no heads).
 func (m *Model) HeadDim() int {
 	heads := int(C.llama_model_n_head(m.cModel()))
 	if heads <= 0 {
