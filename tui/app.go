@@ -6,20 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"slices"
 	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/evolve"
-	"github.com/evomerge/evomerge/themes"
 )
 
 // Options configure Run.
@@ -87,8 +83,6 @@ func Run(ctx context.Context, opt Options) error {
 	return nil
 }
 
-const runStopTimeout = 15 * time.Second
-
 // page is a top-level screen.
 type page int
 
@@ -127,22 +121,8 @@ type model struct {
 	ticking  bool
 }
 
-// Messages of the root model.
-type (
-	startRunMsg struct{}
-	eventsMsg   struct {
-		run    int
-		events []evolve.Event
-	}
-	runDoneMsg struct {
-		run int
-		res *evolve.Result
-		err error
-	}
-	pauseToggledMsg struct{ paused bool }
-	tickMsg         time.Time
-	deviceMsg       string
-)
+// deviceMsg carries the backend's description of its CPU/GPU.
+type deviceMsg string
 
 func newModel(base context.Context, opt Options) *model {
 	cfg := opt.Config
@@ -190,12 +170,6 @@ func noColor(env []string) bool {
 		}
 	}
 	return false
-}
-
-func (m *model) styleHelp() {
-	st := m.ctx.styles
-	m.help.Styles = help.Styles{ShortKey: st.HelpKey, ShortDesc: st.HelpDesc, ShortSeparator: st.HelpSep,
-		Ellipsis: st.HelpSep, FullKey: st.HelpKey, FullDesc: st.HelpDesc, FullSeparator: st.HelpSep}
 }
 
 // Init builds the config form, asks the backend for its device, and
@@ -313,10 +287,6 @@ func (m *model) resize(w, h int) {
 	m.chat.resize(w, bh)
 	m.help.SetWidth(w)
 }
-
-// bodyHeight is what is left between the tab bar and the status and hint
-// bars.
-func (m *model) bodyHeight() int { return max(1, m.ctx.height-3) }
 
 // afterRunChange refreshes everything derived from the run state.
 func (m *model) afterRunChange() {
@@ -466,151 +436,6 @@ func (m *model) switchPage(p page) tea.Cmd {
 	return nil
 }
 
-func (m *model) requestQuit() tea.Cmd {
-	if m.rs.phase.active() {
-		m.confirmQuit = true
-		return nil
-	}
-	m.cancelRun()
-	return tea.Quit
-}
-
-func (m *model) cycleTheme() tea.Cmd {
-	m.ctx.setTheme(themes.Next(m.ctx.theme.Name))
-	m.styleHelp()
-	styleTextInput(m.ctx, &m.dash.log.input)
-	styleTextInput(m.ctx, &m.chat.input)
-	m.dash.chart.rebuild()
-	if m.conf.form != nil {
-		m.conf.form.WithTheme(huhTheme(m.ctx.theme, false))
-	}
-	m.setFlash("theme: "+m.ctx.theme.Name, false)
-	return nil
-}
-
-func (m *model) togglePause() tea.Cmd {
-	if !m.rs.phase.active() || m.ctl == nil {
-		m.setFlash("no tournament is running", true)
-		return nil
-	}
-	ctl := m.ctl
-	return func() tea.Msg { return pauseToggledMsg{paused: ctl.Toggle()} }
-}
-
-// start starts a tournament with the current configuration.
-func (m *model) start() tea.Cmd {
-	if m.rs.phase.active() {
-		m.setFlash("a tournament is already running", true)
-		return nil
-	}
-	if ps := pureValidate(*m.ctx.cfg); len(ps) > 0 {
-		m.conf.problems = ps
-		m.conf.message, m.conf.isErr = fmt.Sprintf("the configuration has %d problems: fix them, then r (or F5) starts the run", len(ps)), true
-		m.conf.sizeForm()
-		m.page = pageConfig
-		return nil
-	}
-	m.runID++
-	ctx, cancel := context.WithCancel(m.ctx.base)
-	ctl := &evolve.Control{}
-	done := make(chan struct{})
-	m.runCancel, m.runDone, m.ctl = cancel, done, ctl
-	m.rs = newRunState()
-	m.rs.phase = phaseStarting
-	m.dash.log.clear()
-	m.dash.log.add(logLine{time: m.ctx.now(), level: "info", text: "starting a tournament…"})
-	m.afterRunChange()
-	cfg := cloneConfig(*m.ctx.cfg)
-	id, backend, send := m.runID, m.ctx.backend, m.ctx.send
-	run := func() tea.Msg {
-		defer close(done)
-		r := newRelay(&eventBatcher{}, send.Send, func(items []any) tea.Msg {
-			evs := make([]evolve.Event, 0, len(items))
-			for _, it := range items {
-				if e, ok := it.(evolve.Event); ok {
-					evs = append(evs, e)
-				}
-			}
-			return eventsMsg{run: id, events: evs}
-		}, 50*time.Millisecond)
-		res, err := backend.Run(ctx, cfg, func(e evolve.Event) { r.push(e) }, ctl)
-		r.close() // every event is delivered before runDoneMsg
-		return runDoneMsg{run: id, res: res, err: err}
-	}
-	cmds := []tea.Cmd{run}
-	if !m.ticking {
-		m.ticking = true
-		cmds = append(cmds, tick())
-	}
-	return tea.Batch(cmds...)
-}
-
-func tick() tea.Cmd {
-	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
-}
-
-func cloneConfig(c config.Config) config.Config {
-	c.Models = slices.Clone(c.Models)
-	c.Merge.Techniques = slices.Clone(c.Merge.Techniques)
-	c.Evaluation.Texts = slices.Clone(c.Evaluation.Texts)
-	c.Evaluation.TestTexts = slices.Clone(c.Evaluation.TestTexts)
-	c.Evaluation.CoherencePrompts = slices.Clone(c.Evaluation.CoherencePrompts)
-	return c
-}
-
-// finishRun folds in the end of a run.
-func (m *model) finishRun(msg runDoneMsg) tea.Cmd {
-	if msg.run != m.runID {
-		return nil
-	}
-	if m.runCancel != nil {
-		m.runCancel()
-		m.runCancel = nil
-	}
-	m.ctl = nil
-	if msg.res != nil && m.rs.result == nil {
-		m.rs.result = msg.res
-	}
-	switch {
-	case m.rs.phase.active() && msg.err != nil && errors.Is(msg.err, context.Canceled):
-		m.rs.phase = phaseFinished
-		m.dash.log.add(logLine{level: "warn", text: "run cancelled"})
-	case msg.err != nil && m.rs.phase != phaseFailed:
-		m.rs.phase = phaseFailed
-		m.rs.runErr = msg.err
-		m.dash.log.add(logLine{level: "error", text: "run failed: " + msg.err.Error()})
-		m.setFlash("run failed: "+msg.err.Error(), true)
-	case m.rs.phase.active():
-		m.rs.phase = phaseFinished
-	}
-	m.rs.paused = false
-	m.afterRunChange()
-	return nil
-}
-
-// cancelRun cancels a running tournament (without waiting).
-func (m *model) cancelRun() {
-	if m.runCancel != nil {
-		m.runCancel()
-	}
-	if m.chat.cancel != nil {
-		m.chat.cancel()
-	}
-}
-
-// stopRun cancels the run and waits up to d for the backend to return.
-// It is called by Run after the program has ended.
-func (m *model) stopRun(d time.Duration) {
-	m.cancelRun()
-	if m.runDone == nil {
-		return
-	}
-	select {
-	case <-m.runDone:
-	case <-time.After(d):
-	}
-}
-
 // export snapshots the data and writes it in a command.
 func (m *model) export() tea.Cmd {
 	dir := m.rs.started.OutputDir
@@ -642,269 +467,4 @@ func (m *model) configSaved(msg configSavedMsg) tea.Cmd {
 	}
 	m.chat.refreshSources(msg.cfg, &m.rs)
 	return nil
-}
-
-// View renders the screen.
-func (m *model) View() tea.View {
-	v := tea.NewView(m.render())
-	v.AltScreen = true
-	v.WindowTitle = m.title()
-	return v
-}
-
-func (m *model) title() string {
-	t := "evomerge"
-	switch m.rs.phase {
-	case phaseRunning, phaseStarting:
-		t += fmt.Sprintf(" — generation %d, %d evaluations", max(0, m.rs.curGen), m.rs.evaluations)
-		if m.rs.paused {
-			t += " (paused)"
-		}
-	case phaseFinished:
-		t += " — finished"
-	case phaseFailed:
-		t += " — failed"
-	}
-	return t
-}
-
-// render draws the whole screen as a string of exactly width × height
-// cells.
-func (m *model) render() string {
-	w, h := m.ctx.width, m.ctx.height
-	if w <= 0 || h <= 0 {
-		return "starting…"
-	}
-	if h < 8 || w < 40 {
-		return fit("evomerge: the terminal is too small ("+fmt.Sprint(w, "×", h)+"); 80×24 or more, please.", w, h)
-	}
-	var body string
-	switch m.page {
-	case pageConfig:
-		body = m.conf.view()
-	case pageChat:
-		body = m.chat.view()
-	default:
-		body = m.dash.view(&m.rs)
-	}
-	bh := m.bodyHeight()
-	if m.showHelp {
-		body = m.helpView(w, bh)
-	}
-	body = fit(body, w, bh)
-	screen := m.tabBar(w) + "\n" + body + "\n" + m.statusBar(w) + "\n" + m.hintBar(w)
-	if m.confirmQuit {
-		screen = overlay(screen, m.confirmView(), w, h)
-	}
-	return screen
-}
-
-func (m *model) tabBar(w int) string {
-	st := m.ctx.styles
-	tabs := []struct {
-		p    page
-		name string
-	}{{pageDashboard, "1 Dashboard"}, {pageConfig, "2 Config"}, {pageChat, "3 Chat"}}
-	var parts []string
-	for _, t := range tabs {
-		if t.p == m.page && !m.showHelp {
-			parts = append(parts, st.ActiveTab.Render(t.name))
-		} else {
-			parts = append(parts, st.Tab.Render(t.name))
-		}
-	}
-	if m.showHelp {
-		parts = append(parts, st.ActiveTab.Render("? Help"))
-	}
-	left := st.Accent.Render(" evomerge ") + strings.Join(parts, "")
-	right := m.badge() + st.Muted.Render("  theme "+m.ctx.theme.Name+" ")
-	gap := w - lipgloss.Width(left) - lipgloss.Width(right)
-	if gap < 1 {
-		return fitLine(left+" "+m.badge(), w)
-	}
-	return left + strings.Repeat(" ", gap) + right
-}
-
-// badge is the run's state in a word or two.
-func (m *model) badge() string {
-	st := m.ctx.styles
-	switch m.rs.phase {
-	case phaseStarting:
-		return st.Info.Render("… starting")
-	case phaseRunning:
-		if m.rs.paused {
-			return st.Warn.Render("‖ paused")
-		}
-		return st.Info.Render("● running")
-	case phaseFinished:
-		if f := m.rs.finished; f != nil && f.Reason != "" {
-			return st.Good.Render("✓ finished (" + f.Reason + ")")
-		}
-		return st.Good.Render("✓ finished")
-	case phaseFailed:
-		return st.Bad.Render("✗ failed")
-	}
-	return st.Muted.Render("○ idle")
-}
-
-// statusBar shows the run's figures; segments that do not fit are left
-// out from the right.
-func (m *model) statusBar(w int) string {
-	st := m.ctx.styles
-	rs := &m.rs
-	now := m.ctx.now()
-	el := rs.elapsed(now)
-	segs := []string{}
-	if rs.started.Generations > 0 {
-		segs = append(segs, fmt.Sprintf("gen %d · %d/%d done", max(rs.curGen, 0), len(rs.gens), rs.started.Generations))
-	}
-	if b := rs.budget(); b > 0 || rs.evaluations > 0 {
-		if b > 0 {
-			segs = append(segs, fmt.Sprintf("evals %d/%d", rs.evaluations, b))
-		} else {
-			segs = append(segs, fmt.Sprintf("evals %d", rs.evaluations))
-		}
-	}
-	if rs.phase != phaseIdle {
-		segs = append(segs, "elapsed "+fmtDuration(el))
-	}
-	if rs.phase.active() && rs.evaluations > 0 && el > 0 {
-		if b := rs.budget(); b > rs.evaluations {
-			per := el / time.Duration(rs.evaluations)
-			segs = append(segs, "ETA "+fmtDuration(per*time.Duration(b-rs.evaluations)))
-		}
-	}
-	if rs.evaluations > 0 && el >= time.Second {
-		segs = append(segs, fmt.Sprintf("%.1f eval/min", float64(rs.evaluations)/el.Minutes()))
-	}
-	if rs.bestID != "" {
-		segs = append(segs, "best "+fmtFit(rs.best))
-	}
-	segs = append(segs, m.deviceText())
-	// A message (flash) takes precedence: segments make room for it.
-	flash := ""
-	if m.flash != "" {
-		flash = trunc(m.flash, max(0, w*2/3))
-	}
-	room := w - 1
-	if flash != "" {
-		room -= lipgloss.Width(flash) + 3
-	}
-	sep := " │ "
-	line := " "
-	for _, s := range segs {
-		next := line + s
-		if line != " " {
-			next = line + sep + s
-		}
-		if lipgloss.Width(next) > room {
-			break
-		}
-		line = next
-	}
-	if flash != "" {
-		style := st.StatusKey
-		if m.flashErr {
-			style = st.Bad
-		}
-		gap := max(1, w-lipgloss.Width(line)-lipgloss.Width(flash)-1)
-		return fitLine(st.StatusBar.Render(line+strings.Repeat(" ", gap))+style.Render(flash)+st.StatusBar.Render(" "), w)
-	}
-	return st.StatusBar.Render(padRight(line, w))
-}
-
-func (m *model) deviceText() string {
-	if m.ctx.device != "" {
-		return m.ctx.device
-	}
-	h := m.ctx.cfg.Hardware
-	threads := h.Threads
-	if threads == 0 {
-		threads = runtime.NumCPU()
-	}
-	s := fmt.Sprintf("CPU %d threads", threads)
-	if h.GPULayers != "" && h.GPULayers != "0" {
-		s += " · GPU layers " + h.GPULayers
-	}
-	return s + fmt.Sprintf(" · %d workers", max(1, h.Workers))
-}
-
-// hintBar shows the keys that matter here.
-func (m *model) hintBar(w int) string {
-	k := m.ctx.keys
-	hb := func(keys, desc string) key.Binding {
-		return key.NewBinding(key.WithKeys(keys), key.WithHelp(keys, desc))
-	}
-	var bs []key.Binding
-	switch {
-	case m.confirmQuit:
-		bs = []key.Binding{hb("y", "quit and stop the run"), hb("n", "keep running")}
-	case m.showHelp:
-		bs = []key.Binding{hb("↑/↓", "scroll"), hb("esc", "close help")}
-	case m.page == pageConfig:
-		bs = []key.Binding{hb("enter", "next"), hb("shift+tab", "back"), hb("ctrl+s", "save"), hb("esc", "dashboard"), hb("F3", "chat"), hb("F10", "help"), hb("ctrl+c", "quit")}
-	case m.page == pageChat && m.chat.typing():
-		bs = []key.Binding{hb("enter", "send"), hb("esc", "stop / leave prompt"), hb("tab", "models"), hb("pgup", "scroll"), hb("ctrl+l", "clear"), hb("F1", "dashboard"), hb("F10", "help")}
-	case m.page == pageChat:
-		bs = []key.Binding{hb("tab", "next"), hb("↑/↓", "choose"), hb("-/+", "adjust"), hb("enter", "prompt"), hb("1", "dashboard"), hb("?", "help"), hb("q", "quit")}
-	case m.dash.log.filtering:
-		bs = []key.Binding{hb("enter", "apply filter"), hb("esc", "clear filter")}
-	default:
-		bs = []key.Binding{k.NextPane, hb("enter", "details"), hb("p", "pause"), hb("r", "run"), hb("e", "export"),
-			hb("t", "theme"), hb("z", "zoom"), hb("c", "chat"), hb("2", "config"), hb("?", "help"), hb("q", "quit")}
-	}
-	h := m.help
-	h.SetWidth(w - 1)
-	return fitLine(" "+h.ShortHelpView(bs), w)
-}
-
-// helpView lists every key, by screen, scrolled by helpOffset.
-func (m *model) helpView(w, h int) string {
-	st := m.ctx.styles
-	var lines []string
-	keyW := 12
-	for _, sec := range m.ctx.keys.fullHelp() {
-		lines = append(lines, st.Accent.Render(sec.title))
-		for _, b := range sec.bindings {
-			hp := b.Help()
-			lines = append(lines, "  "+st.HelpKey.Render(padRight(hp.Key, keyW))+" "+st.Text.Render(hp.Desc))
-		}
-		lines = append(lines, "")
-	}
-	lines = append(lines, st.Muted.Render("The F-keys and ctrl-keys also work while a text field has the focus."))
-	cols := 1
-	colW := w - 2
-	if w >= 150 {
-		cols, colW = 2, (w-4)/2
-	}
-	inner := h - 2
-	if cols == 2 {
-		half := (len(lines) + 1) / 2
-		// Break at a section boundary near the middle.
-		for i := half; i < len(lines); i++ {
-			if lines[i] == "" {
-				half = i + 1
-				break
-			}
-		}
-		left := fit(strings.Join(lines[:half], "\n"), colW, inner)
-		right := fit(strings.Join(lines[half:], "\n"), colW, inner)
-		return panel(st, "Keys", "esc closes", lipgloss.JoinHorizontal(lipgloss.Top, left, "  ", right), w, h, true)
-	}
-	off := min(m.helpOffset, max(0, len(lines)-inner))
-	end := min(len(lines), off+inner)
-	note := "esc closes"
-	if len(lines) > inner {
-		note = fmt.Sprintf("↑/↓ scroll %d–%d of %d · esc closes", off+1, end, len(lines))
-	}
-	return panel(st, "Keys", note, strings.Join(lines[off:end], "\n"), w, h, true)
-}
-
-func (m *model) confirmView() string {
-	st := m.ctx.styles
-	body := st.Bold.Render("A tournament is running.") + "\n" +
-		"Quit and stop it? Candidates being merged or evaluated\n" +
-		"are cancelled; the engine cleans up before the exit.\n\n" +
-		st.HelpKey.Render("y") + st.Muted.Render(" quit   ") + st.HelpKey.Render("n") + st.Muted.Render(" keep running")
-	return st.Dialog.Render(body)
 }
