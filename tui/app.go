@@ -116,9 +116,8 @@ type model struct {
 	runDone   chan struct{}
 	ctl       *evolve.Control
 
-	flash    string
-	flashErr bool
-	ticking  bool
+	status  statusBar
+	ticking bool
 }
 
 // deviceMsg carries the backend's description of its CPU/GPU.
@@ -149,13 +148,13 @@ func newModel(base context.Context, opt Options) *model {
 		width:      opt.Width,
 		height:     opt.Height,
 	}
-	ctx.setTheme(cfg.UI.Theme)
 	m := &model{ctx: ctx, startRun: opt.StartRun, rs: newRunState()}
 	m.dash = newDashboard(ctx)
 	m.conf = newConfigPage(ctx)
 	m.chat = newChatPage(ctx)
 	m.help = help.New()
-	m.styleHelp()
+	m.status = statusBar{ctx: ctx}
+	m.applyTheme(cfg.UI.Theme)
 	m.chat.refreshSources(cfg, &m.rs)
 	if ctx.width > 0 && ctx.height > 0 {
 		m.resize(ctx.width, ctx.height)
@@ -192,7 +191,8 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.resize(msg.Width, msg.Height)
 		return m, nil
 	case tea.KeyPressMsg:
-		return m, m.key(msg)
+		cmd, _ := m.handleKey(msg)
+		return m, cmd
 	case eventsMsg:
 		if msg.run != m.runID {
 			return m, nil
@@ -222,9 +222,9 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case exportedMsg:
 		if msg.err != nil {
-			m.setFlash(msg.err.Error(), true)
+			m.status.set(msg.err.Error(), true)
 		} else {
-			m.setFlash(fmt.Sprintf("exported %d files to %s", len(msg.files), dirOf(msg.files)), false)
+			m.status.set(fmt.Sprintf("exported %d files to %s", len(msg.files), dirOf(msg.files)), false)
 		}
 		return m, nil
 	case configCheckedMsg:
@@ -276,8 +276,6 @@ func dirOf(files []string) string {
 	return files[0][:i]
 }
 
-func (m *model) setFlash(s string, isErr bool) { m.flash, m.flashErr = s, isErr }
-
 // resize lays every page out for a terminal of w × h cells.
 func (m *model) resize(w, h int) {
 	m.ctx.width, m.ctx.height = w, h
@@ -294,8 +292,9 @@ func (m *model) afterRunChange() {
 	m.chat.refreshSources(*m.ctx.cfg, &m.rs)
 }
 
-// typing reports whether the focused element takes text, in which case
-// only F-keys, ctrl-keys and esc keep their global meaning.
+// typing reports whether the focused element takes text: then a key
+// that types text goes to it, and only the keys that type none (F-keys,
+// ctrl-keys, enter, esc, tab) can mean something else.
 func (m *model) typing() bool {
 	switch m.page {
 	case pageConfig:
@@ -306,127 +305,104 @@ func (m *model) typing() bool {
 	return m.dash.typing()
 }
 
-// key routes a key press.
-func (m *model) key(msg tea.KeyPressMsg) tea.Cmd {
+// handleKey routes a key press. An open overlay takes every key. Then a
+// key that types no text keeps its global meaning (F1 leaves a text
+// field); then the page, and on it the focused element, has the key; a
+// key the page leaves is global unless a text field has the focus. bound
+// reports whether a binding of the key map matched: a key typed into a
+// text field or passed to the form is not bound (keys_test.go checks the
+// help and the hint bar against it).
+func (m *model) handleKey(msg tea.KeyPressMsg) (cmd tea.Cmd, bound bool) {
+	switch {
+	case m.confirmQuit:
+		return m.confirmKey(msg)
+	case m.showHelp:
+		return m.helpKey(msg)
+	}
+	m.status.clear()
+	if !typesText(msg.String()) {
+		if cmd, ok := m.globalKey(msg); ok {
+			return cmd, true
+		}
+	}
+	if cmd, bound = m.pageKey(msg); bound || m.typing() {
+		return cmd, bound
+	}
+	return m.globalKey(msg)
+}
+
+// globalKey handles the bindings that mean the same on every page.
+func (m *model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	k := m.ctx.keys
-	if m.confirmQuit {
-		switch {
-		case key.Matches(msg, k.ConfirmYes), key.Matches(msg, k.ForceQuit):
-			m.confirmQuit = false
-			m.cancelRun()
-			return tea.Quit
-		case key.Matches(msg, k.ConfirmNo):
-			m.confirmQuit = false
-		}
-		return nil
-	}
-	if m.showHelp {
-		switch {
-		case key.Matches(msg, k.Help), key.Matches(msg, k.Back), key.Matches(msg, k.Quit):
-			m.showHelp = false
-		case key.Matches(msg, k.Down):
-			m.helpOffset++
-		case key.Matches(msg, k.Up):
-			m.helpOffset = max(0, m.helpOffset-1)
-		case key.Matches(msg, k.PageDown):
-			m.helpOffset += max(1, m.bodyHeight()-4)
-		case key.Matches(msg, k.PageUp):
-			m.helpOffset = max(0, m.helpOffset-max(1, m.bodyHeight()-4))
-		case key.Matches(msg, k.ForceQuit):
-			m.showHelp = false
-			return m.requestQuit()
-		}
-		return nil
-	}
-	m.flash = ""
-
-	// Keys that work everywhere, even while typing.
-	switch s := msg.String(); s {
-	case "ctrl+c":
-		return m.requestQuit()
-	case "f1":
-		return m.switchPage(pageDashboard)
-	case "f2":
-		return m.switchPage(pageConfig)
-	case "f3":
-		return m.switchPage(pageChat)
-	case "f5":
-		return m.start()
-	case "f6":
-		return m.export()
-	case "f7":
-		return m.togglePause()
-	case "f8":
+	switch {
+	case key.Matches(msg, k.Quit, k.ForceQuit):
+		return m.requestQuit(), true
+	case key.Matches(msg, k.Dashboard):
+		return m.switchPage(pageDashboard), true
+	case key.Matches(msg, k.Config):
+		return m.switchPage(pageConfig), true
+	case key.Matches(msg, k.Chat):
+		return m.switchPage(pageChat), true
+	case key.Matches(msg, k.Help):
+		m.openHelp()
+		return nil, true
+	case key.Matches(msg, k.Theme):
+		return m.cycleTheme(), true
+	case key.Matches(msg, k.Pause):
+		return m.togglePause(), true
+	case key.Matches(msg, k.StartRun):
+		return m.start(), true
+	case key.Matches(msg, k.Export):
+		return m.export(), true
+	case key.Matches(msg, k.Zoom):
 		if m.page == pageDashboard {
-			m.dash.zoom = !m.dash.zoom
-			m.dash.applyLayout(&m.rs)
+			m.dash.toggleZoom(&m.rs)
 		}
-		return nil
-	case "f9":
-		return m.cycleTheme()
-	case "f10":
-		m.showHelp, m.helpOffset = true, 0
-		return nil
+		return nil, true
 	}
+	return nil, false
+}
 
-	// The focused page first.
+// pageKey gives a key to the page on screen.
+func (m *model) pageKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
+	k := m.ctx.keys
 	switch m.page {
 	case pageConfig:
 		switch {
 		case key.Matches(msg, k.Back):
-			return m.switchPage(pageDashboard)
+			return m.switchPage(pageDashboard), true
 		case key.Matches(msg, k.Save):
-			return m.conf.submit()
+			return m.conf.submit(), true
 		}
-		return m.conf.update(msg)
+		return m.conf.update(msg), false // the form's own keys, and typing
 	case pageChat:
-		if cmd, ok := m.chat.update(msg); ok {
-			return cmd
-		}
-	case pageDashboard:
-		if cmd, ok := m.dash.update(msg, &m.rs); ok {
-			return cmd
-		}
-		if key.Matches(msg, k.ChatWith) {
-			if c := m.dash.table.selected(); c != nil {
-				cmd := m.switchPage(pageChat)
-				if c.scored && c.info.Recipe != "" && c.status != evolve.StatusFailed {
-					return tea.Batch(cmd, m.chat.selectKey("cand:"+c.info.ID))
-				}
-				m.setFlash(c.info.ID+" has no scored recipe yet: pick another model", true)
-				return cmd
-			}
-			return m.switchPage(pageChat)
-		}
+		return m.chat.update(msg)
 	}
-	if m.typing() {
-		return nil
+	if cmd, bound := m.dash.update(msg, &m.rs); bound || m.dash.typing() {
+		return cmd, bound
 	}
-
-	// Global letter keys.
-	switch {
-	case key.Matches(msg, k.Dashboard):
-		return m.switchPage(pageDashboard)
-	case key.Matches(msg, k.Config):
-		return m.switchPage(pageConfig)
-	case key.Matches(msg, k.Chat):
-		return m.switchPage(pageChat)
-	case key.Matches(msg, k.Help):
-		m.showHelp, m.helpOffset = true, 0
-	case key.Matches(msg, k.Quit):
-		return m.requestQuit()
-	case key.Matches(msg, k.Theme):
-		return m.cycleTheme()
-	case key.Matches(msg, k.Pause):
-		return m.togglePause()
-	case key.Matches(msg, k.StartRun):
-		return m.start()
-	case key.Matches(msg, k.Export):
-		return m.export()
+	if key.Matches(msg, k.ChatWith) {
+		return m.chatWithSelected(), true
 	}
-	return nil
+	return nil, false
 }
 
+// chatWithSelected opens the chat with the candidate selected in the
+// population table (when it has a scored recipe).
+func (m *model) chatWithSelected() tea.Cmd {
+	cmd := m.switchPage(pageChat)
+	c := m.dash.table.selected()
+	if c == nil {
+		return cmd
+	}
+	if c.scored && c.info.Recipe != "" && c.status != evolve.StatusFailed {
+		return tea.Batch(cmd, m.chat.selectKey("cand:"+c.info.ID))
+	}
+	m.status.set(c.info.ID+" has no scored recipe yet: pick another model", true)
+	return cmd
+}
+
+// switchPage shows page p.
 func (m *model) switchPage(p page) tea.Cmd {
 	m.page = p
 	if p == pageChat {
@@ -443,27 +419,21 @@ func (m *model) export() tea.Cmd {
 		dir = m.ctx.cfg.Output.Dir
 	}
 	if len(m.rs.order) == 0 {
-		m.setFlash("nothing to export yet: no candidates seen", true)
+		m.status.set("nothing to export yet: no candidates seen", true)
 		return nil
 	}
 	d := snapshotExport(&m.rs, dir, m.render(), m.ctx.now())
-	m.setFlash("exporting…", false)
+	m.status.set("exporting…", false)
 	return exportCmd(d)
 }
 
+// configSaved makes a saved configuration the one the next run uses.
 func (m *model) configSaved(msg configSavedMsg) tea.Cmd {
 	m.conf.saved(msg)
 	*m.ctx.cfg = msg.cfg
 	m.ctx.configPath = msg.path
 	if msg.cfg.UI.Theme != m.ctx.theme.Name {
-		m.ctx.setTheme(msg.cfg.UI.Theme)
-		m.styleHelp()
-		styleTextInput(m.ctx, &m.dash.log.input)
-		styleTextInput(m.ctx, &m.chat.input)
-		m.dash.chart.rebuild()
-		if m.conf.form != nil {
-			m.conf.form.WithTheme(huhTheme(m.ctx.theme, false))
-		}
+		m.applyTheme(msg.cfg.UI.Theme)
 	}
 	m.chat.refreshSources(msg.cfg, &m.rs)
 	return nil

@@ -215,9 +215,9 @@ func TestExportWritesHistoryRecipeAndScreen(t *testing.T) {
 	}
 	h.playScript(len(fb.script), 40)
 	h.keys("e")
-	h.pump(func(m *model) bool { return strings.HasPrefix(m.flash, "exported") }, 5*time.Second)
-	if !strings.Contains(h.m.flash, "exported 4 files to "+dir) {
-		t.Fatalf("flash %q", h.m.flash)
+	h.pump(func(m *model) bool { return strings.HasPrefix(m.status.msg, "exported") }, 5*time.Second)
+	if !strings.Contains(h.m.status.msg, "exported 4 files to "+dir) {
+		t.Fatalf("flash %q", h.m.status.msg)
 	}
 
 	f, err := os.Open(filepath.Join(dir, "tui-candidates.csv"))

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"strings"
 
-	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 )
+
+// The screen around the pages: the tab bar with the run's badge and the
+// theme, the page (or the help over it), the status bar, the hint bar,
+// and the quit confirmation over all of it; the window title.
 
 // bodyHeight is what is left between the tab bar and the status and hint
 // bars.
@@ -21,6 +24,7 @@ func (m *model) View() tea.View {
 	return v
 }
 
+// title is the terminal window's title: the run's progress in words.
 func (m *model) title() string {
 	t := "evomerge"
 	switch m.rs.phase {
@@ -61,13 +65,14 @@ func (m *model) render() string {
 		body = m.helpView(w, bh)
 	}
 	body = fit(body, w, bh)
-	screen := m.tabBar(w) + "\n" + body + "\n" + m.statusBar(w) + "\n" + m.hintBar(w)
+	screen := m.tabBar(w) + "\n" + body + "\n" + m.status.view(&m.rs, w) + "\n" + m.hintBar(w)
 	if m.confirmQuit {
 		screen = overlay(screen, m.confirmView(), w, h)
 	}
 	return screen
 }
 
+// tabBar is the top line: the pages, the run's badge, the theme.
 func (m *model) tabBar(w int) string {
 	st := m.ctx.styles
 	tabs := []struct {
@@ -116,31 +121,10 @@ func (m *model) badge() string {
 	return st.Muted.Render("○ idle")
 }
 
-// hintBar shows the keys that matter here.
+// hintBar shows the keys that act on what has the focus (ShortHelp),
+// as many as fit.
 func (m *model) hintBar(w int) string {
-	k := m.ctx.keys
-	hb := func(keys, desc string) key.Binding {
-		return key.NewBinding(key.WithKeys(keys), key.WithHelp(keys, desc))
-	}
-	var bs []key.Binding
-	switch {
-	case m.confirmQuit:
-		bs = []key.Binding{hb("y", "quit and stop the run"), hb("n", "keep running")}
-	case m.showHelp:
-		bs = []key.Binding{hb("↑/↓", "scroll"), hb("esc", "close help")}
-	case m.page == pageConfig:
-		bs = []key.Binding{hb("enter", "next"), hb("shift+tab", "back"), hb("ctrl+s", "save"), hb("esc", "dashboard"), hb("F3", "chat"), hb("F10", "help"), hb("ctrl+c", "quit")}
-	case m.page == pageChat && m.chat.typing():
-		bs = []key.Binding{hb("enter", "send"), hb("esc", "stop / leave prompt"), hb("tab", "models"), hb("pgup", "scroll"), hb("ctrl+l", "clear"), hb("F1", "dashboard"), hb("F10", "help")}
-	case m.page == pageChat:
-		bs = []key.Binding{hb("tab", "next"), hb("↑/↓", "choose"), hb("-/+", "adjust"), hb("enter", "prompt"), hb("1", "dashboard"), hb("?", "help"), hb("q", "quit")}
-	case m.dash.log.filtering:
-		bs = []key.Binding{hb("enter", "apply filter"), hb("esc", "clear filter")}
-	default:
-		bs = []key.Binding{k.NextPane, hb("enter", "details"), hb("p", "pause"), hb("r", "run"), hb("e", "export"),
-			hb("t", "theme"), hb("z", "zoom"), hb("c", "chat"), hb("2", "config"), hb("?", "help"), hb("q", "quit")}
-	}
 	h := m.help
 	h.SetWidth(w - 1)
-	return fitLine(" "+h.ShortHelpView(bs), w)
+	return fitLine(" "+h.View(m), w)
 }

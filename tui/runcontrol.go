@@ -33,7 +33,7 @@ type (
 
 func (m *model) togglePause() tea.Cmd {
 	if !m.rs.phase.active() || m.ctl == nil {
-		m.setFlash("no tournament is running", true)
+		m.status.set("no tournament is running", true)
 		return nil
 	}
 	ctl := m.ctl
@@ -43,7 +43,7 @@ func (m *model) togglePause() tea.Cmd {
 // start starts a tournament with the current configuration.
 func (m *model) start() tea.Cmd {
 	if m.rs.phase.active() {
-		m.setFlash("a tournament is already running", true)
+		m.status.set("a tournament is already running", true)
 		return nil
 	}
 	if ps := pureValidate(*m.ctx.cfg); len(ps) > 0 {
@@ -122,7 +122,7 @@ func (m *model) finishRun(msg runDoneMsg) tea.Cmd {
 		m.rs.phase = phaseFailed
 		m.rs.runErr = msg.err
 		m.dash.log.add(logLine{level: "error", text: "run failed: " + msg.err.Error()})
-		m.setFlash("run failed: "+msg.err.Error(), true)
+		m.status.set("run failed: "+msg.err.Error(), true)
 	case m.rs.phase.active():
 		m.rs.phase = phaseFinished
 	}

@@ -9,12 +9,28 @@ import (
 	"charm.land/lipgloss/v2"
 )
 
-// statusBar shows the run's figures; segments that do not fit are left
-// out from the right.
-func (m *model) statusBar(w int) string {
-	st := m.ctx.styles
-	rs := &m.rs
-	now := m.ctx.now()
+// statusBar is the line under the page: the run's figures (generation,
+// evaluations, elapsed time, ETA, rate, best fitness, device) and the
+// message the last action left (a flash: "exported 4 files to out",
+// "no tournament is running"). The message takes precedence: figures that
+// do not fit beside it are left out from the right. A key press clears
+// the message.
+type statusBar struct {
+	ctx   *programContext
+	msg   string
+	isErr bool
+}
+
+// set shows msg, as an error when isErr.
+func (s *statusBar) set(msg string, isErr bool) { s.msg, s.isErr = msg, isErr }
+
+// clear removes the message.
+func (s *statusBar) clear() { s.msg, s.isErr = "", false }
+
+// view renders the bar for the run rs in exactly w cells.
+func (s *statusBar) view(rs *runState, w int) string {
+	st := s.ctx.styles
+	now := s.ctx.now()
 	el := rs.elapsed(now)
 	segs := []string{}
 	if rs.started.Generations > 0 {
@@ -42,11 +58,11 @@ func (m *model) statusBar(w int) string {
 	if rs.bestID != "" {
 		segs = append(segs, "best "+fmtFit(rs.best))
 	}
-	segs = append(segs, m.deviceText())
+	segs = append(segs, s.deviceText())
 	// A message (flash) takes precedence: segments make room for it.
 	flash := ""
-	if m.flash != "" {
-		flash = trunc(m.flash, max(0, w*2/3))
+	if s.msg != "" {
+		flash = trunc(s.msg, max(0, w*2/3))
 	}
 	room := w - 1
 	if flash != "" {
@@ -54,10 +70,10 @@ func (m *model) statusBar(w int) string {
 	}
 	sep := " │ "
 	line := " "
-	for _, s := range segs {
-		next := line + s
+	for _, seg := range segs {
+		next := line + seg
 		if line != " " {
-			next = line + sep + s
+			next = line + sep + seg
 		}
 		if lipgloss.Width(next) > room {
 			break
@@ -66,7 +82,7 @@ func (m *model) statusBar(w int) string {
 	}
 	if flash != "" {
 		style := st.StatusKey
-		if m.flashErr {
+		if s.isErr {
 			style = st.Bad
 		}
 		gap := max(1, w-lipgloss.Width(line)-lipgloss.Width(flash)-1)
@@ -75,18 +91,20 @@ func (m *model) statusBar(w int) string {
 	return st.StatusBar.Render(padRight(line, w))
 }
 
-func (m *model) deviceText() string {
-	if m.ctx.device != "" {
-		return m.ctx.device
+// deviceText is the backend's description of its device or, until it
+// reports one, what the configuration asks for.
+func (s *statusBar) deviceText() string {
+	if s.ctx.device != "" {
+		return s.ctx.device
 	}
-	h := m.ctx.cfg.Hardware
+	h := s.ctx.cfg.Hardware
 	threads := h.Threads
 	if threads == 0 {
 		threads = runtime.NumCPU()
 	}
-	s := fmt.Sprintf("CPU %d threads", threads)
+	d := fmt.Sprintf("CPU %d threads", threads)
 	if h.GPULayers != "" && h.GPULayers != "0" {
-		s += " · GPU layers " + h.GPULayers
+		d += " · GPU layers " + h.GPULayers
 	}
-	return s + fmt.Sprintf(" · %d workers", max(1, h.Workers))
+	return d + fmt.Sprintf(" · %d workers", max(1, h.Workers))
 }
