@@ -354,10 +354,8 @@ func (m *model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		return m.start(), true
 	case key.Matches(msg, k.Export):
 		return m.export(), true
-	case key.Matches(msg, k.Zoom):
-		if m.page == pageDashboard {
-			m.dash.toggleZoom(&m.rs)
-		}
+	case key.Matches(msg, k.Zoom) && m.page == pageDashboard:
+		m.dash.toggleZoom(&m.rs)
 		return nil, true
 	}
 	return nil, false

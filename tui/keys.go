@@ -115,8 +115,11 @@ func (k keyMap) fullHelp() []helpSection {
 			relabel(k.Back, "esc", "back to the dashboard (edits are kept)")}},
 		{"Chat", []key.Binding{
 			relabel(k.NextPane, "tab", "models → settings → prompt"),
+			relabel(k.PrevPane, "shift+tab", "prompt → settings → models"),
 			either("↑/↓", "choose a model or a setting", k.Up, k.Down),
-			k.Decrease, k.Increase, k.Send, k.Stop, k.ClearChat,
+			relabel(k.Top, "g/home", "first model"), relabel(k.Bottom, "G/end", "last model"),
+			k.Decrease, k.Increase, k.Send, k.Stop,
+			either("pgup/pgdn", "scroll the conversation", k.PageUp, k.PageDown), k.ClearChat,
 		}},
 		{"Dialogs", []key.Binding{k.ConfirmYes, k.ConfirmNo}},
 	}
@@ -147,14 +150,21 @@ func (m *model) ShortHelp() []key.Binding {
 			anywhere(k.Dashboard, "F1", "dashboard"), anywhere(k.Help, "F10", "help")}
 	case m.page == pageChat:
 		bs := []key.Binding{relabel(k.NextPane, "tab", "next"), either("↑/↓", "choose", k.Up, k.Down)}
-		bs = append(bs, either("-/+", "adjust", k.Decrease, k.Increase))
+		if m.chat.focus == chatSettings {
+			bs = append(bs, either("-/+", "adjust", k.Decrease, k.Increase))
+		}
 		return append(bs, relabel(k.Open, "enter", "prompt"), relabel(k.Dashboard, "1", "dashboard"),
 			relabel(k.Help, "?", "help"), relabel(k.Quit, "q", "quit"))
 	case m.dash.log.filtering:
 		return []key.Binding{relabel(k.ApplyFilter, "enter", "apply filter"), relabel(k.ClearFilter, "esc", "clear filter")}
 	}
 	bs := []key.Binding{k.NextPane}
-	bs = append(bs, relabel(k.Open, "enter", "details"))
+	switch {
+	case m.dash.focus == paneTable:
+		bs = append(bs, relabel(k.Open, "enter", "details"))
+	case m.dash.canGoBack():
+		bs = append(bs, relabel(k.Back, "esc", "back"))
+	}
 	return append(bs, relabel(k.Pause, "p", "pause"), relabel(k.StartRun, "r", "run"), relabel(k.Export, "e", "export"),
 		relabel(k.Theme, "t", "theme"), relabel(k.Zoom, "z", "zoom"), relabel(k.ChatWith, "c", "chat"),
 		relabel(k.Config, "2", "config"), relabel(k.Help, "?", "help"), relabel(k.Quit, "q", "quit"))
