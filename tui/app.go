@@ -111,13 +111,8 @@ type model struct {
 	confirmQuit bool
 	startRun    bool
 
-	runID     int
-	runCancel context.CancelFunc
-	runDone   chan struct{}
-	ctl       *evolve.Control
-
-	status  statusBar
-	ticking bool
+	run    runControl
+	status statusBar
 }
 
 // deviceMsg carries the backend's description of its CPU/GPU.
@@ -194,29 +189,17 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd, _ := m.handleKey(msg)
 		return m, cmd
 	case eventsMsg:
-		if msg.run != m.runID {
-			return m, nil
-		}
-		for _, e := range msg.events {
-			m.dash.log.add(m.rs.apply(e)...)
-		}
-		m.afterRunChange()
+		m.applyEvents(msg)
 		return m, nil
 	case runDoneMsg:
 		return m, m.finishRun(msg)
 	case startRunMsg:
 		return m, m.start()
 	case pauseToggledMsg:
-		if m.rs.phase.active() {
-			m.rs.paused = msg.paused
-		}
+		m.pauseToggled(msg)
 		return m, nil
 	case tickMsg:
-		if m.rs.phase.active() {
-			return m, tick()
-		}
-		m.ticking = false
-		return m, nil
+		return m, m.ticked()
 	case deviceMsg:
 		m.ctx.device = string(msg)
 		return m, nil

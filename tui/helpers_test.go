@@ -48,7 +48,7 @@ func newBareHarness(t *testing.T, fb *fakeBackend, w, h int, mod ...func(*Option
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	m := newModel(ctx, opt)
-	m.ticking = true // no one-second ticks in tests
+	m.run.ticking = true // no one-second ticks in tests
 	hs := &harness{t: t, m: m, fb: fb, ch: make(chan tea.Msg, 4096)}
 	m.ctx.send.attach(func(msg tea.Msg) { hs.ch <- msg })
 	t.Cleanup(func() { m.stopRun(5 * time.Second) })
@@ -154,7 +154,7 @@ func (h *harness) playScript(upTo, n int) {
 	evs := h.fb.script[:upTo]
 	for len(evs) > 0 {
 		k := min(n, len(evs))
-		h.send(eventsMsg{run: h.m.runID, events: evs[:k]})
+		h.send(eventsMsg{run: h.m.run.id, events: evs[:k]})
 		evs = evs[k:]
 	}
 }

@@ -137,7 +137,7 @@ func (p *prober) bound(s string) bool {
 		p.state = routing(p.h.m)
 	}
 	_, bound := p.h.m.handleKey(keyPress(s))
-	p.h.m.runDone = nil // the command (a run, an export) is not run: nothing to wait for
+	p.h.m.run.done = nil // the command (a run, an export) is not run: nothing to wait for
 	if routing(p.h.m) != p.state {
 		p.h = nil
 	}

@@ -13,7 +13,20 @@ import (
 	"github.com/evomerge/evomerge/engine/evolve"
 )
 
+// runStopTimeout is how long Run waits, after the program has ended, for
+// a cancelled tournament's backend to return.
 const runStopTimeout = 15 * time.Second
+
+// runControl is the tournament in progress as the root model controls it:
+// start, pause and resume, the end, cancellation on quit. What the run
+// reports (its events) goes to runState.
+type runControl struct {
+	id      int                // counts runs; messages of an earlier run are dropped
+	cancel  context.CancelFunc // nil when no run is in progress
+	done    chan struct{}      // closed when the backend has returned
+	ctl     *evolve.Control    // pauses and resumes the engine
+	ticking bool               // a one-second tick (elapsed time, ETA) is scheduled
+}
 
 // Messages of run control.
 type (
@@ -31,13 +44,43 @@ type (
 	tickMsg         time.Time
 )
 
+// togglePause pauses or resumes the engine, in a command (Toggle waits
+// for the engine's lock).
 func (m *model) togglePause() tea.Cmd {
-	if !m.rs.phase.active() || m.ctl == nil {
+	if !m.rs.phase.active() || m.run.ctl == nil {
 		m.status.set("no tournament is running", true)
 		return nil
 	}
-	ctl := m.ctl
+	ctl := m.run.ctl
 	return func() tea.Msg { return pauseToggledMsg{paused: ctl.Toggle()} }
+}
+
+// pauseToggled folds in the engine's new pause state.
+func (m *model) pauseToggled(msg pauseToggledMsg) {
+	if m.rs.phase.active() {
+		m.rs.paused = msg.paused
+	}
+}
+
+// applyEvents folds a batch of the current run's events into the run
+// state and the log.
+func (m *model) applyEvents(msg eventsMsg) {
+	if msg.run != m.run.id {
+		return
+	}
+	for _, e := range msg.events {
+		m.dash.log.add(m.rs.apply(e)...)
+	}
+	m.afterRunChange()
+}
+
+// ticked keeps the one-second tick going while a run is active.
+func (m *model) ticked() tea.Cmd {
+	if m.rs.phase.active() {
+		return tick()
+	}
+	m.run.ticking = false
+	return nil
 }
 
 // start starts a tournament with the current configuration.
@@ -48,24 +91,35 @@ func (m *model) start() tea.Cmd {
 	}
 	if ps := pureValidate(*m.ctx.cfg); len(ps) > 0 {
 		m.conf.problems = ps
-		m.conf.message, m.conf.isErr = fmt.Sprintf("the configuration has %d problems: fix them, then r (or F5) starts the run", len(ps)), true
+		m.conf.message, m.conf.isErr = fmt.Sprintf("the configuration has %d problems: fix them, then %s starts the run",
+			len(ps), m.ctx.keys.StartRun.Help().Key), true
 		m.conf.sizeForm()
 		m.page = pageConfig
 		return nil
 	}
-	m.runID++
+	m.run.id++
 	ctx, cancel := context.WithCancel(m.ctx.base)
-	ctl := &evolve.Control{}
-	done := make(chan struct{})
-	m.runCancel, m.runDone, m.ctl = cancel, done, ctl
+	m.run.cancel, m.run.done, m.run.ctl = cancel, make(chan struct{}), &evolve.Control{}
 	m.rs = newRunState()
 	m.rs.phase = phaseStarting
 	m.dash.log.clear()
 	m.dash.log.add(logLine{time: m.ctx.now(), level: "info", text: "starting a tournament…"})
 	m.afterRunChange()
-	cfg := cloneConfig(*m.ctx.cfg)
-	id, backend, send := m.runID, m.ctx.backend, m.ctx.send
-	run := func() tea.Msg {
+	cmds := []tea.Cmd{tournamentCmd(ctx, m.ctx.backend, m.ctx.send, m.run.id, cloneConfig(*m.ctx.cfg), m.run.ctl, m.run.done)}
+	if !m.run.ticking {
+		m.run.ticking = true
+		cmds = append(cmds, tick())
+	}
+	return tea.Batch(cmds...)
+}
+
+// tournamentCmd runs tournament id with cfg on the backend. Its events
+// reach the program through a relay, in batches (eventsMsg); every event
+// is delivered before the command's result, runDoneMsg. done is closed
+// when the backend has returned.
+func tournamentCmd(ctx context.Context, backend Backend, send *sender, id int, cfg config.Config,
+	ctl *evolve.Control, done chan struct{}) tea.Cmd {
+	return func() tea.Msg {
 		defer close(done)
 		r := newRelay(&eventBatcher{}, send.Send, func(items []any) tea.Msg {
 			evs := make([]evolve.Event, 0, len(items))
@@ -80,18 +134,15 @@ func (m *model) start() tea.Cmd {
 		r.close() // every event is delivered before runDoneMsg
 		return runDoneMsg{run: id, res: res, err: err}
 	}
-	cmds := []tea.Cmd{run}
-	if !m.ticking {
-		m.ticking = true
-		cmds = append(cmds, tick())
-	}
-	return tea.Batch(cmds...)
 }
 
+// tick schedules the next one-second tick.
 func tick() tea.Cmd {
 	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
 }
 
+// cloneConfig copies c deep enough that the run's copy shares no slice
+// with the configuration the page edits.
 func cloneConfig(c config.Config) config.Config {
 	c.Models = slices.Clone(c.Models)
 	c.Merge.Techniques = slices.Clone(c.Merge.Techniques)
@@ -103,14 +154,14 @@ func cloneConfig(c config.Config) config.Config {
 
 // finishRun folds in the end of a run.
 func (m *model) finishRun(msg runDoneMsg) tea.Cmd {
-	if msg.run != m.runID {
+	if msg.run != m.run.id {
 		return nil
 	}
-	if m.runCancel != nil {
-		m.runCancel()
-		m.runCancel = nil
+	if m.run.cancel != nil {
+		m.run.cancel()
+		m.run.cancel = nil
 	}
-	m.ctl = nil
+	m.run.ctl = nil
 	if msg.res != nil && m.rs.result == nil {
 		m.rs.result = msg.res
 	}
@@ -133,8 +184,8 @@ func (m *model) finishRun(msg runDoneMsg) tea.Cmd {
 
 // cancelRun cancels a running tournament (without waiting).
 func (m *model) cancelRun() {
-	if m.runCancel != nil {
-		m.runCancel()
+	if m.run.cancel != nil {
+		m.run.cancel()
 	}
 	if m.chat.cancel != nil {
 		m.chat.cancel()
@@ -145,11 +196,11 @@ func (m *model) cancelRun() {
 // It is called by Run after the program has ended.
 func (m *model) stopRun(d time.Duration) {
 	m.cancelRun()
-	if m.runDone == nil {
+	if m.run.done == nil {
 		return
 	}
 	select {
-	case <-m.runDone:
+	case <-m.run.done:
 	case <-time.After(d):
 	}
 }
