@@ -96,7 +96,9 @@ const (
 // background results arrive as messages (engine event batches, run and
 // generation results, saves, exports) and are folded in here; components
 // render from it. Update never does IO or waits: anything slow is a
-// tea.Cmd, and commands get copies, never the model.
+// tea.Cmd, and commands get copies, never the model; what they find comes
+// back as a message, so state changes only in Update. The model is one
+// type across files by concern (see the package documentation).
 type model struct {
 	ctx  *programContext
 	page page
@@ -118,6 +120,7 @@ type model struct {
 // deviceMsg carries the backend's description of its CPU/GPU.
 type deviceMsg string
 
+// newModel builds the root model and its components, themed and sized.
 func newModel(base context.Context, opt Options) *model {
 	cfg := opt.Config
 	if cfg.Output.Dir == "" && len(cfg.Models) == 0 && cfg.Evolution.Optimizer == "" {
@@ -157,6 +160,7 @@ func newModel(base context.Context, opt Options) *model {
 	return m
 }
 
+// noColor reports whether NO_COLOR is set (and not empty) in env.
 func noColor(env []string) bool {
 	for _, e := range env {
 		if v, ok := strings.CutPrefix(e, "NO_COLOR="); ok && v != "" {
@@ -248,6 +252,7 @@ func (m *model) forward(msg tea.Msg) tea.Cmd {
 	return tea.Batch(cmd, c2, c3)
 }
 
+// dirOf is the directory of the first of files ("." when none has one).
 func dirOf(files []string) string {
 	if len(files) == 0 {
 		return "."
