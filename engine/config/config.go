@@ -83,6 +83,28 @@ type Ranges struct {
 	Scale   [2]float64 `toml:"scale"`
 }
 
+// RangeKeys name the gene ranges (merge.ranges.KEY), in order. The first
+// four are the ranges of the merge registry's gene kinds (merge.Gene's
+// Range); scale is the layer-path steps'.
+var RangeKeys = []string{"weight", "density", "t", "lambda", "scale"}
+
+// Key returns the range named key (one of RangeKeys), or nil.
+func (r *Ranges) Key(key string) *[2]float64 {
+	switch key {
+	case "weight":
+		return &r.Weight
+	case "density":
+		return &r.Density
+	case "t":
+		return &r.T
+	case "lambda":
+		return &r.Lambda
+	case "scale":
+		return &r.Scale
+	}
+	return nil
+}
+
 // Evolution configures the search.
 type Evolution struct {
 	Optimizer      string  `toml:"optimizer"` // ga, cmaes, nsga2, random

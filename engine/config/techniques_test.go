@@ -82,3 +82,26 @@ func TestExampleListsEveryTechnique(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryGeneHasARange: each gene kind a technique declares maps onto a
+// range of merge.ranges, and Ranges.Key reaches every range.
+func TestEveryGeneHasARange(t *testing.T) {
+	c := Default()
+	for _, tq := range merge.Techniques() {
+		for _, g := range tq.Genes() {
+			if !slices.Contains(RangeKeys, g.Range()) || c.Merge.Ranges.Key(g.Range()) == nil {
+				t.Errorf("%s: gene %q has no merge.ranges entry", tq.Name, g.Range())
+			}
+		}
+	}
+	for _, k := range RangeKeys {
+		r := c.Merge.Ranges.Key(k)
+		if r == nil {
+			t.Fatalf("no range %s", k)
+		}
+		r[1] = -1
+	}
+	if ps := c.Validate(); len(ps) != len(RangeKeys) {
+		t.Errorf("setting every range through Key made %d problems, want %d: %v", len(ps), len(RangeKeys), ps.Err())
+	}
+}
