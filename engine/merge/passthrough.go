@@ -23,7 +23,7 @@ func init() {
 			Doc: "multiplies the copied tensors (a gradient or filter may single some out)"}}})
 	mustRegister(Technique{Name: "frankenmerge", Order: 210, Layout: Slices, Base: BaseOptional, MinModels: 1,
 		Writes: "passthrough",
-		Doc:    "two stacked layer slices of the sources or the base, each a model, start layer and length chosen by the genes"})
+		Doc:    "two stacked layer slices (model, start, length) chosen by the genes"})
 }
 
 // planPassthrough copies the single model, applying the `scale` parameter.

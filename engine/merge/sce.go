@@ -31,7 +31,7 @@ func init() { mustRegister(Technique{Order: 140, Method: sce{}}) }
 func (sce) Name() string { return "sce" }
 
 func (sce) Doc() string {
-	return "SCE: keep the elements of largest variance across the task vectors, weight each by its mean square, TIES-style sign election"
+	return "SCE: keep the elements where the task vectors differ most, weigh each by its mean square, elect signs"
 }
 
 func (sce) Params() []ParamSpec {
