@@ -137,10 +137,10 @@ func (s *Space) Used(technique string) []int {
 	var idx []int
 	switch t.Layout {
 	case merge.Slices:
-		idx = span(idx, s.offFranken(), 6)
+		idx = geneSpan(idx, s.offFranken(), 6)
 	case merge.LayerPath:
-		idx = span(idx, s.offIn(), s.slots())
-		idx = span(idx, s.offScale(), s.slots())
+		idx = geneSpan(idx, s.offIn(), s.slots())
+		idx = geneSpan(idx, s.offScale(), s.slots())
 		if ps, ok := merge.Find(s.PSMethod); ok && t.SubMerge {
 			idx = append(idx, s.paramGenes(ps)...)
 		}
@@ -156,11 +156,11 @@ func (s *Space) paramGenes(t merge.Technique) []int {
 	for _, g := range t.Genes() {
 		switch g {
 		case merge.GeneWeight:
-			idx = span(idx, s.offW(), gm)
+			idx = geneSpan(idx, s.offW(), gm)
 		case merge.GeneDensity:
-			idx = span(idx, s.offD(), gm)
+			idx = geneSpan(idx, s.offD(), gm)
 		case merge.GeneT:
-			idx = span(idx, s.offT(), s.Groups)
+			idx = geneSpan(idx, s.offT(), s.Groups)
 		case merge.GeneLambda:
 			idx = append(idx, s.offLambda())
 		}
@@ -175,7 +175,8 @@ func (s *Space) paramGenes(t merge.Technique) []int {
 // the pick gene.
 func picksOne(t merge.Technique) bool { return t.Layout == merge.Tensorwise && t.MaxModels == 1 }
 
-func span(idx []int, from, n int) []int {
+// geneSpan appends the n gene indices from from on.
+func geneSpan(idx []int, from, n int) []int {
 	for i := range n {
 		idx = append(idx, from+i)
 	}

@@ -95,9 +95,9 @@ func TestSpaceFollowsDeclarations(t *testing.T) {
 func TestUsedFollowsDeclarations(t *testing.T) {
 	s, _ := testSpace(t, config.Techniques...)
 	gm := s.Groups * s.M()
-	w := span(nil, s.offW(), gm)
-	wd := span(slices.Clone(w), s.offD(), gm)
-	path := span(span(nil, s.offIn(), s.slots()), s.offScale(), s.slots())
+	w := geneSpan(nil, s.offW(), gm)
+	wd := geneSpan(slices.Clone(w), s.offD(), gm)
+	path := geneSpan(geneSpan(nil, s.offIn(), s.slots()), s.offScale(), s.slots())
 	for _, c := range []struct {
 		technique, psMethod string
 		want                []int
@@ -105,11 +105,11 @@ func TestUsedFollowsDeclarations(t *testing.T) {
 		{"linear", "ties", w},
 		{"nuslerp", "ties", w},
 		{"karcher", "ties", nil},
-		{"slerp", "ties", append(span(nil, s.offT(), s.Groups), s.offPick())},
+		{"slerp", "ties", append(geneSpan(nil, s.offT(), s.Groups), s.offPick())},
 		{"ties", "ties", append(slices.Clone(wd), s.offLambda())},
 		{"dare", "ties", append(slices.Clone(wd), s.offLambda())},
-		{"sce", "ties", span(nil, s.offT(), s.Groups)},
-		{"frankenmerge", "ties", span(nil, s.offFranken(), 6)},
+		{"sce", "ties", geneSpan(nil, s.offT(), s.Groups)},
+		{"frankenmerge", "ties", geneSpan(nil, s.offFranken(), 6)},
 		{"dfs", "ties", path},
 		{"ps_dfs", "ties", append(append(slices.Clone(path), wd...), s.offLambda())},
 		{"ps_dfs", "linear", append(slices.Clone(path), w...)},
