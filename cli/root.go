@@ -62,7 +62,9 @@ func newRoot() *cobra.Command {
 		Long: `evomerge-tui merges language models stored as GGUF files and evolves the merge
 recipe with tournament selection, evaluating candidates through llama.cpp.
 
-Without arguments it opens the terminal workbench.`,
+Without arguments it opens the terminal workbench.
+
+` + techniquesHelp(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
