@@ -228,9 +228,18 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 	read := func(op Operand, buf []float32) error {
 		return p.sources[op.Source].read(ctx, op.Tensor, buf)
 	}
+	off := tp.Offset
+	shift := func(v []float32, d float32) {
+		for i := range v {
+			v[i] += d
+		}
+	}
 	if tp.Method == nil {
 		if err := read(tp.Models[0], dst); err != nil {
 			return err
+		}
+		if off != 0 && tp.Scale != 1 {
+			shift(dst, -off)
 		}
 	} else {
 		in := &Input{Tensor: tp.Out.Name, Shape: tp.Out.Shape, Global: tp.Global, ModelParams: tp.ModelParams, Seed: tp.Seed,
@@ -249,12 +258,18 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 			if err := read(*tp.Base, in.Base); err != nil {
 				return err
 			}
+			if off != 0 {
+				shift(in.Base, -off)
+			}
 		}
 		for _, op := range tp.Models {
 			buf := p.floats.get(n)
 			in.Models = append(in.Models, buf)
 			if err := read(op, buf); err != nil {
 				return err
+			}
+			if off != 0 {
+				shift(buf, -off)
 			}
 		}
 		if err := tp.Method.Merge(in, dst); err != nil {
@@ -266,6 +281,9 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 		for i := range dst {
 			dst[i] *= s
 		}
+	}
+	if off != 0 && (tp.Method != nil || tp.Scale != 1) {
+		shift(dst, off)
 	}
 	return nil
 }
@@ -304,6 +322,7 @@ func (p *Plan) tensorKey(tp *TensorPlan) [32]byte {
 	putParams(put, num, tp.Global)
 	num(tp.Scale)
 	num(float64(tp.Seed))
+	num(float64(tp.Offset))
 	var key [32]byte
 	copy(key[:], h.Sum(nil))
 	return key
