@@ -208,7 +208,7 @@ func nonFinite(v []float32) int {
 // rawCopy returns a copied tensor's stored bytes when no conversion is
 // needed, which keeps it bit-identical.
 func (p *Plan) rawCopy(tp *TensorPlan) ([]byte, bool, error) {
-	if tp.Method != nil || tp.Scale != 1 || len(tp.Models) != 1 {
+	if tp.Method != nil || tp.Scale != 1 || len(tp.Models) != 1 || tp.vocab {
 		return nil, false, nil
 	}
 	fs, ok := p.sources[tp.Models[0].Source].(*fileSource)
@@ -233,6 +233,9 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 		for i := range v {
 			v[i] += d
 		}
+	}
+	if tp.vocab {
+		return p.computeEmbedding(read, tp, dst)
 	}
 	if tp.Method == nil {
 		if err := read(tp.Models[0], dst); err != nil {
@@ -288,6 +291,52 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 	return nil
 }
 
+// computeEmbedding computes a tensor with one row per token: the
+// operands' rows permuted into the output vocabulary (vocab.go), then the
+// plan's method (or the copy) and scale.
+func (p *Plan) computeEmbedding(read func(Operand, []float32) error, tp *TensorPlan, dst []float32) error {
+	n := len(dst)
+	var ops []Operand
+	base := -1
+	if tp.Base != nil {
+		base = 0
+		ops = append(ops, *tp.Base)
+	}
+	ops = append(ops, tp.Models...)
+	bufs := make([][]float32, len(ops))
+	for k := range bufs {
+		bufs[k] = p.floats.get(n)
+		defer p.floats.put(bufs[k])
+	}
+	if err := p.readEmbeddings(read, tp, ops, base, bufs); err != nil {
+		return err
+	}
+	if tp.Method == nil {
+		copy(dst, bufs[0])
+	} else {
+		in := &Input{Tensor: tp.Out.Name, Shape: tp.Out.Shape, Global: tp.Global, ModelParams: tp.ModelParams, Seed: tp.Seed,
+			scratch: &p.floats, Models: bufs[len(bufs)-len(tp.Models):]}
+		if base >= 0 {
+			in.Base = bufs[0]
+		}
+		defer func() {
+			for _, buf := range in.temps {
+				p.floats.put(buf)
+			}
+		}()
+		if err := tp.Method.Merge(in, dst); err != nil {
+			return err
+		}
+	}
+	if tp.Scale != 1 {
+		s := float32(tp.Scale)
+		for i := range dst {
+			dst[i] *= s
+		}
+	}
+	return nil
+}
+
 // tensorKey identifies an output tensor by everything that determines its
 // bytes: the input files (path, size, modification time) and tensors, the
 // method and resolved parameters, scale, seed and output type.
@@ -323,6 +372,9 @@ func (p *Plan) tensorKey(tp *TensorPlan) [32]byte {
 	num(tp.Scale)
 	num(float64(tp.Seed))
 	num(float64(tp.Offset))
+	if tp.vocab {
+		h.Write(p.vocab.key[:])
+	}
 	var key [32]byte
 	copy(key[:], h.Sum(nil))
 	return key

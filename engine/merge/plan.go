@@ -33,6 +33,10 @@ type Plan struct {
 	outLayers   int
 	layerOrigin []Operand
 
+	// vocab, when the models' vocabularies differ, is the output
+	// vocabulary and each model's row permutation (vocab.go).
+	vocab *vocabPlan
+
 	// Recycled buffers for execution (scratch.go).
 	floats scratch[float32]
 	raw    scratch[byte]
@@ -52,6 +56,8 @@ type TensorPlan struct {
 	// Offset is subtracted from every input and added back to the result
 	// (Gemma's norm weights are stored plus one; see normOffset).
 	Offset float32
+
+	vocab bool // rows are tokens, permuted into the plan's vocabulary
 }
 
 // Operand is one input tensor.
@@ -167,6 +173,7 @@ func (p *Plan) build(r *Recipe, opt PlanOptions) error {
 		return errors.New("invalid recipe: no model file among the inputs")
 	}
 	p.checkCompatible(ref, &errs)
+	p.planVocab(ref, &errs)
 	if err := errs.err(); err != nil {
 		return err
 	}
@@ -184,6 +191,8 @@ func (p *Plan) build(r *Recipe, opt PlanOptions) error {
 	default:
 		p.planParameterSpace(ref, &errs)
 	}
+	p.applyVocab()
+	p.checkOperands(&errs)
 	if err := errs.err(); err != nil {
 		return err
 	}
@@ -208,10 +217,9 @@ func (p *Plan) reference() *gguf.File {
 	return nil
 }
 
-// checkCompatible compares architectures and vocabularies with ref.
+// checkCompatible compares architectures with ref (vocabularies: planVocab).
 func (p *Plan) checkCompatible(ref *gguf.File, errs *problems) {
 	arch := ref.Metadata.Architecture()
-	refToks, _ := ref.Metadata.Strings("tokenizer.ggml.tokens")
 	for _, m := range p.Recipe.modelNames() {
 		f := p.sources[m].file()
 		if f == nil || f == ref {
@@ -219,17 +227,6 @@ func (p *Plan) checkCompatible(ref *gguf.File, errs *problems) {
 		}
 		if a := f.Metadata.Architecture(); a != arch {
 			errs.add("model "+m, "architecture %q differs from %q of %s", a, arch, ref.Path)
-		}
-		toks, _ := f.Metadata.Strings("tokenizer.ggml.tokens")
-		switch {
-		case len(toks) != len(refToks):
-			errs.add("model "+m, "vocabulary of %d tokens differs from %d in %s: the models do not share a tokenizer and cannot be merged", len(toks), len(refToks), ref.Path)
-		case !slices.Equal(toks, refToks):
-			i := 0
-			for i < len(toks) && toks[i] == refToks[i] {
-				i++
-			}
-			errs.add("model "+m, "tokenizer differs from %s (token %d is %q there, %q here): merging would mix unrelated embeddings", ref.Path, i, refToks[i], toks[i])
 		}
 	}
 }
@@ -296,7 +293,6 @@ func (p *Plan) planParameterSpace(ref *gguf.File, errs *problems) {
 		tp.Global, tp.ModelParams = resolveParams(m, r.Params, nil, models, ti.Name, layer, layers)
 		p.Tensors = append(p.Tensors, tp)
 	}
-	p.checkOperands(errs)
 	p.checkRanges(errs)
 }
 
@@ -426,7 +422,6 @@ func (p *Plan) planStructural(ref *gguf.File, out []outLayer, ends *[2]outLayer,
 	for k, ol := range out {
 		p.layerOrigin[k] = ol.sources[0]
 	}
-	p.checkOperands(errs)
 	p.checkRanges(errs)
 }
 
@@ -481,20 +476,25 @@ func (p *Plan) planTensor(out gguf.TensorInfo, ol outLayer, suffix string) Tenso
 	return tp
 }
 
-// checkOperands verifies every input tensor exists with the output's shape.
+// checkOperands verifies every input tensor exists with the output's shape
+// (an embedding: the output's row length and the source's vocabulary).
 func (p *Plan) checkOperands(errs *problems) {
 	reported := map[string]bool{}
 	for _, t := range p.Tensors {
 		for _, op := range t.operands() {
 			info, ok := p.sources[op.Source].info(op.Tensor)
 			key := op.Source + "\x00" + op.Tensor
+			want := t.Out.Shape
+			if t.vocab { // the source's own vocabulary size
+				want = []uint64{t.Out.Shape[0], uint64(p.vocab.size[op.Source])}
+			}
 			switch {
 			case reported[key]:
 			case !ok:
 				errs.add("model "+op.Source, "has no tensor %q (needed for %s)", op.Tensor, t.Out.Name)
 				reported[key] = true
-			case !slices.Equal(info.Shape, t.Out.Shape):
-				errs.add("model "+op.Source, "tensor %q is %v, expected %v", op.Tensor, info.Shape, t.Out.Shape)
+			case !slices.Equal(info.Shape, want):
+				errs.add("model "+op.Source, "tensor %q is %v, expected %v", op.Tensor, info.Shape, want)
 				reported[key] = true
 			}
 		}

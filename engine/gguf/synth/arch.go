@@ -40,7 +40,7 @@ func Archs() []Arch { return []Arch{Llama, Qwen2, Gemma2, Gemma3, Phi3} }
 
 // Spec describes a small model of a real architecture with deterministic
 // random weights. Zero fields take small defaults (4 layers, 6 for Gemma3;
-// width 64; 4 heads sharing 2 key/value heads; feed-forward 128; F16; the
+// width 64; 4 heads sharing 2 key/value heads; feed-forward 128; F32; the
 // architecture's usual vocabulary).
 //
 // Fine-tunes of one base are Specs that differ only in Deltas (see
@@ -57,7 +57,8 @@ type Spec struct {
 	// Tied leaves out output.weight: llama.cpp then uses token_embd for
 	// the output. Gemma models are always tied.
 	Tied bool
-	// Type is the type of 2-D tensors (default F16); vectors are F32.
+	// Type is the type of 2-D tensors (the zero value is F32); vectors are
+	// always F32.
 	Type gguf.Type
 	// Quant, when set, chooses each tensor's type as llama.cpp's
 	// llama-quantize does for that file type ("Q4_K_M", "Q5_K_M", "Q6_K",
@@ -123,9 +124,6 @@ func (s Spec) withDefaults() Spec {
 	if s.FFN == 0 {
 		s.FFN = 2 * s.Dim
 	}
-	if s.Type == 0 && s.Quant == "" {
-		s.Type = gguf.TypeF16
-	}
 	if s.gemma() {
 		s.Tied = true
 	}
@@ -178,6 +176,7 @@ func DefaultVocab(a Arch) Vocab {
 	case Gemma2, Gemma3:
 		v := SPMVocab(200, "<pad>", "<eos>", "<bos>", "<unk>")
 		v = v.WithAdded(TokenControl, "<start_of_turn>", "<end_of_turn>")
+		v.EOS = v.ID("<end_of_turn>") // as instruction-tuned Gemma GGUFs have it
 		v.AddBOS = true
 		no := false
 		v.AddSpacePrefix = &no

@@ -42,7 +42,7 @@ func TestArchLayouts(t *testing.T) {
 		}, []string{"blk.0.attn_q.weight", "blk.0.ffn_gate.weight"}},
 	}
 	for _, c := range cases {
-		s := Spec{Arch: c.arch, Tied: c.tied}
+		s := Spec{Arch: c.arch, Tied: c.tied, Type: gguf.TypeF16}
 		h := s.Header("x")
 		vocab := uint64(s.withDefaults().Vocab.Len())
 		for name, shape := range c.want {
