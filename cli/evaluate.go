@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/evomerge/evomerge/engine/eval"
-	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/gguf"
 )
 
@@ -69,7 +68,7 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 	if len(refs) == 0 {
 		refs = []string{defaultEvalText}
 	}
-	texts, err := evolve.LoadTexts(refs)
+	texts, err := eval.LoadTexts(refs)
 	if err != nil {
 		return err
 	}
