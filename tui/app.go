@@ -19,6 +19,7 @@ import (
 
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/themes"
 )
 
@@ -778,7 +779,7 @@ func (m *model) statusBar(w int) string {
 		segs = append(segs, fmt.Sprintf("%.1f eval/min", float64(rs.evaluations)/el.Minutes()))
 	}
 	if rs.bestID != "" {
-		segs = append(segs, "best "+fmtFit(rs.best))
+		segs = append(segs, "best "+format.Fitness(rs.best))
 	}
 	segs = append(segs, m.deviceText())
 	// A message (flash) takes precedence: segments make room for it.
