@@ -124,16 +124,6 @@ func (v Value) At(tensor string, layer, layers int) (float64, bool) {
 	return anchors[i]*(1-frac) + anchors[i+1]*frac, true
 }
 
-// allAnchors lists every number v can produce at an anchor; values between
-// anchors lie between them, so checking these checks every layer.
-func (v Value) allAnchors() []float64 {
-	out := append([]float64(nil), v.Anchors...)
-	for _, f := range v.Filters {
-		out = append(out, f.Anchors...)
-	}
-	return out
-}
-
 func (v Value) String() string {
 	num := func(a []float64) string {
 		if len(a) == 1 {
