@@ -222,7 +222,7 @@ func TestExportWritesHistoryRecipeAndScreen(t *testing.T) {
 		t.Fatalf("flash %q", h.m.flash)
 	}
 
-	f, err := os.Open(filepath.Join(dir, CandidatesCSVFile))
+	f, err := os.Open(filepath.Join(dir, candidatesCSVFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestExportWritesHistoryRecipeAndScreen(t *testing.T) {
 	}
 
 	var recs []export.Candidate
-	data, err := os.ReadFile(filepath.Join(dir, CandidatesJSONFile))
+	data, err := os.ReadFile(filepath.Join(dir, candidatesJSONFile))
 	if err != nil {
 		t.Fatal(err)
 	}

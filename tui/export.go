@@ -31,8 +31,8 @@ import (
 
 // The workbench's candidate exports, named apart from the report's.
 const (
-	CandidatesCSVFile  = "tui-candidates.csv"
-	CandidatesJSONFile = "tui-candidates.json"
+	candidatesCSVFile  = "tui-candidates.csv"
+	candidatesJSONFile = "tui-candidates.json"
 )
 
 // exportData is a snapshot for the export command.
@@ -107,14 +107,14 @@ func writeExport(d exportData) ([]string, error) {
 	if err != nil {
 		return files, err
 	}
-	if err := write(CandidatesCSVFile, csvData); err != nil {
+	if err := write(candidatesCSVFile, csvData); err != nil {
 		return files, err
 	}
 	js, err := export.JSON(d.cands)
 	if err != nil {
 		return files, err
 	}
-	if err := write(CandidatesJSONFile, js); err != nil {
+	if err := write(candidatesJSONFile, js); err != nil {
 		return files, err
 	}
 	if strings.TrimSpace(d.bestRecipe) != "" {

@@ -56,8 +56,8 @@ func TestExportMatchesReport(t *testing.T) {
 			if _, err := writeExport(snapshotExport(&rs, outDir, "screen", time.Now())); err != nil {
 				t.Fatal(err)
 			}
-			tuiCSV := readBytes(t, filepath.Join(outDir, CandidatesCSVFile))
-			tuiJSON := readBytes(t, filepath.Join(outDir, CandidatesJSONFile))
+			tuiCSV := readBytes(t, filepath.Join(outDir, candidatesCSVFile))
+			tuiJSON := readBytes(t, filepath.Join(outDir, candidatesJSONFile))
 
 			var cands []export.Candidate
 			if err := json.Unmarshal(tuiJSON, &cands); err != nil {
