@@ -22,7 +22,8 @@ func newMergeCmd() *cobra.Command {
 		Short: "Merge models once, from an evomerge recipe or a mergekit config",
 		Long: `Merge models once. The recipe is evomerge's TOML (as written by a tournament's
 best-recipe.toml) or a mergekit YAML config whose models are GGUF files or
-Hugging Face references. Methods: ` + fmt.Sprint(merge.Methods()) + `, passthrough, dfs, ps_dfs.`,
+Hugging Face references. Methods (evomerge-tui --help describes them):
+` + wrapWords(merge.RecipeMethods(), 80) + `.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := merge.LoadRecipe(args[0])

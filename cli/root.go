@@ -1,7 +1,12 @@
-// Package cli maps the command line onto the engine and the TUI. The seed
+// Package cli maps the command line onto the engine and the TUI. The root
 // flags (--run, --evaluate, --generate, --prompt, --generate-config,
-// --model1..3) work on the root command exactly as first specified; each
-// also has a subcommand spelling (evomerge-tui run, evaluate, ...).
+// --model1..3; rootflags.go) work on the root command; each action also
+// has a subcommand spelling (evomerge-tui run, evaluate, ...).
+//
+// Files are named for what they hold: rootflags.go the root command's
+// action flags, hardware.go the hardware flags and the worker processes'
+// environment, resolve.go model references, workbench.go the terminal
+// workbench and its backend (tui.Backend over the real engine).
 package cli
 
 import (
@@ -50,25 +55,27 @@ type globals struct {
 
 func newRoot() *cobra.Command {
 	g := &globals{}
-	seed := &seedFlags{}
+	flags := &rootFlags{}
 	root := &cobra.Command{
 		Use:   "evomerge-tui",
 		Short: "Merge GGUF language models and evolve the merge recipe",
 		Long: `evomerge-tui merges language models stored as GGUF files and evolves the merge
 recipe with tournament selection, evaluating candidates through llama.cpp.
 
-Without arguments it opens the terminal workbench.`,
+Without arguments it opens the terminal workbench.
+
+` + techniquesHelp(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return g.setupLogging(cmd)
 		},
-		RunE: func(cmd *cobra.Command, _ []string) error { return seed.dispatch(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return flags.dispatch(cmd) },
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFile, "log-file", defaultLogFile(), "log file (rotated at 10 MB, 3 kept); empty disables it")
-	seed.register(root)
+	flags.register(root)
 	root.AddCommand(
 		newInspectCmd(),
 		newImportCmd(),
@@ -78,7 +85,7 @@ Without arguments it opens the terminal workbench.`,
 		newReportCmd(),
 		newBenchCmd(),
 	)
-	for _, c := range seed.subcommands() {
+	for _, c := range flags.subcommands() {
 		root.AddCommand(c)
 	}
 	return root

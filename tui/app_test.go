@@ -29,7 +29,7 @@ func TestRunStartsAndFinishesThroughTheRelay(t *testing.T) {
 	if !strings.Contains(h.screen(), "starting a tournament") {
 		t.Fatalf("no starting line:\n%s", h.screen())
 	}
-	h.pump(func(m *model) bool { return m.rs.phase == phaseFinished && m.runCancel == nil }, 5*time.Second)
+	h.pump(func(m *model) bool { return m.rs.phase == phaseFinished && m.run.cancel == nil }, 5*time.Second)
 	rs := &h.m.rs
 	if len(rs.gens) != 3 || rs.result == nil || rs.result.BestModel != "out/best.gguf" {
 		t.Fatalf("gens %d, result %+v", len(rs.gens), rs.result)
@@ -45,9 +45,9 @@ func TestRunStartsAndFinishesThroughTheRelay(t *testing.T) {
 	}
 	// A second run starts afresh.
 	h.keys("r")
-	h.pump(func(m *model) bool { return m.rs.phase == phaseFinished && m.runCancel == nil }, 5*time.Second)
-	if fb.runs != 2 || h.m.runID != 2 || len(h.m.rs.gens) != 3 {
-		t.Fatalf("second run: runs %d, id %d, gens %d", fb.runs, h.m.runID, len(h.m.rs.gens))
+	h.pump(func(m *model) bool { return m.rs.phase == phaseFinished && m.run.cancel == nil }, 5*time.Second)
+	if fb.runs != 2 || h.m.run.id != 2 || len(h.m.rs.gens) != 3 {
+		t.Fatalf("second run: runs %d, id %d, gens %d", fb.runs, h.m.run.id, len(h.m.rs.gens))
 	}
 }
 
@@ -57,7 +57,7 @@ func TestRunErrorIsShown(t *testing.T) {
 	fb.result, fb.runErr = nil, errors.New("models[1].path: open moby.gguf: no such file")
 	h := newHarness(t, fb, 80, 24)
 	h.keys("f5")
-	h.pump(func(m *model) bool { return m.rs.phase == phaseFailed && m.runCancel == nil }, 5*time.Second)
+	h.pump(func(m *model) bool { return m.rs.phase == phaseFailed && m.run.cancel == nil }, 5*time.Second)
 	s := h.screen()
 	if !strings.Contains(s, "✗ failed") || !strings.Contains(s, "run failed (error): models[1].path") {
 		t.Fatalf("failure not shown:\n%s", s)
@@ -217,9 +217,9 @@ func TestExportWritesHistoryRecipeAndScreen(t *testing.T) {
 	}
 	h.playScript(len(fb.script), 40)
 	h.keys("e")
-	h.pump(func(m *model) bool { return strings.HasPrefix(m.flash, "exported") }, 5*time.Second)
-	if !strings.Contains(h.m.flash, "exported 4 files to "+dir) {
-		t.Fatalf("flash %q", h.m.flash)
+	h.pump(func(m *model) bool { return strings.HasPrefix(m.status.msg, "exported") }, 5*time.Second)
+	if !strings.Contains(h.m.status.msg, "exported 4 files to "+dir) {
+		t.Fatalf("flash %q", h.m.status.msg)
 	}
 
 	f, err := os.Open(filepath.Join(dir, candidatesCSVFile))

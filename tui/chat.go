@@ -216,8 +216,9 @@ func samplingSettings() []samplingSetting {
 	}
 }
 
-// update handles a key on the chat page.
-func (c *chatPage) update(msg tea.KeyPressMsg) (tea.Cmd, bool) {
+// update handles a key on the chat page; bound reports whether one of
+// its bindings matched. A key typed into the prompt is not bound.
+func (c *chatPage) update(msg tea.KeyPressMsg) (cmd tea.Cmd, bound bool) {
 	k := c.ctx.keys
 	switch {
 	case key.Matches(msg, k.NextPane):
@@ -238,19 +239,18 @@ func (c *chatPage) update(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	}
 	switch c.focus {
 	case chatPrompt:
-		switch msg.String() {
-		case "enter":
+		switch {
+		case key.Matches(msg, k.Send):
 			return c.send(), true
-		case "esc":
+		case key.Matches(msg, k.Stop):
 			if c.busy {
 				c.stop()
 				return nil, true
 			}
 			return c.setFocus(chatModels), true
 		}
-		var cmd tea.Cmd
 		c.input, cmd = c.input.Update(msg)
-		return cmd, true
+		return cmd, false
 	case chatModels:
 		switch {
 		case key.Matches(msg, k.Up):

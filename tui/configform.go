@@ -11,6 +11,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/evomerge/evomerge/engine/config"
+	"github.com/evomerge/evomerge/engine/merge"
 	"github.com/evomerge/evomerge/themes"
 )
 
@@ -50,6 +51,7 @@ type draft struct {
 	dfsRepeats, dfsMaxLayers, psMethod      string
 	testChunks, coherenceTokens             string
 	tensorCache, tmpDir                     string
+	ranges                                  map[string]*string // by config.RangeKeys
 }
 
 func newDraft(c config.Config, path string) *draft {
@@ -80,6 +82,12 @@ func newDraft(c config.Config, path string) *draft {
 	}
 	if d.theme == "" {
 		d.theme = themes.Dark
+	}
+	d.ranges = map[string]*string{}
+	for _, k := range config.RangeKeys {
+		r := c.Merge.Ranges.Key(k)
+		v := f(r[0]) + ", " + f(r[1])
+		d.ranges[k] = &v
 	}
 	return d
 }
@@ -161,7 +169,7 @@ func selectField(group, key, title, desc string, options []string, val func(d *d
 
 // formFields is the table of every field the forms show.
 func formFields() []formField {
-	return []formField{
+	return append([]formField{
 		{group: groupModels, key: "models", kind: kindText, title: "Models",
 			desc: "One per line (alt+enter) or comma-separated: [name=]path.gguf or a Hugging Face id (org/name, org/name:Q8_0; hf:org/name/file.gguf). Names default to the file or repository name.",
 			val:  func(d *draft) *string { return &d.models },
@@ -246,15 +254,15 @@ func formFields() []formField {
 		floatField(groupAdvanced, "evolution.min_improvement", "Minimum improvement", "What counts as an improvement for patience.",
 			func(d *draft) *string { return &d.minImprov }, func(c *config.Config) *float64 { return &c.Evolution.MinImprovement }),
 		selectField(groupAdvanced, "evolution.cmaes_technique", "CMA-ES technique", "The technique CMA-ES tunes (must be among the techniques).",
-			config.Techniques, func(d *draft) *string { return &d.cmaesTechnique }, func(c *config.Config) *string { return &c.Evolution.CMAESTechnique }),
+			techniqueNames(), func(d *draft) *string { return &d.cmaesTechnique }, func(c *config.Config) *string { return &c.Evolution.CMAESTechnique }),
 		floatField(groupAdvanced, "evolution.cmaes_sigma", "CMA-ES σ", "",
 			func(d *draft) *string { return &d.cmaesSigma }, func(c *config.Config) *float64 { return &c.Evolution.CMAESSigma }),
 		intField(groupAdvanced, "merge.dfs_repeats", "DFS repeats", "Passes over the source layers in data-flow merges (1–8).",
 			func(d *draft) *string { return &d.dfsRepeats }, func(c *config.Config) *int { return &c.Merge.DFSRepeats }),
 		intField(groupAdvanced, "merge.dfs_max_layers", "DFS max layers", "0 = twice the sources' layers.",
 			func(d *draft) *string { return &d.dfsMaxLayers }, func(c *config.Config) *int { return &c.Merge.DFSMaxLayers }),
-		selectField(groupAdvanced, "merge.ps_method", "ps_dfs method", "",
-			[]string{"ties", "dare_ties", "della", "breadcrumbs_ties", "task_arithmetic", "linear"},
+		selectField(groupAdvanced, "merge.ps_method", "ps_dfs method", "The parameter-space technique whose merge ps_dfs paths may use.",
+			config.PSMethods(),
 			func(d *draft) *string { return &d.psMethod }, func(c *config.Config) *string { return &c.Merge.PSMethod }),
 		intField(groupAdvanced, "evaluation.test_chunks", "Test windows", "Windows per held-out text in the final comparison (0 = all).",
 			func(d *draft) *string { return &d.testChunks }, func(c *config.Config) *int { return &c.Evaluation.TestChunks }),
@@ -267,7 +275,89 @@ func formFields() []formField {
 
 		stringField(groupSave, "save", "Save to", "The TOML file to write.",
 			func(d *draft) *string { return &d.savePath }, func(*config.Config) *string { return new(string) }),
+	}, rangeFields()...)
+}
+
+// techniqueNames are the techniques the evolution can search, from the
+// merge registry in its order (aliases are accepted but not offered).
+func techniqueNames() []string {
+	var out []string
+	for _, t := range merge.Techniques() {
+		if t.Evolvable() {
+			out = append(out, t.Name)
+		}
 	}
+	return out
+}
+
+// techniqueOptions are the choices of the techniques multi-select: every
+// technique the evolution can search, then any configured spelling that
+// is not among them (an alias), so that editing keeps it.
+func techniqueOptions(d *draft) []huh.Option[string] {
+	names := techniqueNames()
+	for _, t := range d.techniques {
+		if !slices.Contains(names, t) {
+			names = append(names, t)
+		}
+	}
+	opts := make([]huh.Option[string], len(names))
+	for i, t := range names {
+		opts[i] = huh.NewOption(t, t)
+	}
+	return opts
+}
+
+// rangeFields edit merge.ranges, each described by the parameters that
+// the registered techniques map onto it.
+func rangeFields() []formField {
+	users := map[string][]string{} // range key → "param of technique, …"
+	for _, t := range merge.Techniques() {
+		if !t.Evolvable() {
+			continue
+		}
+		if t.Layout == merge.LayerPath {
+			users["scale"] = append(users["scale"], "step scales of "+t.Name)
+		}
+		for _, g := range t.Genes() {
+			p, _ := t.Param(g)
+			users[g.Range()] = append(users[g.Range()], p.Name+" of "+t.Name)
+		}
+	}
+	var out []formField
+	for _, key := range config.RangeKeys {
+		desc := "[min, max] its genes map onto"
+		if u := users[key]; len(u) > 0 {
+			desc += ": " + strings.Join(u, ", ")
+		}
+		out = append(out, formField{group: groupAdvanced, key: "merge.ranges." + key, title: "Range: " + key, desc: desc + ".",
+			val: func(d *draft) *string { return d.ranges[key] },
+			apply: func(c *config.Config, v string) error {
+				r, err := parseRange(v)
+				if err != nil {
+					return err
+				}
+				*c.Merge.Ranges.Key(key) = r
+				return nil
+			}})
+	}
+	return out
+}
+
+// parseRange reads "min, max" (brackets allowed).
+func parseRange(v string) ([2]float64, error) {
+	parts := strings.Split(strings.Trim(strings.TrimSpace(v), "[]"), ",")
+	var r [2]float64
+	if len(parts) != 2 {
+		return r, fmt.Errorf("%q: give min, max", v)
+	}
+	for i, p := range parts {
+		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return r, fmt.Errorf("%q: %q is not a number", v, strings.TrimSpace(p))
+		}
+		r[i] = x
+	}
+	return r, nil
 }
 
 // techniquesKey is the key of the techniques multi-select, which is not in
@@ -471,10 +561,7 @@ func buildForm(d *draft, o formOptions) *huh.Form {
 		}
 		if f.key == "merge.base" && want(techniquesKey) {
 			// The techniques start the Merge group.
-			opts := make([]huh.Option[string], len(config.Techniques))
-			for i, t := range config.Techniques {
-				opts[i] = huh.NewOption(t, t)
-			}
+			opts := techniqueOptions(d)
 			// No validator: in accessible mode a failing validator on a
 			// multi-select loops forever at end of input. The techniques
 			// are checked with the rest on save.
@@ -484,12 +571,8 @@ func buildForm(d *draft, o formOptions) *huh.Form {
 		}
 	}
 	if o.only != nil && o.only[techniquesKey] && !want("merge.base") {
-		opts := make([]huh.Option[string], len(config.Techniques))
-		for i, t := range config.Techniques {
-			opts[i] = huh.NewOption(t, t)
-		}
 		addTo(groupMerge, huh.NewMultiSelect[string]().Key(techniquesKey).Title("Techniques").
-			Options(opts...).Value(&d.techniques).Filterable(false))
+			Options(techniqueOptions(d)...).Value(&d.techniques).Filterable(false))
 	}
 	if !o.accessible && !o.advanced && o.only == nil {
 		addTo(groupHardware, huh.NewConfirm().Key("advanced").Title("Edit advanced settings?").

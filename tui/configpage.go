@@ -188,7 +188,11 @@ func (p *configPage) view() string {
 	if p.draft != nil {
 		path = p.draft.savePath
 	}
-	header := st.Accent.Render("Configuration") + st.Muted.Render("  editing "+path+" · enter next · shift+tab back · ctrl+s save · esc dashboard")
+	hints := []string{"editing " + path}
+	for _, b := range p.ctx.keys.configHints() {
+		hints = append(hints, b.Help().Key+" "+b.Help().Desc)
+	}
+	header := st.Accent.Render("Configuration") + st.Muted.Render("  "+strings.Join(hints, " · "))
 	msg := ""
 	if p.message != "" {
 		if p.isErr {

@@ -182,12 +182,23 @@ func (d *dashboard) cycleFocus(delta int) {
 // typing reports whether a text field of the dashboard has the keyboard.
 func (d *dashboard) typing() bool { return d.log.filtering }
 
-// update handles a key on the dashboard; handled is false for keys it
-// does not use (the root then tries its global bindings).
-func (d *dashboard) update(msg tea.KeyPressMsg, rs *runState) (cmd tea.Cmd, handled bool) {
+// canGoBack reports whether esc (Back) has something to close: the
+// details of a narrow screen, the zoom, a log filter.
+func (d *dashboard) canGoBack() bool { return d.detailsOpen || d.zoom || d.log.filter != "" }
+
+// toggleZoom shows the focused pane alone, or all panes again.
+func (d *dashboard) toggleZoom(rs *runState) {
+	d.zoom = !d.zoom
+	d.applyLayout(rs)
+}
+
+// update handles a key on the dashboard; bound reports whether one of
+// its bindings matched (the root then leaves the key alone). A key typed
+// into the log filter is not bound.
+func (d *dashboard) update(msg tea.KeyPressMsg, rs *runState) (cmd tea.Cmd, bound bool) {
 	k := d.ctx.keys
 	if d.log.filtering {
-		return d.log.updateFilter(msg), true
+		return d.log.updateFilter(msg)
 	}
 	lw, lh := d.logSize()
 	switch {
@@ -195,9 +206,6 @@ func (d *dashboard) update(msg tea.KeyPressMsg, rs *runState) (cmd tea.Cmd, hand
 		d.cycleFocus(1)
 	case key.Matches(msg, k.PrevPane):
 		d.cycleFocus(-1)
-	case key.Matches(msg, k.Zoom):
-		d.zoom = !d.zoom
-		d.applyLayout(rs)
 	case key.Matches(msg, k.Open) && d.focus == paneTable:
 		if c := d.table.selected(); c != nil {
 			d.details.show(c.info.ID)

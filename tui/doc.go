@@ -5,14 +5,22 @@
 //
 // # Architecture
 //
-// One root model (model in app.go) owns all state and routes every
-// message; the pages and panes (dashboard, popTable, fitnessChart,
-// detailsPane, logPane, configPage, chatPage) are plain structs with
-// update methods the root calls and view functions that render into an
-// exact rectangle. A shared *programContext (sizes, theme and styles, key
-// map, the configuration the next run uses, the backend) is handed to
-// every component, as in gh-dash, so that a theme switch or a resize
-// reaches everything at once.
+// One root model owns all state and routes every message; it is one
+// type split across files by concern: app.go the entry point and the
+// routing (Update, the key router), runcontrol.go starting, pausing,
+// finishing and stopping a tournament, statusbar.go the status bar,
+// overlays.go the help screen and the quit confirmation, chrome.go the
+// screen around the pages (tab bar, hint bar, window title), theme.go
+// the theme switch, keys.go the key map and the help derived from it
+// (wizard.go is the standalone configuration wizard, GenerateConfig).
+// The pages and panes (dashboard, popTable, fitnessChart, detailsPane,
+// logPane, configPage, chatPage) are plain structs with update methods
+// the root calls and view functions that render into an exact
+// rectangle; none is a tea.Model. A shared *programContext (sizes, theme
+// and styles, key map, the configuration the next run uses, the backend)
+// is handed to every component, as in gh-dash, so that a resize reaches
+// everything at once; a theme change goes through applyTheme, which also
+// restyles the components that keep styles of their own.
 //
 // Update does no IO and never waits: starting a run, pausing, saving a
 // configuration, exporting, merging a candidate for the chat and
@@ -32,11 +40,16 @@
 //
 // # Keys
 //
-// Every key is listed by the help screen (? or F10); keyMap.fullHelp is
-// the single source. The F-keys (F1 dashboard, F2 config, F3 chat, F5
-// run, F6 export, F7 pause, F8 zoom, F9 theme, F10 help) and ctrl+c work
-// even while a text field has the focus, so scripts driving the binary
-// through tmux can always reach every screen.
+// keyMap (keys.go) is the only place a key is named: the routers match
+// presses against its bindings, the help screen (? or F10) lists them
+// (keyMap.fullHelp), and the hint bar shows those that act on the focused
+// element (model.ShortHelp). keys_test.go checks that every key shown
+// does something where it is shown and that every key that does
+// something is shown. A key that types no text — the F-keys (F1
+// dashboard, F2 config, F3 chat, F5 run, F6 export, F7 pause, F8 zoom,
+// F9 theme, F10 help) and ctrl+c — keeps its global meaning while a text
+// field has the focus, so scripts driving the binary through tmux can
+// always reach every screen.
 //
 // # Themes and terminals
 //

@@ -30,7 +30,7 @@ type goldenApp struct {
 
 func (g *goldenApp) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	_, cmd := g.model.Update(msg)
-	if !g.done && g.rs.phase == phaseFinished && g.runCancel == nil && g.ctx.device != "" {
+	if !g.done && g.rs.phase == phaseFinished && g.run.cancel == nil && g.ctx.device != "" {
 		g.done = true
 		seq := make([]tea.Cmd, 0, len(g.keys)+1)
 		for _, k := range g.keys {

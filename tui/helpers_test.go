@@ -32,6 +32,15 @@ type harness struct {
 
 func newHarness(t *testing.T, fb *fakeBackend, w, h int, mod ...func(*Options)) *harness {
 	t.Helper()
+	hs := newBareHarness(t, fb, w, h, mod...)
+	hs.m.Init() // builds the form; its commands (cursor blinks, size requests) are not needed
+	return hs
+}
+
+// newBareHarness is newHarness without Init: the configuration form is
+// not built (building it is most of a harness's cost).
+func newBareHarness(t *testing.T, fb *fakeBackend, w, h int, mod ...func(*Options)) *harness {
+	t.Helper()
 	opt := Options{Backend: fb, Environ: []string{}, Width: w, Height: h, clock: testClock}
 	for _, f := range mod {
 		f(&opt)
@@ -39,10 +48,9 @@ func newHarness(t *testing.T, fb *fakeBackend, w, h int, mod ...func(*Options)) 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	m := newModel(ctx, opt)
-	m.ticking = true // no one-second ticks in tests
+	m.run.ticking = true // no one-second ticks in tests
 	hs := &harness{t: t, m: m, fb: fb, ch: make(chan tea.Msg, 4096)}
 	m.ctx.send.attach(func(msg tea.Msg) { hs.ch <- msg })
-	m.Init() // builds the form; its commands (cursor blinks, size requests) are not needed
 	t.Cleanup(func() { m.stopRun(5 * time.Second) })
 	return hs
 }
@@ -146,7 +154,7 @@ func (h *harness) playScript(upTo, n int) {
 	evs := h.fb.script[:upTo]
 	for len(evs) > 0 {
 		k := min(n, len(evs))
-		h.send(eventsMsg{run: h.m.runID, events: evs[:k]})
+		h.send(eventsMsg{run: h.m.run.id, events: evs[:k]})
 		evs = evs[k:]
 	}
 }

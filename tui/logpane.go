@@ -3,6 +3,7 @@ package tui
 import (
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -75,25 +76,26 @@ func (l *logPane) startFilter() tea.Cmd {
 	return l.input.Focus()
 }
 
-// updateFilter handles a key while the filter input is open.
-func (l *logPane) updateFilter(msg tea.KeyPressMsg) tea.Cmd {
-	switch msg.String() {
-	case "enter":
+// updateFilter handles a key while the filter input is open: enter
+// applies the filter, esc clears it, anything else is typed (not bound).
+func (l *logPane) updateFilter(msg tea.KeyPressMsg) (cmd tea.Cmd, bound bool) {
+	k := l.ctx.keys
+	switch {
+	case key.Matches(msg, k.ApplyFilter):
 		l.filter = strings.TrimSpace(l.input.Value())
 		l.filtering = false
 		l.input.Blur()
 		l.offset = 0
-		return nil
-	case "esc":
+		return nil, true
+	case key.Matches(msg, k.ClearFilter):
 		l.filter = ""
 		l.filtering = false
 		l.input.Blur()
 		l.input.SetValue("")
-		return nil
+		return nil, true
 	}
-	var cmd tea.Cmd
 	l.input, cmd = l.input.Update(msg)
-	return cmd
+	return cmd, false
 }
 
 // rows renders the visible log as display rows of width w.

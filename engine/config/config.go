@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/evomerge/evomerge/engine/merge"
 )
 
 // Config is a whole evomerge configuration.
@@ -79,6 +81,28 @@ type Ranges struct {
 	T       [2]float64 `toml:"t"`
 	Lambda  [2]float64 `toml:"lambda"`
 	Scale   [2]float64 `toml:"scale"`
+}
+
+// RangeKeys name the gene ranges (merge.ranges.KEY), in order. The first
+// four are the ranges of the merge registry's gene kinds (merge.Gene's
+// Range); scale is the layer-path steps'.
+var RangeKeys = []string{"weight", "density", "t", "lambda", "scale"}
+
+// Key returns the range named key (one of RangeKeys), or nil.
+func (r *Ranges) Key(key string) *[2]float64 {
+	switch key {
+	case "weight":
+		return &r.Weight
+	case "density":
+		return &r.Density
+	case "t":
+		return &r.T
+	case "lambda":
+		return &r.Lambda
+	case "scale":
+		return &r.Scale
+	}
+	return nil
 }
 
 // Evolution configures the search.
@@ -151,13 +175,59 @@ type UI struct {
 	Theme string `toml:"theme"` // dark, light, high-contrast
 }
 
-// Known values.
+// Known values. Techniques is TechniqueNames() as the program started;
+// validation and the forms ask the merge registry, which is the source.
 var (
-	Techniques = []string{"linear", "slerp", "nuslerp", "task_arithmetic", "ties", "dare", "dare_ties", "dare_linear",
-		"breadcrumbs", "breadcrumbs_ties", "della", "della_linear", "model_stock", "frankenmerge", "dfs", "ps_dfs"}
+	Techniques = TechniqueNames()
 	Optimizers = []string{"ga", "cmaes", "nsga2", "random"}
 	Themes     = []string{"dark", "light", "high-contrast"}
 )
+
+// TechniqueNames lists what merge.techniques accepts, from the merge
+// registry in its order: every technique the evolution can search, each
+// followed by its aliases.
+func TechniqueNames() []string {
+	var out []string
+	for _, t := range merge.Techniques() {
+		if t.Evolvable() {
+			out = append(out, t.Spellings()...)
+		}
+	}
+	return out
+}
+
+// PSMethods lists what merge.ps_method accepts: the parameter-space
+// techniques the evolution can search.
+func PSMethods() []string {
+	var out []string
+	for _, t := range merge.Techniques() {
+		if isPSMethod(t) {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+func isPSMethod(t merge.Technique) bool { return t.Evolvable() && t.Layout == merge.Tensorwise }
+
+// evolvable finds a technique merge.techniques may name.
+func evolvable(name string) (merge.Technique, bool) {
+	t, ok := merge.Find(name)
+	return t, ok && t.Evolvable()
+}
+
+// checkTechnique reports what the configuration lacks for technique t
+// (spelled name): a base it needs, or a number of sources it cannot take.
+// A technique that merges one source with the base takes any number: the
+// genome picks one.
+func checkTechnique(ps *Problems, key, name string, t merge.Technique, hasBase bool, sources int) {
+	switch {
+	case t.Base == merge.BaseRequired && !hasBase:
+		ps.add(key, "%s needs merge.base", name)
+	case sources < t.MinModels || (t.MaxModels > 1 && sources > t.MaxModels):
+		ps.add(key, "%s merges %s models besides the base; there are %d", name, t.ModelCount(), sources)
+	}
+}
 
 // Default returns a configuration that runs on the bundled zoo: the three
 // domain experts as sources, stories15M as the base, fitness on an equal
@@ -322,23 +392,20 @@ func (c Config) Validate() Problems {
 	if sources < 1 {
 		ps.add("models", "at least one model besides the base is needed")
 	}
+	allowed := strings.Join(TechniqueNames(), ", ")
 	if len(c.Merge.Techniques) == 0 {
-		ps.add("merge.techniques", "at least one technique is needed (%s)", strings.Join(Techniques, ", "))
+		ps.add("merge.techniques", "at least one technique is needed (%s)", allowed)
 	}
-	needsBase := []string{"slerp", "task_arithmetic", "ties", "dare", "dare_ties", "dare_linear", "breadcrumbs",
-		"breadcrumbs_ties", "della", "della_linear", "model_stock", "ps_dfs"}
-	for i, t := range c.Merge.Techniques {
+	subMerge := false
+	for i, name := range c.Merge.Techniques {
 		at := fmt.Sprintf("merge.techniques[%d]", i)
-		switch {
-		case !slices.Contains(Techniques, t):
-			ps.add(at, "unknown technique %q (allowed: %s)", t, strings.Join(Techniques, ", "))
-		case slices.Contains(needsBase, t) && c.Merge.Base == "":
-			ps.add(at, "%s needs merge.base", t)
-		case t == "model_stock" && sources < 2:
-			ps.add(at, "model_stock needs at least two models besides the base")
-		case t == "nuslerp" && sources != 2:
-			ps.add(at, "nuslerp merges exactly two models besides the base; there are %d", sources)
+		t, ok := evolvable(name)
+		if !ok {
+			ps.add(at, "unknown technique %q (allowed: %s)", name, allowed)
+			continue
 		}
+		subMerge = subMerge || t.SubMerge
+		checkTechnique(&ps, at, name, t, c.Merge.Base != "", sources)
 	}
 	if c.Merge.LayerGroups < 1 || c.Merge.LayerGroups > 64 {
 		ps.add("merge.layer_groups", "%d is outside [1, 64]", c.Merge.LayerGroups)
@@ -362,8 +429,10 @@ func (c Config) Validate() Problems {
 	if c.Merge.DFSMaxLayers < 0 {
 		ps.add("merge.dfs_max_layers", "must be ≥ 0")
 	}
-	if !slices.Contains([]string{"ties", "dare_ties", "task_arithmetic", "linear", "della", "breadcrumbs_ties"}, c.Merge.PSMethod) {
-		ps.add("merge.ps_method", "%q: use ties, dare_ties, della, breadcrumbs_ties, task_arithmetic or linear", c.Merge.PSMethod)
+	if t, ok := merge.Find(c.Merge.PSMethod); !ok || !isPSMethod(t) {
+		ps.add("merge.ps_method", "%q is not a parameter-space technique (%s)", c.Merge.PSMethod, strings.Join(PSMethods(), ", "))
+	} else if subMerge {
+		checkTechnique(&ps, "merge.ps_method", c.Merge.PSMethod, t, c.Merge.Base != "", sources)
 	}
 
 	e := c.Evolution
@@ -392,7 +461,7 @@ func (c Config) Validate() Problems {
 	floatIn("evolution.min_improvement", e.MinImprovement, 0, math.Inf(1))
 	intIn("evolution.max_evaluations", e.MaxEvaluations, 0, 10000000)
 	floatIn("evolution.cmaes_sigma", e.CMAESSigma, 1e-6, 10)
-	if e.Optimizer == "cmaes" && !slices.Contains(c.Merge.Techniques, e.CMAESTechnique) {
+	if e.Optimizer == "cmaes" && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return sameTechnique(t, e.CMAESTechnique) }) {
 		ps.add("evolution.cmaes_technique", "%q must be one of merge.techniques (%s)", e.CMAESTechnique, strings.Join(c.Merge.Techniques, ", "))
 	}
 
@@ -442,6 +511,14 @@ func (c Config) Validate() Problems {
 		ps.add("ui.theme", "%q is not one of %s", c.UI.Theme, strings.Join(Themes, ", "))
 	}
 	return ps
+}
+
+// sameTechnique reports whether a and b spell the same technique (a name
+// or an alias).
+func sameTechnique(a, b string) bool {
+	ta, okA := merge.Find(a)
+	tb, okB := merge.Find(b)
+	return a == b || (okA && okB && ta.Name == tb.Name)
 }
 
 func checkText(ps *Problems, key, t string) {

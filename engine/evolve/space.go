@@ -8,6 +8,7 @@ package evolve
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -35,6 +36,15 @@ import (
 // values vary smoothly across layers and recipes read like mergekit's. The
 // dfs slots run over every layer of every source (ps_dfs: plus the
 // parameter-space merge), repeated r times — Sakana's data-flow space.
+//
+// Which genes a technique reads, and how they become its recipe, follows
+// from its declaration in the merge registry, never from its name: each
+// parameter declares its gene kind (merge.GeneWeight → w, GeneDensity → d,
+// GeneT → t, GeneLambda → λ; the others keep their defaults), a technique
+// that takes one model besides the base reads the pick gene, one that
+// takes at most k reads the first k sources, and the layouts read the
+// structural genes (layer slices: franken; layer path: in and sc, with a
+// sub-merge also the genes of merge.ps_method).
 type Space struct {
 	Techniques []string
 	Sources    []string // source model paths (not the base)
@@ -65,9 +75,9 @@ func NewSpace(cfg config.Config, paths map[string]string, layers int) (*Space, e
 		OutType:    cfg.Merge.OutType,
 		Seed:       cfg.Evolution.Seed,
 	}
-	for i, t := range s.Techniques {
-		if t == "dare" {
-			s.Techniques[i] = "dare_ties" // the seed's "dare"
+	for i, name := range s.Techniques {
+		if t, ok := merge.Find(name); ok {
+			s.Techniques[i] = t.Name // aliases: the seed's "dare" is dare_ties
 		}
 	}
 	for _, m := range cfg.Sources() {
@@ -89,10 +99,11 @@ func NewSpace(cfg config.Config, paths map[string]string, layers int) (*Space, e
 // M is the number of sources.
 func (s *Space) M() int { return len(s.Sources) }
 
-// dfsSources are the models a dfs path can draw from (ps_dfs adds "ps").
+// dfsSources are the models a layer path can draw from (a sub-merge
+// technique such as ps_dfs adds "ps").
 func (s *Space) dfsSources(technique string) []string {
 	src := slices.Clone(s.Sources)
-	if technique == "ps_dfs" {
+	if t, ok := merge.Find(technique); ok && t.SubMerge {
 		src = append(src, "ps")
 	}
 	return src
@@ -115,43 +126,59 @@ func (s *Space) offScale() int   { return s.offIn() + s.slots() }
 // Len is the number of genes.
 func (s *Space) Len() int { return s.offScale() + s.slots() }
 
-// Used lists the gene indices a technique reads (CMA-ES searches only these).
+// Used lists the gene indices a technique reads (CMA-ES searches only
+// these): the structural genes of its layout, then those of its
+// parameters (see Space).
 func (s *Space) Used(technique string) []int {
+	t, ok := merge.Find(technique)
+	if !ok {
+		return nil
+	}
 	var idx []int
-	span := func(from, n int) {
-		for i := range n {
-			idx = append(idx, from+i)
+	switch t.Layout {
+	case merge.Slices:
+		idx = geneSpan(idx, s.offFranken(), 6)
+	case merge.LayerPath:
+		idx = geneSpan(idx, s.offIn(), s.slots())
+		idx = geneSpan(idx, s.offScale(), s.slots())
+		if ps, ok := merge.Find(s.PSMethod); ok && t.SubMerge {
+			idx = append(idx, s.paramGenes(ps)...)
 		}
 	}
+	return append(idx, s.paramGenes(t)...)
+}
+
+// paramGenes lists the genes t's parameters and model choice read, in
+// gene order.
+func (s *Space) paramGenes(t merge.Technique) []int {
+	var idx []int
 	gm := s.Groups * s.M()
-	switch technique {
-	case "linear", "model_stock":
-		if technique == "linear" {
-			span(s.offW(), gm)
-		}
-	case "slerp":
-		span(s.offT(), s.Groups)
-		idx = append(idx, s.offPick())
-	case "nuslerp":
-		span(s.offW(), gm)
-		span(s.offT(), s.Groups)
-	case "task_arithmetic":
-		span(s.offW(), gm)
-		idx = append(idx, s.offLambda())
-	case "frankenmerge":
-		span(s.offFranken(), 6)
-	case "dfs", "ps_dfs":
-		span(s.offIn(), s.slots())
-		span(s.offScale(), s.slots())
-		if technique == "ps_dfs" {
-			span(s.offW(), gm)
-			span(s.offD(), gm)
+	for _, g := range t.Genes() {
+		switch g {
+		case merge.GeneWeight:
+			idx = geneSpan(idx, s.offW(), gm)
+		case merge.GeneDensity:
+			idx = geneSpan(idx, s.offD(), gm)
+		case merge.GeneT:
+			idx = geneSpan(idx, s.offT(), s.Groups)
+		case merge.GeneLambda:
 			idx = append(idx, s.offLambda())
 		}
-	default: // the task-arithmetic family with sparsification
-		span(s.offW(), gm)
-		span(s.offD(), gm)
-		idx = append(idx, s.offLambda())
+	}
+	if picksOne(t) {
+		idx = append(idx, s.offPick())
+	}
+	return idx
+}
+
+// picksOne reports whether t merges one source with the base, chosen by
+// the pick gene.
+func picksOne(t merge.Technique) bool { return t.Layout == merge.Tensorwise && t.MaxModels == 1 }
+
+// geneSpan appends the n gene indices from from on.
+func geneSpan(idx []int, from, n int) []int {
+	for i := range n {
+		idx = append(idx, from+i)
 	}
 	return idx
 }
@@ -210,73 +237,99 @@ func (s *Space) Decode(gn Genome) (*merge.Recipe, error) {
 	return r, nil
 }
 
-func (s *Space) decodeTechnique(tech string, g []float64) (*merge.Recipe, error) {
-	ranges := s.Ranges
-	weights := func(i int) merge.Value { return gradient(s.groupValues(g, s.offW(), i, ranges.Weight)) }
-	densities := func(i int) merge.Value { return gradient(s.groupValues(g, s.offD(), i, ranges.Density)) }
-	lambda := merge.Scalar(round4(lerp(ranges.Lambda, g[s.offLambda()])))
-	tValues := make([]float64, s.Groups)
-	for k := range tValues {
-		tValues[k] = lerp(ranges.T, g[s.offT()+k])
-	}
-	switch tech {
-	case "linear":
-		r := &merge.Recipe{Method: "linear"}
-		for i, src := range s.Sources {
-			r.Models = append(r.Models, merge.ModelRef{Model: src, Params: merge.Params{"weight": weights(i)}})
-		}
-		return r, nil
-	case "slerp":
-		if s.Base == "" {
-			return nil, fmt.Errorf("slerp needs a base")
-		}
-		k := pickIndex(g[s.offPick()], s.M())
-		return &merge.Recipe{Method: "slerp", Base: s.Base, Params: merge.Params{"t": gradient(tValues)},
-			Models: []merge.ModelRef{{Model: s.Sources[k]}}}, nil
-	case "nuslerp":
-		r := &merge.Recipe{Method: "nuslerp", Base: s.Base}
-		for i := range min(2, s.M()) {
-			r.Models = append(r.Models, merge.ModelRef{Model: s.Sources[i], Params: merge.Params{"weight": weights(i)}})
-		}
-		return r, nil
-	case "model_stock":
-		r := &merge.Recipe{Method: "model_stock", Base: s.Base}
-		for _, src := range s.Sources {
-			r.Models = append(r.Models, merge.ModelRef{Model: src})
-		}
-		return r, nil
-	case "frankenmerge":
-		return s.decodeFranken(g), nil
-	case "dfs", "ps_dfs":
-		return s.decodeDFS(tech, g)
-	}
-	m, ok := merge.Lookup(tech)
+func (s *Space) decodeTechnique(name string, g []float64) (*merge.Recipe, error) {
+	t, ok := merge.Find(name)
 	if !ok {
-		return nil, fmt.Errorf("unknown technique %q", tech)
+		return nil, fmt.Errorf("unknown technique %q", name)
 	}
-	r := &merge.Recipe{Method: tech, Base: s.Base}
-	if _, ok := merge.Spec(m, "lambda"); ok {
-		r.Params = merge.Params{"lambda": lambda}
+	switch t.Layout {
+	case merge.Slices:
+		return s.decodeFranken(t, g), nil
+	case merge.LayerPath:
+		return s.decodeDFS(t, g)
 	}
-	_, hasDensity := merge.Spec(m, "density")
-	for i, src := range s.Sources {
-		ps := merge.Params{"weight": weights(i)}
-		if hasDensity {
-			ps["density"] = densities(i)
+	return s.decodeParams(t, g)
+}
+
+// decodeParams builds a Tensorwise technique's recipe: the base as its
+// declaration asks, the sources it takes, and every evolved parameter
+// from its genes.
+func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, error) {
+	r := &merge.Recipe{Method: t.RecipeMethod()}
+	switch t.Base {
+	case merge.BaseRequired:
+		if s.Base == "" {
+			return nil, fmt.Errorf("%s needs a base", t.Name)
 		}
-		r.Models = append(r.Models, merge.ModelRef{Model: src, Params: ps})
+		r.Base = s.Base
+	case merge.BaseOptional:
+		r.Base = s.Base
+	}
+	models := make([]int, s.M())
+	for i := range models {
+		models[i] = i
+	}
+	switch {
+	case picksOne(t):
+		models = []int{pickIndex(g[s.offPick()], s.M())}
+	case t.MaxModels > 0:
+		models = models[:min(t.MaxModels, s.M())]
+	}
+	for _, p := range t.Params {
+		if p.Gene == merge.NotEvolved || p.Scope != merge.Global {
+			continue
+		}
+		if r.Params == nil {
+			r.Params = merge.Params{}
+		}
+		r.Params[p.Name] = s.globalValue(p.Gene, g)
+	}
+	for _, i := range models {
+		mr := merge.ModelRef{Model: s.Sources[i]}
+		for _, p := range t.Params {
+			if p.Gene == merge.NotEvolved || p.Scope != merge.PerModel {
+				continue
+			}
+			if mr.Params == nil {
+				mr.Params = merge.Params{}
+			}
+			mr.Params[p.Name] = s.modelValue(p.Gene, g, i)
+		}
+		r.Models = append(r.Models, mr)
 	}
 	return r, nil
 }
 
-// decodeFranken stacks two slices: each picks a model (a source or the
-// base), a start layer and a length.
-func (s *Space) decodeFranken(g []float64) *merge.Recipe {
+// globalValue decodes a global parameter: GeneT per layer group, GeneLambda
+// one value.
+func (s *Space) globalValue(gene merge.Gene, g []float64) merge.Value {
+	if gene == merge.GeneLambda {
+		return merge.Scalar(round4(lerp(s.Ranges.Lambda, g[s.offLambda()])))
+	}
+	vals := make([]float64, s.Groups)
+	for k := range vals {
+		vals[k] = lerp(s.Ranges.T, g[s.offT()+k])
+	}
+	return gradient(vals)
+}
+
+// modelValue decodes source i's per-model parameter: its weight or density
+// genes, one per layer group.
+func (s *Space) modelValue(gene merge.Gene, g []float64, i int) merge.Value {
+	if gene == merge.GeneDensity {
+		return gradient(s.groupValues(g, s.offD(), i, s.Ranges.Density))
+	}
+	return gradient(s.groupValues(g, s.offW(), i, s.Ranges.Weight))
+}
+
+// decodeFranken (the layer-slices layout) stacks two slices: each picks a
+// model (a source or the base), a start layer and a length.
+func (s *Space) decodeFranken(t merge.Technique, g []float64) *merge.Recipe {
 	models := slices.Clone(s.Sources)
 	if s.Base != "" {
 		models = append(models, s.Base)
 	}
-	r := &merge.Recipe{Method: "passthrough"}
+	r := &merge.Recipe{Method: t.RecipeMethod()}
 	o := s.offFranken()
 	for k := range 2 {
 		m := models[pickIndex(g[o+3*k], len(models))]
@@ -287,11 +340,12 @@ func (s *Space) decodeFranken(g []float64) *merge.Recipe {
 	return r
 }
 
-// decodeDFS builds the layer path from the slot indicators, in slot order:
-// repeat-major, then source, then layer (Sakana's ordering).
-func (s *Space) decodeDFS(tech string, g []float64) (*merge.Recipe, error) {
-	src := s.dfsSources(tech)
-	r := &merge.Recipe{Method: tech, Base: s.Base}
+// decodeDFS (the layer-path layout) builds the path from the slot
+// indicators, in slot order: repeat-major, then source, then layer
+// (Sakana's ordering).
+func (s *Space) decodeDFS(t merge.Technique, g []float64) (*merge.Recipe, error) {
+	src := s.dfsSources(t.Name)
+	r := &merge.Recipe{Method: t.RecipeMethod(), Base: s.Base}
 	nSrc := s.M() + 1
 	for rep := range s.Repeats {
 		for m := range nSrc {
@@ -308,9 +362,9 @@ func (s *Space) decodeDFS(tech string, g []float64) (*merge.Recipe, error) {
 		}
 	}
 	if len(r.Layers) == 0 {
-		return nil, fmt.Errorf("%s genome selects no layers", tech)
+		return nil, fmt.Errorf("%s genome selects no layers", t.Name)
 	}
-	if tech == "ps_dfs" {
+	if t.SubMerge {
 		ps, err := s.decodeTechnique(s.PSMethod, g)
 		if err != nil {
 			return nil, err
@@ -352,6 +406,11 @@ func (s *Space) Summary(gn Genome, r *merge.Recipe) string {
 		}
 		if v, ok := r.Params["lambda"]; ok {
 			fmt.Fprintf(&b, " λ=%s", v)
+		}
+		for _, k := range slices.Sorted(maps.Keys(r.Params)) {
+			if k != "t" && k != "lambda" {
+				fmt.Fprintf(&b, " %s=%s", k, r.Params[k])
+			}
 		}
 		for _, m := range r.Models {
 			if w, ok := m.Params["weight"]; ok {

@@ -52,13 +52,17 @@ func benchInputs(b *testing.B) benchData {
 }
 
 func benchMethod(b *testing.B, name string, withBase bool, per map[string][]float64) {
+	benchMethodGlobal(b, name, withBase, nil, per)
+}
+
+func benchMethodGlobal(b *testing.B, name string, withBase bool, global map[string]float64, per map[string][]float64) {
 	d := benchInputs(b)
 	m, ok := Lookup(name)
 	if !ok {
 		b.Fatalf("no method %s", name)
 	}
 	in := &Input{Tensor: "blk.0.ffn_up.weight", Shape: []uint64{benchCols, benchRows},
-		Models: d.models, ModelParams: perModel(3, per), Seed: 7}
+		Models: d.models, ModelParams: perModel(3, per), Global: global, Seed: 7}
 	inputs := 3
 	if withBase {
 		in.Base = d.base
@@ -91,6 +95,14 @@ func BenchmarkDareTies(b *testing.B) {
 
 func BenchmarkDella(b *testing.B) {
 	benchMethod(b, "della", true, map[string][]float64{"weight": {0.5, 0.3, 0.2}, "density": {0.3, 0.5, 0.7}})
+}
+
+func BenchmarkSCE(b *testing.B) {
+	benchMethodGlobal(b, "sce", true, map[string]float64{"select_topk": 1}, nil)
+}
+
+func BenchmarkSCESelect(b *testing.B) {
+	benchMethodGlobal(b, "sce", true, map[string]float64{"select_topk": 0.5}, nil)
 }
 
 func BenchmarkBaselineCopy(b *testing.B) {

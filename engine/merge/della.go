@@ -4,12 +4,12 @@ package merge
 // pruning, rescaled, with TIES sign election.
 // One row of the task-arithmetic table; the math is in taskarith.go.
 func init() {
-	register(taskArith{
+	mustRegister(Technique{Order: 120, Method: taskArith{
 		name:      "della",
 		doc:       "DELLA: magnitude-ranked random pruning with TIES sign election",
 		sparsify:  sparsifyMagPrune,
 		consensus: true,
 		normalize: true,
 		rescale:   true,
-	})
+	}})
 }

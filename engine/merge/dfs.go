@@ -28,22 +28,29 @@ func isResidualOutput(suffix string) bool {
 	return strings.HasPrefix(suffix, "attn_output") || strings.HasPrefix(suffix, "ffn_down")
 }
 
-func (p *Plan) planDFS(ref *gguf.File, errs *problems) {
-	out := p.planLayerPath(errs)
+func init() {
+	mustRegister(Technique{Name: "dfs", Order: 220, Layout: LayerPath, Base: BaseOptional, MinModels: 1,
+		Doc: "a path through the models' layers ([[layers]]: model, layer, scale), repeats allowed; the scale damps the layer's residual outputs"})
+	mustRegister(Technique{Name: "ps_dfs", Order: 230, Layout: LayerPath, SubMerge: true, Base: BaseRequired, MinModels: 1,
+		Doc: "dfs whose path may also use a parameter-space merge of the sources, declared as a sub-recipe ([sources.NAME])"})
+}
+
+func (p *Plan) planDFS(t Technique, ref *gguf.File, errs *problems) {
+	out := p.planLayerPath(t, errs)
 	if len(*errs) > 0 {
 		return
 	}
 	p.planStructural(ref, out, errs)
 }
 
-func (p *Plan) planLayerPath(errs *problems) []outLayer {
+func (p *Plan) planLayerPath(t Technique, errs *problems) []outLayer {
 	r := p.Recipe
 	if len(r.Layers) == 0 {
 		errs.add("layers", "%s needs a layer path ([[layers]] with model, layer, scale)", r.Method)
 		return nil
 	}
-	if r.Method == "ps_dfs" && len(r.Sources) == 0 {
-		errs.add("sources", "ps_dfs needs a parameter-space sub-recipe ([sources.NAME]) used in the layer path")
+	if t.SubMerge && len(r.Sources) == 0 {
+		errs.add("sources", "%s needs a parameter-space sub-recipe ([sources.NAME]) used in the layer path", r.Method)
 	}
 	out := make([]outLayer, 0, len(r.Layers))
 	for i, step := range r.Layers {

@@ -56,9 +56,12 @@
 // anywhere on the merge path piles up until the next collection; keep the
 // path free of it.
 //
-// # Methods
+// # Techniques
 //
-// A Method merges one tensor; each lives in its own file. The
-// task-arithmetic family (task_arithmetic, ties, dare_*, breadcrumbs*,
-// della*) shares one implementation configured per method (taskarith.go).
+// registry.go is the one list of techniques; configuration validation, the
+// evolution's genome, the forms, --help and docs/methods.md derive from
+// it, so adding a technique is adding one file that registers it. A
+// Method merges one tensor; the task-arithmetic family (task_arithmetic,
+// ties, dare_*, breadcrumbs*, della*) shares one implementation configured
+// per method (taskarith.go).
 package merge

@@ -10,7 +10,7 @@ import (
 // models' directions with equal weights, scaled to their mean norm.
 type karcher struct{}
 
-func init() { register(karcher{}) }
+func init() { mustRegister(Technique{Order: 50, Method: karcher{}}) }
 
 func (karcher) Name() string { return "karcher" }
 

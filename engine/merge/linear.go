@@ -9,7 +9,7 @@ import (
 // linear is the weighted average of the models.
 type linear struct{}
 
-func init() { register(linear{}) }
+func init() { mustRegister(Technique{Order: 10, Method: linear{}}) }
 
 func (linear) Name() string { return "linear" }
 

@@ -1,15 +1,13 @@
 package merge
 
-import (
-	"fmt"
-	"slices"
-	"sort"
-)
+import "slices"
 
-// A Method merges one tensor at a time. Each method lives in its own file
-// and registers itself in an init function; adding a method is adding a
-// file. Structural recipes (passthrough slices, dfs layer paths) are
-// planned in plan.go and do not go through this interface.
+// A Method merges one tensor at a time: the computation of a Tensorwise
+// technique. Each method lives in its own file and registers itself, with
+// its listing (order, aliases), in an init function (see registry.go);
+// adding a method is adding a file. The data-flow techniques (passthrough
+// slices, dfs layer paths) are registered too but planned by plan.go and
+// dfs.go, without this interface.
 type Method interface {
 	// Name is the recipe spelling, as in mergekit ("ties", "slerp", ...).
 	Name() string
@@ -53,6 +51,9 @@ type ParamSpec struct {
 	Bool     bool    // stored as 0/1; recipes write true/false
 	Required bool    // no default: the recipe must set it
 	Doc      string
+	// Gene is how the evolution searches the parameter (NotEvolved: it
+	// keeps its default).
+	Gene Gene
 }
 
 // Input is everything a method sees for one tensor. Parameters are already
@@ -103,32 +104,6 @@ func (in *Input) Rows() int {
 
 // ModelParam returns parameter name of model i.
 func (in *Input) ModelParam(i int, name string) float64 { return in.ModelParams[i][name] }
-
-var registry = map[string]Method{}
-
-// register adds a method; called from init functions only.
-func register(m Method) {
-	if _, dup := registry[m.Name()]; dup {
-		panic(fmt.Sprintf("merge method %q registered twice", m.Name()))
-	}
-	registry[m.Name()] = m
-}
-
-// Lookup returns the method registered under name.
-func Lookup(name string) (Method, bool) {
-	m, ok := registry[name]
-	return m, ok
-}
-
-// Methods lists the registered method names, sorted.
-func Methods() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
 
 // Spec returns the named parameter's spec for method m.
 func Spec(m Method, name string) (ParamSpec, bool) {

@@ -122,7 +122,7 @@ func scopeName(s Scope) string {
 
 func weightParam(doc string) ParamSpec {
 	return ParamSpec{Name: "weight", Scope: PerModel, Default: 1, Min: math.Inf(-1), Max: math.Inf(1),
-		Doc: doc + " (mergekit requires it; here it defaults to 1)"}
+		Doc: doc + " (mergekit requires it; here it defaults to 1)", Gene: GeneWeight}
 }
 
 func boolParam(name string, def bool, doc string) ParamSpec {

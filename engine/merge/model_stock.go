@@ -11,7 +11,7 @@ import (
 // task vectors agree.
 type modelStock struct{}
 
-func init() { register(modelStock{}) }
+func init() { mustRegister(Technique{Order: 150, Method: modelStock{}}) }
 
 func (modelStock) Name() string { return "model_stock" }
 

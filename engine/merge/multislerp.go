@@ -10,7 +10,7 @@ import (
 // number of models (or task vectors) on the hypersphere.
 type multiSlerp struct{}
 
-func init() { register(multiSlerp{}) }
+func init() { mustRegister(Technique{Order: 40, Method: multiSlerp{}}) }
 
 func (multiSlerp) Name() string { return "multislerp" }
 

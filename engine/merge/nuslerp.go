@@ -11,7 +11,7 @@ import (
 // optionally per row or per column instead of over the whole tensor.
 type nuslerp struct{}
 
-func init() { register(nuslerp{}) }
+func init() { mustRegister(Technique{Order: 30, Method: nuslerp{}}) }
 
 func (nuslerp) Name() string { return "nuslerp" }
 

@@ -168,13 +168,16 @@ func (p *Plan) build(r *Recipe, opt PlanOptions) error {
 		return err
 	}
 
+	t, known := Find(r.Method)
 	switch {
-	case r.Method == "dfs" || r.Method == "ps_dfs":
-		p.planDFS(ref, &errs)
+	case known && !t.InRecipes():
+		errs.add("merge_method", "%s is a technique of the evolution; its recipes use %s", r.Method, t.Writes)
+	case known && t.Layout == LayerPath:
+		p.planDFS(t, ref, &errs)
 	case len(r.Slices) > 0:
 		p.planSlices(ref, &errs)
-	case r.Method == "passthrough":
-		p.planPassthrough(ref, &errs)
+	case known && t.Layout == Slices:
+		p.planPassthrough(t, ref, &errs)
 	default:
 		p.planParameterSpace(ref, &errs)
 	}
@@ -241,7 +244,7 @@ func (p *Plan) planParameterSpace(ref *gguf.File, errs *problems) {
 	r := p.Recipe
 	m, ok := Lookup(r.Method)
 	if !ok {
-		errs.add("merge_method", "unknown method %q (known: %s, passthrough, dfs)", r.Method, strings.Join(Methods(), ", "))
+		errs.add("merge_method", "unknown method %q (known: %s)", r.Method, strings.Join(RecipeMethods(), ", "))
 		return
 	}
 	models := slices.Clone(r.Models)
@@ -289,26 +292,6 @@ func (p *Plan) planParameterSpace(ref *gguf.File, errs *problems) {
 	p.checkRanges(errs)
 }
 
-// planPassthrough copies the single model, applying the `scale` parameter.
-func (p *Plan) planPassthrough(ref *gguf.File, errs *problems) {
-	r := p.Recipe
-	if len(r.Models) != 1 {
-		errs.add("models", "passthrough without slices copies exactly one model, got %d (use slices to stack layers)", len(r.Models))
-		return
-	}
-	src := r.Models[0]
-	for k := range mergedParams(r.Params, src.Params) {
-		if k != "scale" {
-			errs.add("parameters."+k, "passthrough takes only scale")
-		}
-	}
-	layers := blockCount(ref)
-	for _, ti := range p.sources[src.Model].tensors() {
-		scale := paramOr(mergedParams(r.Params, src.Params), "scale", ti.Name, LayerOf(ti.Name), layers, 1)
-		p.Tensors = append(p.Tensors, TensorPlan{Out: outInfo(ti), Models: []Operand{{src.Model, ti.Name}}, Scale: scale})
-	}
-}
-
 // outLayer is one block of a structural merge's output.
 type outLayer struct {
 	sources []Operand // the same block index of each source model (Tensor holds a name prefix "blk.N.")
@@ -328,10 +311,10 @@ func (p *Plan) planSlices(ref *gguf.File, errs *problems) {
 	r := p.Recipe
 	var out []outLayer
 	var method Method
-	if r.Method != "passthrough" {
+	if t, ok := Find(r.Method); !ok || t.Layout != Slices {
 		m, ok := Lookup(r.Method)
 		if !ok {
-			errs.add("merge_method", "unknown method %q", r.Method)
+			errs.add("merge_method", "unknown method %q for slices (known: %s)", r.Method, strings.Join(slicesMethods(), ", "))
 			return
 		}
 		method = m

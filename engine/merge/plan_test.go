@@ -138,6 +138,7 @@ func TestMethodWiring(t *testing.T) {
 			{Model: a, Params: Params{"weight": Scalar(0.5), "density": Scalar(0.5)}}, {Model: b, Params: Params{"weight": Scalar(0.5), "density": Scalar(0.5)}}}},
 		"slerp":       {Method: "slerp", Base: base, Params: Params{"t": Gradient(0.1, 0.9)}, Models: []ModelRef{{Model: base}, {Model: a}}},
 		"model_stock": {Method: "model_stock", Base: base, Models: []ModelRef{{Model: a}, {Model: b}}},
+		"sce":         {Method: "sce", Base: base, Params: Params{"select_topk": Gradient(0.3, 1)}, Models: []ModelRef{{Model: a}, {Model: b}}},
 	}
 	for name, r := range recipes {
 		t.Run(name, func(t *testing.T) {

@@ -513,11 +513,13 @@ func (v Value) encode(asBool bool) any {
 	return out
 }
 
-// isBoolParam reports whether any method declares name as a boolean.
+// isBoolParam reports whether any technique declares name as a boolean.
 func isBoolParam(name string) bool {
-	for _, m := range registry {
-		if s, ok := Spec(m, name); ok && s.Bool {
-			return true
+	for _, t := range Techniques() {
+		for _, p := range t.Params {
+			if p.Name == name && p.Bool {
+				return true
+			}
 		}
 	}
 	return false

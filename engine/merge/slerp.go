@@ -5,7 +5,7 @@ import "github.com/evomerge/evomerge/kernels"
 // slerp interpolates spherically between the base and one other model.
 type slerp struct{}
 
-func init() { register(slerp{}) }
+func init() { mustRegister(Technique{Order: 20, Method: slerp{}}) }
 
 func (slerp) Name() string { return "slerp" }
 
@@ -15,7 +15,7 @@ func (slerp) Doc() string {
 
 func (slerp) Params() []ParamSpec {
 	return []ParamSpec{{Name: "t", Scope: Global, Min: 0, Max: 1, Required: true,
-		Doc: "interpolation factor: 0 is the base, 1 the other model"}}
+		Doc: "interpolation factor: 0 is the base, 1 the other model", Gene: GeneT}}
 }
 
 func (slerp) Base() BaseUse { return BaseRequired }

@@ -52,7 +52,9 @@ func (m taskArith) rescalable() bool {
 func (m taskArith) Params() []ParamSpec {
 	ps := []ParamSpec{weightParam("weight of the model's task vector")}
 	if m.sparsify != sparsifyNone {
-		ps = append(ps, fractionParam("density", PerModel, 1, "fraction of the task vector to keep"))
+		density := fractionParam("density", PerModel, 1, "fraction of the task vector to keep")
+		density.Gene = GeneDensity
+		ps = append(ps, density)
 	}
 	switch m.sparsify {
 	case sparsifyOutliers:
@@ -63,7 +65,7 @@ func (m taskArith) Params() []ParamSpec {
 	}
 	ps = append(ps,
 		ParamSpec{Name: "lambda", Scope: Global, Default: 1, Min: math.Inf(-1), Max: math.Inf(1),
-			Doc: "scale of the merged task vector"},
+			Doc: "scale of the merged task vector", Gene: GeneLambda},
 		boolParam("normalize", m.normalize, "divide the merged task vector by the sum of the weights"))
 	if m.rescalable() {
 		ps = append(ps, boolParam("rescale", m.rescale,

@@ -4,12 +4,12 @@ package merge
 // disjoint mean.
 // One row of the task-arithmetic table; the math is in taskarith.go.
 func init() {
-	register(taskArith{
+	mustRegister(Technique{Order: 70, Method: taskArith{
 		name:      "ties",
 		doc:       "TIES: magnitude-pruned task vectors, sign election, disjoint mean",
 		sparsify:  sparsifyMagnitude,
 		consensus: true,
 		normalize: true,
 		rescale:   false,
-	})
+	}})
 }

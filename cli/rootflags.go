@@ -8,9 +8,10 @@ import (
 	"golang.org/x/term"
 )
 
-// seedFlags are the root-level flags of the original specification; each
-// action also exists as a subcommand with the same flags.
-type seedFlags struct {
+// rootFlags are the root command's action flags (--run, --evaluate,
+// --generate, --generate-config); each action also exists as a subcommand
+// with the same flags.
+type rootFlags struct {
 	run            bool
 	evaluate       string
 	generate       string
@@ -21,7 +22,7 @@ type seedFlags struct {
 	hw             hardwareFlags
 }
 
-func (s *seedFlags) register(cmd *cobra.Command) {
+func (s *rootFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.BoolVar(&s.run, "run", false, "run an evolutionary tournament (live TUI on a terminal, progress lines when headless)")
 	f.StringVar(&s.evaluate, "evaluate", "", "evaluate MODEL: perplexity, coherence, task accuracy")
@@ -35,7 +36,7 @@ func (s *seedFlags) register(cmd *cobra.Command) {
 
 // subcommands are the equivalent spellings: run, evaluate, generate,
 // generate-config.
-func (s *seedFlags) subcommands() []*cobra.Command {
+func (s *rootFlags) subcommands() []*cobra.Command {
 	var ro runOptions
 	var rhw hardwareFlags
 	run := &cobra.Command{
@@ -80,7 +81,7 @@ func (s *seedFlags) subcommands() []*cobra.Command {
 	return []*cobra.Command{run, ev, gen, gc}
 }
 
-func (s *seedFlags) dispatch(cmd *cobra.Command) error {
+func (s *rootFlags) dispatch(cmd *cobra.Command) error {
 	n := 0
 	for _, set := range []bool{s.run, s.evaluate != "", s.generate != "", s.generateConfig} {
 		if set {

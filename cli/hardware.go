@@ -8,12 +8,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/evomerge/evomerge/engine/eval"
-	"github.com/evomerge/evomerge/engine/hub"
 )
 
 // hardwareFlags choose where evaluation runs.
@@ -103,28 +101,4 @@ func workerEnv() []string {
 		"OLLAMA_LIBRARY_PATH=" + strings.Join(append(libPaths, libDir), string(os.PathListSeparator)),
 		"LD_LIBRARY_PATH=" + strings.Join(ld, string(os.PathListSeparator)),
 	}
-}
-
-// resolveModel turns a model argument (path or Hugging Face reference)
-// into a local file, with a download bar when one is needed.
-func resolveModel(ctx context.Context, ref string) (string, error) {
-	if !hub.IsHubRef(ref) {
-		if _, err := os.Stat(ref); err != nil {
-			return "", fmt.Errorf("model %s: %w", ref, err)
-		}
-		return ref, nil
-	}
-	res := hub.NewResolver()
-	bar := newLineProgress(os.Stderr, "downloading")
-	res.Progress = func(file string, done, total int64) { bar.update(float64(done), float64(total), file) }
-	start := time.Now()
-	p, err := res.Resolve(ctx, ref)
-	bar.done()
-	if err != nil {
-		return "", fmt.Errorf("model %s: %w", ref, err)
-	}
-	if time.Since(start) > time.Second {
-		fmt.Fprintf(os.Stderr, "%s → %s\n", ref, p)
-	}
-	return p, nil
 }

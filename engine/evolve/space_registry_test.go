@@ -1,0 +1,122 @@
+package evolve
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/evomerge/evomerge/engine/config"
+	"github.com/evomerge/evomerge/engine/merge"
+)
+
+// scaled is a throwaway Tensorwise technique: the first model times c,
+// with per-model weights and densities it does not read. Its declaration
+// is all the space knows about it.
+type scaled struct{}
+
+func (scaled) Name() string { return "scaled_test" }
+func (scaled) Doc() string  { return "the first model times c (a test technique)" }
+func (scaled) Params() []merge.ParamSpec {
+	return []merge.ParamSpec{
+		{Name: "c", Scope: merge.Global, Default: 1, Min: 0, Max: 2, Doc: "factor", Gene: merge.GeneLambda},
+		{Name: "keep", Scope: merge.PerModel, Default: 1, Min: 0, Max: 1, Doc: "unused fraction", Gene: merge.GeneDensity},
+		{Name: "flag", Scope: merge.Global, Default: 0, Min: 0, Max: 1, Bool: true, Doc: "not evolved"},
+	}
+}
+func (scaled) Base() merge.BaseUse    { return merge.BaseRequired }
+func (scaled) Models() (min, max int) { return 1, 1 }
+func (scaled) Merge(in *merge.Input, out []float32) error {
+	for j := range out {
+		out[j] = in.Models[0][j] * float32(in.Global["c"])
+	}
+	return nil
+}
+
+func testSpace(t *testing.T, techniques ...string) (*Space, map[string]string) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.Merge.Techniques = techniques
+	paths := map[string]string{}
+	for _, m := range cfg.Models {
+		paths[m.Name] = m.Path
+	}
+	s, err := NewSpace(cfg, paths, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, paths
+}
+
+// TestSpaceFollowsDeclarations: a technique the space has never heard of
+// is searched and decoded from its declaration alone.
+func TestSpaceFollowsDeclarations(t *testing.T) {
+	remove, err := merge.Register(merge.Technique{Order: 1000, Method: scaled{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(remove)
+	s, paths := testSpace(t, "scaled_test")
+	gm := s.Groups * s.M()
+	// λ gene for c, the density genes for keep, pick for the one model.
+	var want []int
+	for i := range gm {
+		want = append(want, s.offD()+i)
+	}
+	want = append(want, s.offLambda(), s.offPick())
+	if got := s.Used("scaled_test"); !slices.Equal(got, want) {
+		t.Errorf("Used = %v, want %v", got, want)
+	}
+	op := &operators{space: s}
+	g := op.neutral("scaled_test")
+	g.Genes[s.offPick()] = 0.9 // the last source
+	g.Genes[s.offD()+s.M()+2] = 1
+	r, err := s.Decode(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Method != "scaled_test" || r.Base != paths["base"] || len(r.Models) != 1 || r.Models[0].Model != paths["c"] {
+		t.Fatalf("recipe %+v", r)
+	}
+	if c, _ := r.Params["c"].At("x", -1, 6); c != 1 || len(r.Params) != 1 {
+		t.Errorf("global parameters %v, want c = 1 (λ's neutral gene) only", r.Params)
+	}
+	// Density range [0.1, 1]: group 0 at 0.5 → 0.55, group 1 at 1 → 1, group 2 at 0.5.
+	if keep := r.Models[0].Params["keep"]; !slices.Equal(keep.Anchors, []float64{0.55, 1, 0.55}) || len(r.Models[0].Params) != 1 {
+		t.Errorf("per-model parameters %v", r.Models[0].Params)
+	}
+	p, err := merge.NewPlan(r, merge.PlanOptions{})
+	if err != nil {
+		t.Fatalf("decoded recipe does not plan: %v", err)
+	}
+	p.Close()
+}
+
+// TestUsedFollowsDeclarations: the genes a technique reads are those its
+// parameters declare (nuslerp has no t; ps_dfs reads its ps_method's).
+func TestUsedFollowsDeclarations(t *testing.T) {
+	s, _ := testSpace(t, config.Techniques...)
+	gm := s.Groups * s.M()
+	w := geneSpan(nil, s.offW(), gm)
+	wd := geneSpan(slices.Clone(w), s.offD(), gm)
+	path := geneSpan(geneSpan(nil, s.offIn(), s.slots()), s.offScale(), s.slots())
+	for _, c := range []struct {
+		technique, psMethod string
+		want                []int
+	}{
+		{"linear", "ties", w},
+		{"nuslerp", "ties", w},
+		{"karcher", "ties", nil},
+		{"slerp", "ties", append(geneSpan(nil, s.offT(), s.Groups), s.offPick())},
+		{"ties", "ties", append(slices.Clone(wd), s.offLambda())},
+		{"dare", "ties", append(slices.Clone(wd), s.offLambda())},
+		{"sce", "ties", geneSpan(nil, s.offT(), s.Groups)},
+		{"frankenmerge", "ties", geneSpan(nil, s.offFranken(), 6)},
+		{"dfs", "ties", path},
+		{"ps_dfs", "ties", append(append(slices.Clone(path), wd...), s.offLambda())},
+		{"ps_dfs", "linear", append(slices.Clone(path), w...)},
+	} {
+		s.PSMethod = c.psMethod
+		if got := s.Used(c.technique); !slices.Equal(got, c.want) {
+			t.Errorf("Used(%s) with ps_method %s = %v, want %v", c.technique, c.psMethod, got, c.want)
+		}
+	}
+}
