@@ -22,7 +22,14 @@ const (
 	benchChunks = 24
 )
 
-func benchText() (string, error) { return zoo.Text(zoo.HeldOut, zoo.Test) }
+// benchText is the held-out text the evaluation measurements score.
+func benchText() (eval.Text, error) {
+	texts, err := eval.LoadTexts([]string{zoo.TextRef + zoo.HeldOut + "/" + zoo.Test})
+	if err != nil {
+		return eval.Text{}, err
+	}
+	return texts[0], nil
+}
 
 // bareDecode is the floor for evaluation: the same windows as perplexity
 // (BOS, 256 tokens, logits for the second half) decoded by llama.cpp in
@@ -42,7 +49,7 @@ func bareDecode(model string, threads int) (float64, error) {
 		return 0, err
 	}
 	defer c.Close()
-	toks, err := m.Tokenize(text, true)
+	toks, err := m.Tokenize(text.Content, true)
 	if err != nil {
 		return 0, err
 	}
@@ -90,7 +97,7 @@ func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := pool.Perplexity(ctx, o.Model, []eval.Text{{Name: "opticks", Content: text}}, eval.PerplexityOptions{Context: benchCtx, Chunks: benchChunks}, nil)
+			_, err := pool.Perplexity(ctx, o.Model, []eval.Text{text}, eval.PerplexityOptions{Context: benchCtx, Chunks: benchChunks}, nil)
 			errs <- err
 		}()
 	}
@@ -188,7 +195,7 @@ func turnaroundBench(ctx context.Context, o *Options) ([]Row, error) {
 	}
 	mergeT := time.Since(t0)
 	cfg := config.Default()
-	texts, err := evolve.LoadTexts(cfg.Evaluation.Texts)
+	texts, err := eval.LoadTexts(cfg.Evaluation.Texts)
 	if err != nil {
 		return nil, err
 	}
