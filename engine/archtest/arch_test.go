@@ -306,7 +306,7 @@ func readAll(t testing.TB, path string) map[string][]float32 {
 // tournament runs a two-generation search over the family with real
 // evaluation, every default technique allowed, and checks that it ends
 // with a best.gguf llama.cpp evaluates.
-func tournament(t *testing.T, p *eval.Pool, f family) {
+func tournament(t *testing.T, p *eval.Pool, f family) (best string) {
 	dir := t.TempDir()
 	text := filepath.Join(dir, "text.txt")
 	if err := os.WriteFile(text, []byte(evalText(t).Content), 0o644); err != nil {
@@ -333,7 +333,7 @@ func tournament(t *testing.T, p *eval.Pool, f family) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	best := filepath.Join(cfg.Output.Dir, "best.gguf")
+	best = filepath.Join(cfg.Output.Dir, "best.gguf")
 	ppl := perplexity(t, p, best)
 	// Every candidate that merged must load and evaluate. Candidates whose
 	// genes make a degenerate recipe (all weights of a layer group zero for
@@ -362,4 +362,5 @@ func tournament(t *testing.T, p *eval.Pool, f family) {
 	if len(failed) > 0 {
 		t.Errorf("%d merged candidates failed to evaluate: %s", len(failed), strings.Join(failed, "; "))
 	}
+	return best
 }

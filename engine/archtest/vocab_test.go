@@ -73,6 +73,19 @@ func TestMergedVocabularies(t *testing.T) {
 				t.Logf("%s %s: %d tokens, perplexity %.1f, \"<think>\" → %d token(s)", a, name, m.VocabSize(), ppl, len(plain))
 				m.Close()
 			}
+			// A run over them needs no tokenizer_source: the vocabularies
+			// differ only in added tokens, so candidates keep the base's.
+			t.Run("tournament", func(t *testing.T) {
+				best := tournament(t, p, family{base: paths[0], tunes: paths[1:]})
+				g, err := gguf.Open(best)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer g.Close()
+				if toks, _ := g.Metadata.Strings("tokenizer.ggml.tokens"); len(toks) != v.Len() {
+					t.Errorf("best.gguf has %d tokens, the base %d", len(toks), v.Len())
+				}
+			})
 		})
 	}
 }
