@@ -9,17 +9,21 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/gguf"
 	"github.com/evomerge/evomerge/engine/gguf/synth"
 	"github.com/evomerge/evomerge/engine/llm"
 	"github.com/evomerge/evomerge/engine/merge"
 )
 
-// quantSpec is a qwen2 model whose rows are multiples of 256, so every
-// tensor can hold K-quant and IQ4_XS blocks.
-func quantSpec(quant string) synth.Spec {
-	return synth.Spec{Arch: synth.Qwen2, Layers: 4, Dim: 256, Heads: 4, KVHeads: 2, FFN: 512,
-		Quant: quant, Seed: 11, Codec: llm.Codec{}}
+// quantSpec is a model of architecture a whose rows are multiples of
+// 256, so every tensor can hold K-quant and IQ4_XS blocks.
+func quantSpec(a synth.Arch, quant string) synth.Spec {
+	s := synth.Spec{Arch: a, Layers: 2, Dim: 256, Heads: 4, KVHeads: 2, FFN: 256, Quant: quant, Seed: 11, Codec: llm.Codec{}}
+	if a == synth.Gemma3 {
+		s.Layers = 6 // its minimum (one global-attention layer)
+	}
+	return s
 }
 
 // dequantized writes a copy of the GGUF at path with every tensor decoded
@@ -62,16 +66,16 @@ func dequantized(t testing.TB, path, out string) {
 	}
 }
 
-func typesOf(t testing.TB, path string) map[string]gguf.Type {
+func typesOf(t testing.TB, path string) map[string]gguf.TensorInfo {
 	t.Helper()
 	f, err := gguf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out := map[string]gguf.Type{}
+	out := map[string]gguf.TensorInfo{}
 	for _, ti := range f.Tensors {
-		out[ti.Name] = ti.Type
+		out[ti.Name] = ti
 	}
 	return out
 }
@@ -104,94 +108,93 @@ func sameTensors(t *testing.T, a, b string) {
 	}
 }
 
-// TestQuantizedInputs: sources as people download them — llama-quantize's
-// per-tensor mixes (Q4_K_M: Q4_K with Q6_K for the output and some attn_v
-// and ffn_down; Q5_K_M; Q6_K; Q8_0; Q4_0; IQ4_XS), BF16, F16, and a mix of
-// types across sources — load in llama.cpp and merge exactly as their
-// dequantized F32 copies do: byte-identical when the output is F32, and
-// identical again when both merges write a quantized type.
+// TestQuantizedInputs: for every architecture, sources as people download
+// them — llama-quantize's per-tensor mixes (Q4_K_M: Q4_K with Q6_K for the
+// output and some attn_v and ffn_down; Q5_K_M; Q6_K; Q8_0; Q4_0; IQ4_XS),
+// BF16, F16, F32, and types mixed across sources — load in llama.cpp and
+// merge exactly as their ggml-dequantized F32 copies do: byte-identical
+// when the output is F32, and identical again when both merges write the
+// sources' type; out_type keep keeps the base's per-tensor types.
 func TestQuantizedInputs(t *testing.T) {
 	p := newPool(t)
-	cases := map[string][]string{} // name → quant of base, ft0, ft1, ft2
+	cases := map[string][]string{} // name → types of the base and the fine-tunes
 	for _, q := range synth.Quants() {
-		if q != "F32" {
-			cases[q] = []string{q, q, q, q}
+		cases[q] = []string{q, q}
+	}
+	cases["mixed"] = []string{"Q4_K_M", "IQ4_XS", "BF16"}
+	names := slices.Sorted(maps.Keys(cases))
+	for _, a := range synth.Archs() {
+		for _, name := range names {
+			quants := cases[name]
+			t.Run(string(a)+"/"+name, func(t *testing.T) { quantCell(t, p, a, name, quants) })
 		}
 	}
-	cases["mixed"] = []string{"Q4_K_M", "Q8_0", "IQ4_XS", "BF16"}
-	names := make([]string, 0, len(cases))
-	for n := range cases {
-		names = append(names, n)
+}
+
+func quantCell(t *testing.T, p *eval.Pool, a synth.Arch, name string, quants []string) {
+	dir := t.TempDir()
+	var quantized, plain []string
+	for i, q := range quants {
+		s := quantSpec(a, q)
+		if i > 0 {
+			s = s.FineTune(uint64(200+i), 0.1)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("m%d-%s.gguf", i, q))
+		if err := s.Write(path, fmt.Sprintf("m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		f32 := filepath.Join(dir, fmt.Sprintf("m%d-%s-f32.gguf", i, q))
+		dequantized(t, path, f32)
+		quantized, plain = append(quantized, path), append(plain, f32)
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		quants := cases[name]
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			var quantized, plain []string
-			for i, q := range quants {
-				s := quantSpec(q)
-				if i > 0 {
-					s = s.FineTune(uint64(200+i), 0.1)
-				}
-				path := filepath.Join(dir, fmt.Sprintf("m%d-%s.gguf", i, q))
-				if err := s.Write(path, fmt.Sprintf("m%d", i)); err != nil {
-					t.Fatal(err)
-				}
-				if i == 0 {
-					t.Logf("%s: perplexity %.1f", filepath.Base(path), perplexity(t, p, path))
-				}
-				f32 := filepath.Join(dir, fmt.Sprintf("m%d-%s-f32.gguf", i, q))
-				dequantized(t, path, f32)
-				quantized, plain = append(quantized, path), append(plain, f32)
-			}
-			if strings.HasSuffix(name, "_K_M") {
-				kinds := map[gguf.Type]bool{}
-				for _, typ := range typesOf(t, quantized[0]) {
-					kinds[typ] = true
-				}
-				if len(kinds) < 3 { // F32 vectors and at least two block types
-					t.Fatalf("%s source holds only %v", name, kinds)
-				}
-			}
-			recipe := func(models []string, method, outType string) *merge.Recipe {
-				r := &merge.Recipe{Method: method, Base: models[0], OutType: outType, Seed: 3}
-				for i, m := range models[1:] {
-					ps := merge.Params{"weight": merge.Scalar(0.2 + 0.2*float64(i))}
-					if method == "ties" {
-						ps["density"] = merge.Scalar(0.5)
-					}
-					r.Models = append(r.Models, merge.ModelRef{Model: m, Params: ps})
-				}
-				if method == "slerp" {
-					r.Models = r.Models[:1]
-					r.Models[0].Params = nil
-					r.Params = merge.Params{"t": merge.Scalar(0.35)}
-				}
-				return r
-			}
-			outType := strings.TrimSuffix(strings.ToLower(quants[0]), "_m") // q4_k_m → q4_k
-			for _, method := range []string{"ties", "slerp"} {
-				for _, ot := range []string{"f32", outType} {
-					label := method + "-" + ot
-					a := mergeTo(t, recipe(quantized, method, ot), dir, label+"-q")
-					b := mergeTo(t, recipe(plain, method, ot), dir, label+"-f")
-					sameTensors(t, a, b)
-					if ot != "f32" {
-						for n, typ := range typesOf(t, a) {
-							want, _ := gguf.ParseType(ot)
-							if !strings.HasSuffix(n, "norm.weight") && !strings.HasSuffix(n, ".bias") && typ != want {
-								t.Errorf("%s: %s written as %s, want %s", label, n, typ, want)
-							}
-						}
-					}
-					t.Logf("%s: perplexity %.1f", label, perplexity(t, p, a))
+	srcPPL := perplexity(t, p, quantized[0])
+	if strings.HasSuffix(name, "_K_M") {
+		kinds := map[gguf.Type]bool{}
+		for _, ti := range typesOf(t, quantized[0]) {
+			kinds[ti.Type] = true
+		}
+		if len(kinds) < 3 { // F32 vectors and at least two block types
+			t.Fatalf("%s source holds only %v", name, kinds)
+		}
+	}
+	recipe := func(models []string, method, outType string) *merge.Recipe {
+		r := &merge.Recipe{Method: method, Base: models[0], OutType: outType, Seed: 3}
+		if method == "slerp" {
+			r.Params = merge.Params{"t": merge.Scalar(0.35)}
+			r.Models = []merge.ModelRef{{Model: models[1]}}
+			return r
+		}
+		for i, m := range models[1:] {
+			r.Models = append(r.Models, merge.ModelRef{Model: m, Params: merge.Params{
+				"weight": merge.Scalar(0.4 + 0.2*float64(i)), "density": merge.Scalar(0.5)}})
+		}
+		return r
+	}
+	outType := strings.TrimSuffix(strings.ToLower(quants[0]), "_m") // q4_k_m → q4_k
+	merges := []struct{ method, out string }{{"ties", "f32"}, {"slerp", "f32"}}
+	if outType != "f32" {
+		merges = append(merges, struct{ method, out string }{"ties", outType})
+	}
+	for _, c := range merges {
+		label := c.method + "-" + c.out
+		q := mergeTo(t, recipe(quantized, c.method, c.out), dir, label+"-q")
+		f := mergeTo(t, recipe(plain, c.method, c.out), dir, label+"-f")
+		sameTensors(t, q, f)
+		if c.out == outType && c.method == "ties" {
+			want, _ := gguf.ParseType(c.out)
+			for n, ti := range typesOf(t, q) {
+				if len(ti.Shape) >= 2 && ti.Type != want {
+					t.Errorf("%s: %s written as %s, want %s", label, n, ti.Type, want)
 				}
 			}
-			keep := mergeTo(t, recipe(quantized, "ties", "keep"), dir, "keep")
-			if got, want := typesOf(t, keep), typesOf(t, quantized[0]); !maps.Equal(got, want) {
-				t.Errorf("out_type keep: types %v, the base has %v", got, want)
-			}
-		})
+			t.Logf("%s %s: source perplexity %.1f, %s merge %.1f", a, name, srcPPL, label, perplexity(t, p, q))
+		}
+	}
+	keep := mergeTo(t, recipe(quantized, "ties", "keep"), dir, "keep")
+	got, want := typesOf(t, keep), typesOf(t, quantized[0])
+	for n, ti := range want {
+		if got[n].Type != ti.Type {
+			t.Errorf("out_type keep: %s is %s, the base's %s", n, got[n].Type, ti.Type)
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 // travelled with it.
 func TestMergedVocabularies(t *testing.T) {
 	p := newPool(t)
-	for _, a := range []synth.Arch{synth.Qwen2, synth.Gemma3} {
+	for _, a := range synth.Archs() {
 		t.Run(string(a), func(t *testing.T) {
 			dir := t.TempDir()
 			spec := synth.Spec{Arch: a, Type: gguf.TypeF16, Seed: 2}
