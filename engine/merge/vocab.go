@@ -443,18 +443,40 @@ func (p *Plan) outputVocabulary() *vocabulary {
 	return nil
 }
 
-// applyVocab resizes the embedding tensors to the output vocabulary.
+// applyVocab resizes the embedding tensors to the output vocabulary and
+// marks those with an operand whose rows must be permuted (the others stay
+// plain copies or merges, byte-exact where they were).
 func (p *Plan) applyVocab() {
 	if p.vocab == nil {
 		return
 	}
+	n := len(p.vocab.out.tokens)
 	for i := range p.Tensors {
 		tp := &p.Tensors[i]
-		if isEmbedding(tp.Out.Name) && len(tp.Out.Shape) == 2 {
-			tp.Out.Shape[1] = uint64(len(p.vocab.out.tokens))
-			tp.vocab = true
+		if !isEmbedding(tp.Out.Name) || len(tp.Out.Shape) != 2 {
+			continue
+		}
+		tp.Out.Shape[1] = uint64(n)
+		for _, op := range tp.operands() {
+			if !p.vocab.identity(op.Source) {
+				tp.vocab = true
+			}
 		}
 	}
+}
+
+// identity reports whether a source's rows are already the output's.
+func (vp *vocabPlan) identity(source string) bool {
+	perm, ok := vp.perm[source]
+	if !ok || vp.size[source] != len(perm) {
+		return false
+	}
+	for i, j := range perm {
+		if int(j) != i {
+			return false
+		}
+	}
+	return true
 }
 
 // vocabMetadata replaces md's tokenizer.* entries with those of the

@@ -278,3 +278,34 @@ func TestTokenizerSourceInRecipeFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestVocabCopies: a frankenmerge keeping its first model's vocabulary
+// copies that model's embedding byte for byte, and permutes the last
+// model's output head into it (rows it lacks: zeros, no other model has
+// them in this tensor's merge).
+func TestVocabCopies(t *testing.T) {
+	f := newVocabFamily(t)
+	r := &Recipe{Method: "passthrough", TokenizerSource: f.ft0, Slices: []Slice{
+		{Sources: []SliceSource{{Model: f.ft0, From: 0, To: 2}}},
+		{Sources: []SliceSource{{Model: f.base, From: 2, To: 4}}},
+	}}
+	out := filepath.Join(t.TempDir(), "out.gguf")
+	plan, _ := runRecipe(t, r, out)
+	_, got := readAll(t, out)
+	_, ft0 := readAll(t, f.ft0)
+	_, base := readAll(t, f.base)
+	if !slices.Equal(got["token_embd.weight"], ft0["token_embd.weight"]) {
+		t.Error("token_embd is not ft0's")
+	}
+	const dim = 64
+	n := f.vocab[0].Len()
+	head := got["output.weight"]
+	if !slices.Equal(head[:n*dim], base["output.weight"]) || slices.ContainsFunc(head[n*dim:], func(x float32) bool { return x != 0 }) {
+		t.Error("output is not the base's rows followed by zero rows for ft0's added tokens")
+	}
+	for _, tp := range plan.Tensors {
+		if isEmbedding(tp.Out.Name) && tp.vocab != (tp.Out.Name == "output.weight") {
+			t.Errorf("%s: permuted %v (only the base's head needs its rows moved)", tp.Out.Name, tp.vocab)
+		}
+	}
+}
