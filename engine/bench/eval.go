@@ -60,6 +60,12 @@ func bareDecode(model string, threads int) (float64, error) {
 	return float64(benchChunks*benchCtx) / time.Since(start).Seconds(), nil
 }
 
+// newPool starts workers of the benchmarked executable, splitting the
+// thread budget between them.
+func (o *Options) newPool(ctx context.Context, workers, gpuLayers int) (*eval.Pool, error) {
+	return eval.NewPool(ctx, eval.PoolOptions{Command: []string{o.Exe, "worker"}, Env: o.Env}.Sized(workers, o.Threads, gpuLayers))
+}
+
 // poolPerplexity runs `jobs` perplexity jobs at once on a pool and returns
 // the aggregate tokens/s.
 func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs int) (float64, []string, error) {
@@ -67,8 +73,7 @@ func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs in
 	if err != nil {
 		return 0, nil, err
 	}
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: workers, Threads: max(1, o.Threads/workers), GPULayers: gpuLayers,
-		Command: []string{o.Exe, "worker"}, Env: o.Env})
+	pool, err := o.newPool(ctx, workers, gpuLayers)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -105,7 +110,7 @@ func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs in
 }
 
 func generation(ctx context.Context, o *Options, gpuLayers int) (float64, error) {
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 1, Threads: o.Threads, GPULayers: gpuLayers, Command: []string{o.Exe, "worker"}, Env: o.Env})
+	pool, err := o.newPool(ctx, 1, gpuLayers)
 	if err != nil {
 		return 0, err
 	}
@@ -192,7 +197,7 @@ func turnaroundBench(ctx context.Context, o *Options) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 1, Threads: o.Threads, GPULayers: 0, Command: []string{o.Exe, "worker"}, Env: o.Env})
+	pool, err := o.newPool(ctx, 1, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -280,27 +280,13 @@ func (e *engine) evalSalt() string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// WorkerPoolOptions is the tournament's evaluation pool: base with the
-// hardware's worker count, its thread budget (all cores when 0) split
-// between the workers, and its GPU offload.
-func WorkerPoolOptions(base eval.PoolOptions, h config.Hardware) eval.PoolOptions {
-	po := base
-	po.Workers = max(1, h.Workers)
-	threads := h.Threads
-	if threads == 0 {
-		threads = runtime.NumCPU()
-	}
-	po.Threads = max(1, threads/po.Workers)
-	po.GPULayers = h.GPULayersN()
-	return po
-}
-
 func (e *engine) startPool(ctx context.Context) error {
 	if e.opt.Pool != nil {
 		e.pool = e.opt.Pool
 		return nil
 	}
-	p, err := eval.NewPool(ctx, WorkerPoolOptions(e.opt.PoolOptions, e.cfg.Hardware))
+	h := e.cfg.Hardware
+	p, err := eval.NewPool(ctx, e.opt.PoolOptions.Sized(h.Workers, h.Threads, h.GPULayersN()))
 	if err != nil {
 		return err
 	}
