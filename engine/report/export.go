@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -44,7 +45,7 @@ func (r *Run) textNames() []string {
 			}
 		}
 	}
-	return append(out, sortedKeys(extra)...)
+	return append(out, slices.Sorted(maps.Keys(extra))...)
 }
 
 // CSV renders the candidates as CSV: one row per evaluated candidate.
