@@ -243,7 +243,7 @@ func overheadBench(ctx context.Context, o *Options) ([]Row, error) {
 		return evolve.Scores{MeanLogPPL: 5 + math.Mod(float64(len(text)), 7)/10}, nil
 	}
 	start := time.Now()
-	res, err := evolve.Run(ctx, cfg, evolve.Options{Scorer: free, SkipFinal: true})
+	res, err := evolve.Search(ctx, cfg, evolve.Options{}, free)
 	if err != nil {
 		return nil, err
 	}
