@@ -2,6 +2,7 @@ package evolve
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,13 +57,57 @@ type history struct {
 	f  *os.File
 }
 
-// openHistory opens dir's history.jsonl for appending, creating it if need be.
+// openHistory opens dir's history.jsonl for appending, creating it if need
+// be. A last line cut short by a kill is dropped first (replay skips it
+// anyway): appended after it, the next record would share its line and be
+// lost to the next replay.
 func openHistory(dir string) (*history, error) {
-	f, err := os.OpenFile(filepath.Join(dir, historyFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	path := filepath.Join(dir, historyFile)
+	if err := dropPartialLine(path); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	return &history{f: f}, nil
+}
+
+// dropPartialLine truncates path after its last newline (a missing file
+// is left alone).
+func dropPartialLine(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	end := st.Size()
+	buf := make([]byte, 64<<10)
+	for end > 0 {
+		n := min(int64(len(buf)), end)
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if end == st.Size() {
+		return nil
+	}
+	if err := f.Truncate(end); err != nil {
+		return fmt.Errorf("dropping the cut last line of %s: %w", path, err)
+	}
+	return nil
 }
 
 // append writes one record as a line.
