@@ -21,19 +21,23 @@ import (
 
 // The engine is a driver over parts that each own one concern:
 //
-//	engine.go     the generation loop: ask, evaluate, tell, stop; the result
-//	schedule.go   a generation's candidates: dedupe, cache and budget, dispatch
-//	ledger.go     outcomes by recipe key, the budget, the best so far
-//	evaluator.go  scoring a candidate: merge, then the worker pool
-//	materialise.go  candidate files, the scratch directory, the tensor cache
-//	history.go    the run directory: history.jsonl, checkpoints, summary
-//	texts.go      evaluation texts and tasks
-//	events.go     the event stream
-//	final.go      best.gguf and the held-out comparison
-//	optimizer.go  the optimisers (one file each) behind one interface
+//	engine.go       the generation loop (ask, evaluate, tell, stop), the result
+//	schedule.go     a generation's candidates: dedupe, cache and budget, dispatch
+//	ledger.go       outcomes by recipe key, the budget, the best so far
+//	evaluator.go    scoring one candidate: merge, then the worker pool
+//	materialise.go  candidate files, the scratch directory; cache.go the tensor cache
+//	history.go      the run directory: history.jsonl, checkpoints, summary
+//	texts.go        evaluation texts and tasks, the evaluation salt
+//	events.go       the event stream; control.go pause and resume
+//	final.go        best.gguf and the held-out comparison
+//	space.go        the genome layout and its decoding into recipes
+//	genome.go       genomes and the variation operators
+//	optimizer.go    the optimiser interface, one file per method
 //
-// Each part with shared state has its own lock; none is held across IO or
-// while events are delivered.
+// A part with shared state has a lock of its own that guards that part
+// alone: the history's covers its file, the emitter's the sink, the
+// ledger's — which every candidate goes through — its maps, and is never
+// held across IO or while an event is delivered.
 
 // Options tune a run beyond its configuration.
 type Options struct {
