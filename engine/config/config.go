@@ -9,10 +9,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -388,7 +388,7 @@ func (c Config) Validate() Problems {
 		}
 	}
 	if c.Merge.Base != "" && !names[c.Merge.Base] {
-		ps.add("merge.base", "%q is not one of the models (%s)", c.Merge.Base, strings.Join(sortedKeys(names), ", "))
+		ps.add("merge.base", "%q is not one of the models (%s)", c.Merge.Base, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 	}
 	if ts := c.Merge.TokenizerSource; ts != "" && !slices.Contains(merge.TokenizerSources, ts) && !names[ts] {
 		ps.add("merge.tokenizer_source", "%q is not base, union or one of the models (%s)", ts, strings.Join(sortedKeys(names), ", "))
@@ -576,13 +576,4 @@ func (c Config) BaseModel() (Model, bool) {
 		}
 	}
 	return Model{}, false
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
