@@ -329,7 +329,8 @@ func tournament(t *testing.T, p *eval.Pool, f family) (best string) {
 	cfg.Evaluation.Chunks = 2
 	cfg.Evaluation.TestChunks = 2
 	cfg.Output.Dir = filepath.Join(dir, "out")
-	res, err := evolve.Run(context.Background(), cfg, evolve.Options{Pool: p, Codec: llm.Codec{}})
+	cfg.Hardware.Workers, cfg.Hardware.Threads = 1, 1 // as poolOptions, for the same reason
+	res, err := evolve.Run(context.Background(), cfg, evolve.Options{PoolOptions: poolOptions(), Codec: llm.Codec{}})
 	if err != nil {
 		t.Fatal(err)
 	}

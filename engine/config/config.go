@@ -391,7 +391,7 @@ func (c Config) Validate() Problems {
 		ps.add("merge.base", "%q is not one of the models (%s)", c.Merge.Base, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 	}
 	if ts := c.Merge.TokenizerSource; ts != "" && !slices.Contains(merge.TokenizerSources, ts) && !names[ts] {
-		ps.add("merge.tokenizer_source", "%q is not base, union or one of the models (%s)", ts, strings.Join(sortedKeys(names), ", "))
+		ps.add("merge.tokenizer_source", "%q is not base, union or one of the models (%s)", ts, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 	}
 	sources := len(c.Models)
 	if c.Merge.Base != "" {

@@ -60,7 +60,7 @@ type Space struct {
 	OutType    string
 	Seed       uint64
 	// TokenizerSource is the recipes' tokenizer_source: "", "base" (no
-	// base model), "union" or a model path (see tokenizerSource).
+	// base model), "union" or a model path (set by ResolveTokenizer).
 	TokenizerSource string
 }
 
@@ -93,11 +93,6 @@ func NewSpace(cfg config.Config, paths map[string]string, layers int) (*Space, e
 	if layers < 1 {
 		return nil, fmt.Errorf("models have %d layers", layers)
 	}
-	ts, err := tokenizerSource(cfg.Merge.TokenizerSource, paths, s.Sources, s.Base)
-	if err != nil {
-		return nil, err
-	}
-	s.TokenizerSource = ts
 	if s.MaxLayers == 0 {
 		s.MaxLayers = 2 * layers
 	}
@@ -244,6 +239,18 @@ func (s *Space) Decode(gn Genome) (*merge.Recipe, error) {
 	r.Seed = s.Seed
 	r.TokenizerSource = s.TokenizerSource
 	return r, nil
+}
+
+// ResolveTokenizer sets TokenizerSource from merge.tokenizer_source for the
+// models at paths (by name), reading their vocabularies (see
+// tokenizerSource).
+func (s *Space) ResolveTokenizer(configured string, paths map[string]string) error {
+	ts, err := tokenizerSource(configured, paths, s.Sources, s.Base)
+	if err != nil {
+		return err
+	}
+	s.TokenizerSource = ts
+	return nil
 }
 
 // tokenizerSource resolves merge.tokenizer_source for the run's models: a

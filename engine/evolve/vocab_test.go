@@ -61,6 +61,10 @@ func TestRunTokenizerSource(t *testing.T) {
 				t.Fatal(ps.Err())
 			}
 			s, err := NewSpace(conf, paths, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.ResolveTokenizer(conf.Merge.TokenizerSource, paths)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) || strings.Contains(err.Error(), "\n") {
 					t.Fatalf("got %v, want one line with %q", err, c.err)
