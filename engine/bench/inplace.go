@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/evomerge/evomerge/engine/config"
@@ -22,14 +23,17 @@ import (
 // turnaround rows (F16), next to the zoo's 15M.
 const InPlaceModelMB = 1024
 
-// inplaceBench times one candidate the three ways a worker can score it,
-// on one worker with the run's sources prepared (the template loaded):
-// evaluation alone (the template scored as it is loaded), the candidate
-// merged in place (merge into the loaded weights + evaluation), and the
-// file path (merge to a file + load + evaluation). The candidate is a
-// TIES merge of three experts over the base, the first after the sources
-// were prepared, so every weight is computed and written. Evaluation is
-// the default fitness: the configured texts and windows.
+// inplaceBench times a candidate the two ways a worker can score it, on
+// one worker with the run's sources prepared (the template loaded once):
+// merged in place (merge into the loaded weights + evaluation) and the
+// file path (merge to a file + load + evaluation), against evaluation
+// alone (the unmodified template scored through the same op). The
+// candidates are TIES merges of three experts over the base, with a
+// density that alternates between rounds so every in-place candidate
+// computes and writes every weight. Evaluation is the default fitness:
+// the configured texts and windows. Each size runs a few alternating
+// rounds (the medians are reported): on a shared machine single timings
+// vary by tens of percent.
 func inplaceBench(ctx context.Context, o *Options) ([]Row, error) {
 	if err := zoo.Check(); err != nil {
 		return nil, err
@@ -50,7 +54,7 @@ func inplaceBench(ctx context.Context, o *Options) ([]Row, error) {
 	for i, e := range zoo.Experts() {
 		zooSources = append(zooSources, eval.SourceRef{Name: fmt.Sprintf("expert%d", i+1), Path: zoo.Model(e)})
 	}
-	zooRows, err := inplaceRows(ctx, o, dir, "stories15M (zoo)", zooSources, texts, popt)
+	zooRows, err := inplaceRows(ctx, o, dir, "stories15M (zoo)", zooSources, texts, popt, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -70,12 +74,12 @@ func inplaceBench(ctx context.Context, o *Options) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	genRows, err := inplaceRows(ctx, o, dir, fmt.Sprintf("generated %.2f GB", float64(st.Size())/1e9), gen, texts, popt)
+	genRows, err := inplaceRows(ctx, o, dir, fmt.Sprintf("generated %.2f GB", float64(st.Size())/1e9), gen, texts, popt, 1)
 	return append(zooRows, genRows...), err
 }
 
-// inplaceRows measures one model size.
-func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []eval.SourceRef, texts []eval.Text, popt eval.PerplexityOptions) ([]Row, error) {
+// inplaceRows measures one model size over `rounds` alternating rounds.
+func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []eval.SourceRef, texts []eval.Text, popt eval.PerplexityOptions, rounds int) ([]Row, error) {
 	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 1, Threads: o.Threads, GPULayers: 0, Command: []string{o.Exe, "worker"}, Env: o.Env})
 	if err != nil {
 		return nil, err
@@ -85,48 +89,65 @@ func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []e
 	if err != nil {
 		return nil, err
 	}
-	// Evaluation alone: the template, as loaded, through the same op.
 	copyBase := &merge.Recipe{Method: "passthrough", Models: []merge.ModelRef{{Model: "base"}}}
-	ties := &merge.Recipe{Method: "ties", Base: "base", Params: merge.Params{"lambda": merge.Scalar(1)}}
-	for _, s := range sources[1:] {
-		ties.Models = append(ties.Models, merge.ModelRef{Model: s.Name, Params: merge.Params{"weight": merge.Scalar(0.5), "density": merge.Scalar(0.5)}})
+	ties := func(density float64) *merge.Recipe {
+		r := &merge.Recipe{Method: "ties", Base: "base", Params: merge.Params{"lambda": merge.Scalar(1)}}
+		for _, s := range sources[1:] {
+			r.Models = append(r.Models, merge.ModelRef{Model: s.Name, Params: merge.Params{"weight": merge.Scalar(0.5), "density": merge.Scalar(density)}})
+		}
+		return r
 	}
-	run := func(r *merge.Recipe, path string) (eval.CandidateReply, time.Duration, error) {
+	run := func(r *merge.Recipe, path string) (eval.CandidateReply, float64, error) {
 		text, err := r.Encode()
 		if err != nil {
 			return eval.CandidateReply{}, 0, err
 		}
 		start := time.Now()
 		rep, err := pool.Candidate(ctx, eval.CandidateRequest{Recipe: string(text), Texts: texts, Perplexity: &popt, Path: path}, nil)
-		return rep, time.Since(start), err
+		return rep, time.Since(start).Seconds(), err
 	}
-	alone, aloneT, err := run(copyBase, eval.PathInPlace)
-	if err != nil {
-		return nil, err
+	var alone, inplace, inMerge, file, fileMerge []float64
+	written := 0
+	for round := range rounds {
+		// Evaluation alone: the template restored (not timed) and scored.
+		a, _, err := run(copyBase, eval.PathInPlace)
+		if err != nil {
+			return nil, err
+		}
+		candidate := ties([]float64{0.5, 0.6}[round%2])
+		in, inT, err := run(candidate, eval.PathInPlace)
+		if err != nil {
+			return nil, err
+		}
+		f, fT, err := run(candidate, eval.PathFile)
+		if err != nil {
+			return nil, err
+		}
+		if x, y := in.Perplexity.Texts[0].Perplexity, f.Perplexity.Texts[0].Perplexity; x != y {
+			o.logf("warning: %s: perplexity %v in place, %v from the file", label, x, y)
+		}
+		o.logf("%s, round %d: evaluation alone %.2fs; in place %.2fs (merge %.2fs + eval %.2fs); file path %.2fs (merge+write+load %.2fs + eval %.2fs)",
+			label, round+1, a.EvalSeconds, inT, in.MergeSeconds, in.EvalSeconds, fT, f.MergeSeconds, f.EvalSeconds)
+		alone, inplace, inMerge, file, fileMerge = append(alone, a.EvalSeconds), append(inplace, inT), append(inMerge, in.MergeSeconds), append(file, fT), append(fileMerge, f.MergeSeconds)
+		written = in.Written
 	}
-	if alone.Written+alone.Restored != 0 {
-		return nil, fmt.Errorf("in-place bench: the template was modified before the first candidate")
-	}
-	inplace, inplaceT, err := run(ties, eval.PathInPlace)
-	if err != nil {
-		return nil, err
-	}
-	file, fileT, err := run(ties, eval.PathFile)
-	if err != nil {
-		return nil, err
-	}
-	if a, b := inplace.Perplexity.Texts[0].Perplexity, file.Perplexity.Texts[0].Perplexity; a != b {
-		o.logf("warning: %s: perplexity %v in place, %v from the file", label, a, b)
-	}
-	o.logf("%s: template loaded in %.2fs; evaluation alone %.2fs; in place %.2fs (merge %.2fs + eval %.2fs); file path %.2fs (merge+write+load %.2fs + eval %.2fs)",
-		label, prep.Seconds, aloneT.Seconds(), inplaceT.Seconds(), inplace.MergeSeconds, inplace.EvalSeconds, fileT.Seconds(), file.MergeSeconds, file.EvalSeconds)
-	what := fmt.Sprintf("%d texts × %d windows of %d", len(texts), popt.Chunks, popt.Context)
+	what := fmt.Sprintf("median of %d rounds; %d texts × %d windows of %d; template loaded once in %.2fs", rounds, len(texts), popt.Chunks, popt.Context, prep.Seconds)
 	return []Row{
-		ratioRow("inplace", fmt.Sprintf("%s: TIES of 3 experts merged in place + scored", label), inplaceT.Seconds(), "s", aloneT.Seconds(), "s evaluation alone",
-			fmt.Sprintf("merge %.2fs (%d tensors written) + eval %.2fs; %s", inplace.MergeSeconds, inplace.Written, inplace.EvalSeconds, what)),
-		ratioRow("inplace", fmt.Sprintf("%s: the same through a file (merge, load, score)", label), fileT.Seconds(), "s", aloneT.Seconds(), "s evaluation alone",
-			fmt.Sprintf("merge+write+load %.2fs + eval %.2fs", file.MergeSeconds, file.EvalSeconds)),
+		ratioRow("inplace", fmt.Sprintf("%s: TIES of 3 experts merged in place + scored", label), median(inplace), "s", median(alone), "s evaluation alone",
+			fmt.Sprintf("merge %.2fs (%d weights written); %s", median(inMerge), written, what)),
+		ratioRow("inplace", fmt.Sprintf("%s: the same through a file (merge, load, score)", label), median(file), "s", median(alone), "s evaluation alone",
+			fmt.Sprintf("merge+write+load %.2fs", median(fileMerge))),
 	}, nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // writeLoadable writes a base and three experts that llama.cpp loads: the

@@ -304,3 +304,44 @@ func TestCandidatesThroughPool(t *testing.T) {
 		t.Errorf("prepare with a missing source: %v", err)
 	}
 }
+
+// TestCandidatesUnderRetire: with Retire (forced when a GPU backend is
+// loaded) a worker exits after jobs that free a context; candidates merged
+// in place free nothing and keep the worker, a file-path candidate retires
+// it, and its replacement prepares the sources before its first candidate.
+func TestCandidatesUnderRetire(t *testing.T) {
+	p, err := eval.NewPool(context.Background(), eval.PoolOptions{Workers: 1, Threads: 1,
+		Command: []string{os.Args[0]}, Env: []string{"EVOMERGE_TEST_WORKER=1", "EVOMERGE_TEST_RETIRE=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	if _, err := p.Prepare(ctx, eval.PrepareRequest{Sources: zooSources(t), Scratch: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	cands := zooCandidates()
+	pid := func() int {
+		h, err := eval.PoolHealth(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.PID
+	}
+	var pids []int
+	for _, i := range []int{1, 4, 1, 3} { // ties, frankenmerge (file), ties, slerp
+		pids = append(pids, pid())
+		reply, err := p.Candidate(ctx, eval.CandidateRequest{Recipe: encodeRecipe(t, cands[i].recipe)}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", cands[i].name, err)
+		}
+		if reply.Path != cands[i].path {
+			t.Fatalf("%s: %s path", cands[i].name, reply.Path)
+		}
+	}
+	pids = append(pids, pid())
+	// The worker that merged the frankenmerge (pids[1]) retired; the others stayed.
+	if pids[0] != pids[1] || pids[1] == pids[2] || pids[2] != pids[3] || pids[3] != pids[4] {
+		t.Errorf("worker pids across ties, frankenmerge, ties, slerp: %v; want a new worker only after the frankenmerge", pids)
+	}
+}

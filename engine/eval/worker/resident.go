@@ -577,6 +577,7 @@ func (s *server) candidateFile(ctx context.Context, req *eval.Request, plan *mer
 	if err != nil {
 		return nil, err
 	}
+	s.used = true // under Retire the process exits after the reply, freeing the model
 	defer func() {
 		if !s.opt.Retire { // with Retire the process exits after the reply
 			s.unload(path)
