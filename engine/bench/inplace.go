@@ -106,38 +106,58 @@ func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []e
 		rep, err := pool.Candidate(ctx, eval.CandidateRequest{Recipe: string(text), Texts: texts, Perplexity: &popt, Path: path}, nil)
 		return rep, time.Since(start).Seconds(), err
 	}
-	var alone, inplace, inMerge, file, fileMerge []float64
+	// Per round: wall seconds of the whole call (eval alone: its
+	// evaluation), the worker's CPU seconds, and the merge part of each.
+	var alone, inplace, file, aloneCPU, inplaceCPU, fileCPU, inMerge, fileMerge []float64
 	written := 0
 	for round := range rounds {
-		// Evaluation alone: the template restored (not timed) and scored.
+		// Evaluation alone: the template restored (not counted) and scored.
 		a, _, err := run(copyBase, eval.PathInPlace)
 		if err != nil {
 			return nil, err
 		}
+		// Both paths merge the same candidate, in alternating order (the
+		// first to read the sources may find them out of the page cache).
 		candidate := ties([]float64{0.5, 0.6}[round%2])
-		in, inT, err := run(candidate, eval.PathInPlace)
-		if err != nil {
-			return nil, err
-		}
-		f, fT, err := run(candidate, eval.PathFile)
-		if err != nil {
-			return nil, err
+		var in, f eval.CandidateReply
+		var inT, fT float64
+		for _, path := range [][]string{{eval.PathInPlace, eval.PathFile}, {eval.PathFile, eval.PathInPlace}}[round%2] {
+			rep, wall, err := run(candidate, path)
+			if err != nil {
+				return nil, err
+			}
+			if path == eval.PathInPlace {
+				in, inT = rep, wall
+			} else {
+				f, fT = rep, wall
+			}
 		}
 		if x, y := in.Perplexity.Texts[0].Perplexity, f.Perplexity.Texts[0].Perplexity; x != y {
 			o.logf("warning: %s: perplexity %v in place, %v from the file", label, x, y)
 		}
-		o.logf("%s, round %d: evaluation alone %.2fs; in place %.2fs (merge %.2fs + eval %.2fs); file path %.2fs (merge+write+load %.2fs + eval %.2fs)",
-			label, round+1, a.EvalSeconds, inT, in.MergeSeconds, in.EvalSeconds, fT, f.MergeSeconds, f.EvalSeconds)
-		alone, inplace, inMerge, file, fileMerge = append(alone, a.EvalSeconds), append(inplace, inT), append(inMerge, in.MergeSeconds), append(file, fT), append(fileMerge, f.MergeSeconds)
+		o.logf("%s, round %d: evaluation alone %.2fs (CPU %.2fs); in place %.2fs (merge %.2fs + eval %.2fs; CPU %.2f + %.2f); file path %.2fs (merge+write+load %.2fs + eval %.2fs; CPU %.2f + %.2f)",
+			label, round+1, a.EvalSeconds, a.EvalCPUSeconds, inT, in.MergeSeconds, in.EvalSeconds, in.MergeCPUSeconds, in.EvalCPUSeconds,
+			fT, f.MergeSeconds, f.EvalSeconds, f.MergeCPUSeconds, f.EvalCPUSeconds)
+		alone, inplace, file = append(alone, a.EvalSeconds), append(inplace, inT), append(file, fT)
+		aloneCPU = append(aloneCPU, a.EvalCPUSeconds)
+		inplaceCPU = append(inplaceCPU, in.MergeCPUSeconds+in.EvalCPUSeconds)
+		fileCPU = append(fileCPU, f.MergeCPUSeconds+f.EvalCPUSeconds)
+		inMerge, fileMerge = append(inMerge, in.MergeSeconds), append(fileMerge, f.MergeSeconds)
 		written = in.Written
 	}
 	what := fmt.Sprintf("median of %d rounds; %d texts × %d windows of %d; template loaded once in %.2fs", rounds, len(texts), popt.Chunks, popt.Context, prep.Seconds)
-	return []Row{
+	rows := []Row{
 		ratioRow("inplace", fmt.Sprintf("%s: TIES of 3 experts merged in place + scored", label), median(inplace), "s", median(alone), "s evaluation alone",
 			fmt.Sprintf("merge %.2fs (%d weights written); %s", median(inMerge), written, what)),
 		ratioRow("inplace", fmt.Sprintf("%s: the same through a file (merge, load, score)", label), median(file), "s", median(alone), "s evaluation alone",
 			fmt.Sprintf("merge+write+load %.2fs", median(fileMerge))),
-	}, nil
+	}
+	if median(aloneCPU) > 0 {
+		rows = append(rows,
+			ratioRow("inplace", fmt.Sprintf("%s: in place, worker CPU time", label), median(inplaceCPU), "CPU s", median(aloneCPU), "CPU s evaluation alone", "all threads; steadier than wall time on a shared machine"),
+			ratioRow("inplace", fmt.Sprintf("%s: through a file, worker CPU time", label), median(fileCPU), "CPU s", median(aloneCPU), "CPU s evaluation alone", ""))
+	}
+	return rows, nil
 }
 
 func median(v []float64) float64 {

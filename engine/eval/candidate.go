@@ -79,6 +79,11 @@ type CandidateReply struct {
 	// writing and loading the file; EvalSeconds the objectives.
 	MergeSeconds float64 `json:"merge_seconds"`
 	EvalSeconds  float64 `json:"eval_seconds"`
+	// The CPU time the worker process spent in each (all threads; zero
+	// where the platform does not report it): unlike wall time, it hardly
+	// moves when other processes share the cores.
+	MergeCPUSeconds float64 `json:"merge_cpu_seconds,omitempty"`
+	EvalCPUSeconds  float64 `json:"eval_cpu_seconds,omitempty"`
 	// In place: weights computed and written, restored to the template's
 	// bytes, and left as they were (already holding this candidate's bytes).
 	Written  int `json:"written"`

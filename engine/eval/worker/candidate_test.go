@@ -253,6 +253,9 @@ func TestCandidatesThroughPool(t *testing.T) {
 		if auto.Path == eval.PathInPlace && merged != auto.Written+auto.Restored {
 			t.Errorf("%s: merge progress reached %d, %d tensors were written", c.name, merged, auto.Written+auto.Restored)
 		}
+		if auto.EvalCPUSeconds <= 0 || file.MergeCPUSeconds <= 0 || auto.EvalSeconds <= 0 || file.MergeSeconds <= 0 {
+			t.Errorf("%s: times not reported: %+v, %+v", c.name, auto, file)
+		}
 		a, f := auto.Perplexity.Texts[0], file.Perplexity.Texts[0]
 		t.Logf("%-26s %-8s ppl %.6f (file %.6f), merge %.2fs + eval %.2fs (file %.2fs + %.2fs)",
 			c.name, auto.Path, a.Perplexity, f.Perplexity, auto.MergeSeconds, auto.EvalSeconds, file.MergeSeconds, file.EvalSeconds)

@@ -226,7 +226,7 @@ func (s *server) candidate(ctx context.Context, req *eval.Request) (any, error) 
 	case cr.Path != "" && cr.Path != eval.PathInPlace && cr.Path != eval.PathFile:
 		return nil, inputErrorf("candidate: unknown path %q (want %q or %q)", cr.Path, eval.PathInPlace, eval.PathFile)
 	}
-	start := time.Now()
+	start, startCPU := time.Now(), cpuTime()
 	recipe, err := merge.ParseRecipe(cr.Recipe)
 	if err != nil {
 		return nil, inputErrorf("candidate recipe: %w", err)
@@ -248,7 +248,7 @@ func (s *server) candidate(ctx context.Context, req *eval.Request) (any, error) 
 			return nil, inputErrorf("candidate cannot be merged in place: %s", reply.Fallback)
 		}
 		reply.Path = eval.PathFile
-		return s.candidateFile(ctx, req, plan, reply, start)
+		return s.candidateFile(ctx, req, plan, reply, start, startCPU)
 	}
 	progress := func(done, total int) {
 		s.send(eval.Response{ID: req.ID, Event: eval.EventProgress, Text: eval.ProgressMerge, Done: done, Total: total})
@@ -256,8 +256,8 @@ func (s *server) candidate(ctx context.Context, req *eval.Request) (any, error) 
 	if err := r.apply(ctx, plan, s.opt.Threads, &reply, progress); err != nil {
 		return nil, err
 	}
-	reply.MergeSeconds = time.Since(start).Seconds()
-	evalStart := time.Now()
+	reply.MergeSeconds, reply.MergeCPUSeconds = time.Since(start).Seconds(), (cpuTime() - startCPU).Seconds()
+	evalStart, evalCPU := time.Now(), cpuTime()
 	open := func(size int) (*session, func(), error) {
 		c, err := contextFor(r.model, r.contexts, size, s.opt.Threads)
 		if err != nil {
@@ -268,7 +268,7 @@ func (s *server) candidate(ctx context.Context, req *eval.Request) (any, error) 
 	if err := s.score(ctx, req.ID, cr, &reply, open, r.reference); err != nil {
 		return nil, err
 	}
-	reply.EvalSeconds = time.Since(evalStart).Seconds()
+	reply.EvalSeconds, reply.EvalCPUSeconds = time.Since(evalStart).Seconds(), (cpuTime() - evalCPU).Seconds()
 	return reply, nil
 }
 
@@ -553,7 +553,7 @@ func (s *server) score(ctx context.Context, id uint64, cr *eval.CandidateRequest
 
 // candidateFile is the file path: the plan merged to a temporary file by
 // the file merger, loaded as a model and scored, then deleted.
-func (s *server) candidateFile(ctx context.Context, req *eval.Request, plan *merge.Plan, reply eval.CandidateReply, start time.Time) (any, error) {
+func (s *server) candidateFile(ctx context.Context, req *eval.Request, plan *merge.Plan, reply eval.CandidateReply, start time.Time, startCPU time.Duration) (any, error) {
 	r := s.res
 	dir := r.spec.Scratch
 	if dir == "" {
@@ -583,8 +583,8 @@ func (s *server) candidateFile(ctx context.Context, req *eval.Request, plan *mer
 			s.unload(path)
 		}
 	}()
-	reply.MergeSeconds = time.Since(start).Seconds()
-	evalStart := time.Now()
+	reply.MergeSeconds, reply.MergeCPUSeconds = time.Since(start).Seconds(), (cpuTime() - startCPU).Seconds()
+	evalStart, evalCPU := time.Now(), cpuTime()
 	open := func(size int) (*session, func(), error) {
 		sess, err := s.session(l.path, size)
 		if err != nil {
@@ -595,7 +595,7 @@ func (s *server) candidateFile(ctx context.Context, req *eval.Request, plan *mer
 	if err := s.score(ctx, req.ID, req.Candidate, &reply, open, r.reference); err != nil {
 		return nil, err
 	}
-	reply.EvalSeconds = time.Since(evalStart).Seconds()
+	reply.EvalSeconds, reply.EvalCPUSeconds = time.Since(evalStart).Seconds(), (cpuTime() - evalCPU).Seconds()
 	return reply, nil
 }
 
