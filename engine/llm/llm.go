@@ -9,7 +9,10 @@
 //   - embeddings output is switched off (the wrapper turns it on for every
 //     context, which costs a copy per token);
 //   - logits are read in place through llama_get_logits instead of copying
-//     n_vocab floats per token.
+//     n_vocab floats per token;
+//   - a model's weight tensors are reachable through llama.cpp's internal
+//     tensor map (a C++ shim, tensormap.cpp) and, for a model loaded
+//     Writable, overwritten with ggml_backend_tensor_set (weights.go).
 //
 // llama.cpp aborts the process on internal assertion failures, so callers
 // run this package inside a child worker process (engine/eval), never in
