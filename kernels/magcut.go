@@ -1,0 +1,207 @@
+package kernels
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+	"sort"
+)
+
+// Magnitude selection in passes over a tensor that is never held whole in
+// float32: the executor streams a task vector block by block, so the top-k
+// selection of SparsifyMagnitude and SparsifyOutliers is split into
+//
+//  1. a MagHistogram of the keys' top digit (14 of the 31 key bits; it
+//     depends only on the task vector, not on the density, so a run keeps
+//     it per source tensor and a new density is a lookup: Locate);
+//  2. a pass collecting the entries of the one bucket that holds the k-th
+//     largest key (CollectRange; a bucket is 1/64 of a binade, typically
+//     well under 1% of a tensor), and an exact selection among them
+//     (SelectCut);
+//  3. the merge pass, which keeps the entries in the Cut (KeepCut,
+//     KeepBand).
+//
+// The result is the same set as SparsifyMagnitude's: the same order
+// (magnitude, then index) and the same count.
+
+// maxKey is the largest magnitude key (a NaN with every mantissa bit set).
+const maxKey = 1<<31 - 1
+
+// digitShift leaves the top 14 of the 31 key bits: the bucket of a key.
+const digitShift = 17
+
+// A Cut is the set of the r top-ranked entries of a tensor in the
+// magnitude order: the entries whose key is above Key, and those whose key
+// equals Key at flat index Last or before. CutAll and CutNone are the
+// whole tensor and nothing.
+type Cut struct {
+	Key  uint32
+	Last int
+}
+
+var (
+	CutAll  = Cut{Key: 0, Last: math.MaxInt} // every entry
+	CutNone = Cut{Key: maxKey + 1, Last: -1} // no entry
+)
+
+// from is the lowest key the cut keeps at flat index j.
+func (c Cut) from(j int) uint32 {
+	if j <= c.Last {
+		return c.Key
+	}
+	return c.Key + 1
+}
+
+// KeepCut zeroes (to +0, as SparsifyMagnitude does) the entries of x that
+// are not in c; x holds the tensor's entries from flat index offset on.
+func KeepCut(x []float32, offset int, c Cut) {
+	KeepBand(x, offset, c, CutNone)
+}
+
+// KeepBand keeps the entries of x that are in keep but not in top (top ⊂
+// keep: breadcrumbs drops the top outliers) and zeroes the rest; x holds
+// the tensor's entries from flat index offset on.
+func KeepBand(x []float32, offset int, keep, top Cut) {
+	// Split x where either cut's threshold changes (after Last).
+	for len(x) > 0 {
+		n := len(x)
+		for _, last := range [2]int{keep.Last, top.Last} {
+			if last >= offset && last-offset < n-1 {
+				n = last - offset + 1
+			}
+		}
+		lo, hiExcl := keep.from(offset), top.from(offset) // keep lo ≤ key < hiExcl
+		if hiExcl == 0 {
+			clear(x[:n])
+		} else {
+			keepRange(x[:n], lo, hiExcl-1)
+		}
+		x, offset = x[n:], offset+n
+	}
+}
+
+// MagHistogram counts magnitude keys by bucket (their top 14 bits).
+type MagHistogram struct {
+	counts [1 << 14]uint64
+}
+
+// Add counts the entries of x.
+func (h *MagHistogram) Add(x []float32) {
+	c := &h.counts
+	for _, v := range x {
+		c[magKey(v)>>digitShift]++
+	}
+}
+
+// Merge adds the counts of o.
+func (h *MagHistogram) Merge(o *MagHistogram) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+}
+
+// Profile returns the histogram in the compact form a cache keeps.
+func (h *MagHistogram) Profile() *MagProfile {
+	first, last := -1, -1
+	var n uint64
+	for i, c := range h.counts {
+		if c != 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+			n += c
+		}
+	}
+	p := &MagProfile{N: int(n)}
+	if first < 0 {
+		return p
+	}
+	p.first = uint32(first)
+	// above[i] = entries in buckets above first+i.
+	p.above = make([]uint64, last-first+1)
+	var sum uint64
+	for i := last; i >= first; i-- {
+		p.above[i-first] = sum
+		sum += h.counts[i]
+	}
+	return p
+}
+
+// A MagProfile is a tensor's magnitude distribution by bucket: enough to
+// find the bucket of the entry of any rank without reading the tensor.
+type MagProfile struct {
+	N     int // entries
+	first uint32
+	above []uint64 // entries in buckets above first+i
+}
+
+// Bytes is the memory the profile holds.
+func (p *MagProfile) Bytes() int { return 8*len(p.above) + 32 }
+
+// Locate returns the bucket holding the entry of rank r (1 ≤ r ≤ N, 1 the
+// largest) as the key range [lo, hi] of that bucket, and the number of
+// entries in higher buckets.
+func (p *MagProfile) Locate(r int) (lo, hi uint32, above int) {
+	// above is non-increasing; bucket i holds ranks above[i]+1 …
+	// above[i-1]: the first i with above[i] < r.
+	i := sort.Search(len(p.above), func(i int) bool { return p.above[i] < uint64(r) })
+	b := p.first + uint32(i)
+	return b << digitShift, b<<digitShift | (1<<digitShift - 1), int(p.above[i])
+}
+
+// CollectRange appends the entries of x whose key lies in [lo, hi], as
+// their keys and flat indices (offset + position in x), in index order.
+func CollectRange(keys []uint32, idx []int, x []float32, offset int, lo, hi uint32) ([]uint32, []int) {
+	const chunk = 1024
+	var mask [chunk / 8]byte
+	for start := 0; start < len(x); start += chunk {
+		blk := x[start:min(start+chunk, len(x))]
+		n := simdLen(len(blk))
+		if n > 0 {
+			rangeBitsAVX2(&mask[0], &blk[0], n, int32(lo), int32(hi))
+			for i, m := range mask[:n/8] {
+				for m != 0 {
+					j := i*8 + bits.TrailingZeros8(m)
+					m &= m - 1
+					keys, idx = append(keys, magKey(blk[j])), append(idx, offset+start+j)
+				}
+			}
+		}
+		for j := n; j < len(blk); j++ {
+			if k := magKey(blk[j]); k >= lo && k <= hi {
+				keys, idx = append(keys, k), append(idx, offset+start+j)
+			}
+		}
+	}
+	return keys, idx
+}
+
+// SelectCut returns the cut of the r top-ranked entries of a tensor, given
+// every entry of the bucket that holds rank r (keys and flat indices in
+// index order, as CollectRange gives them) and the number of entries in
+// higher buckets. 0 < r − above ≤ len(keys) must hold.
+func SelectCut(keys []uint32, idx []int, r, above int) Cut {
+	need := r - above // entries to take from the bucket
+	vals := make([]float32, len(keys))
+	for i, k := range keys {
+		vals[i] = math.Float32frombits(k) // magKey(vals[i]) == k
+	}
+	t := cutTop(vals, need)
+	if need >= len(keys) { // the whole bucket: cutTop reports key 0
+		return Cut{Key: slices.Min(keys), Last: math.MaxInt}
+	}
+	// The cut keeps t.ties entries of key t.key, the first in index order.
+	seen := 0
+	last := -1
+	for i, k := range keys {
+		if k == t.key {
+			seen++
+			if seen == t.ties {
+				last = idx[i]
+				break
+			}
+		}
+	}
+	return Cut{Key: t.key, Last: last}
+}
