@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/evomerge/evomerge/engine/gguf"
 	"github.com/evomerge/evomerge/kernels"
@@ -33,9 +34,11 @@ type Plan struct {
 	outLayers   int
 	layerOrigin []Operand
 
-	// Recycled buffers for execution (scratch.go).
-	floats scratch[float32]
-	raw    scratch[byte]
+	// Recycled buffers for execution (scratch.go, fused.go).
+	floats  scratch[float32]
+	raw     scratch[byte]
+	hists   scratch[kernels.MagHistogram]
+	collect sync.Pool // *collected
 }
 
 // TensorPlan computes one output tensor: with Method nil it is a copy of
