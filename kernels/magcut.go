@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"sort"
+	"unsafe"
 )
 
 // Magnitude selection in passes over a tensor that is never held whole in
@@ -183,10 +184,9 @@ func CollectRange(keys []uint32, idx []int, x []float32, offset int, lo, hi uint
 // higher buckets. 0 < r − above ≤ len(keys) must hold.
 func SelectCut(keys []uint32, idx []int, r, above int) Cut {
 	need := r - above // entries to take from the bucket
-	vals := make([]float32, len(keys))
-	for i, k := range keys {
-		vals[i] = math.Float32frombits(k) // magKey(vals[i]) == k
-	}
+	// The keys read as float32 are entries with those keys (magKey(v) is
+	// v's bits, the sign being clear): select among them without a copy.
+	vals := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(keys))), len(keys))
 	t := cutTop(vals, need)
 	if need >= len(keys) { // the whole bucket: cutTop reports key 0
 		return Cut{Key: slices.Min(keys), Last: math.MaxInt}
