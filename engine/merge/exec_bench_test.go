@@ -50,21 +50,29 @@ func benchModelPaths(b *testing.B, typ gguf.Type) []string {
 
 func benchExecute(b *testing.B, r *Recipe, opt ExecOptions, next func(r *Recipe, i int)) {
 	b.Helper()
+	var p *Plan
+	defer func() {
+		if p != nil {
+			p.Close()
+		}
+	}()
 	for i := 0; b.Loop(); i++ {
-		if next != nil {
-			next(r, i)
-		}
-		p, err := NewPlan(r, PlanOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if i == 0 {
+		if next != nil || p == nil { // one plan, as in a merge, unless the recipe changes
+			if next != nil {
+				next(r, i)
+			}
+			if p != nil {
+				p.Close()
+			}
+			var err error
+			if p, err = NewPlan(r, PlanOptions{}); err != nil {
+				b.Fatal(err)
+			}
 			b.SetBytes(p.InputBytes())
 		}
 		if _, err := p.WriteTo(context.Background(), io.Discard, opt); err != nil {
 			b.Fatal(err)
 		}
-		p.Close()
 	}
 }
 

@@ -172,10 +172,20 @@ func taskArithCoefs(p *taskArithParams) []float32 {
 // (native types), or decoded whole by the codec.
 type fusedInput struct {
 	typ     gguf.Type
+	size    typeSize
 	src     *io.SectionReader // native types
 	f32     []float32         // codec-only types: from p.floats, or the source cache's copy
 	recycle bool              // f32 goes back to p.floats
 }
+
+// typeSize converts element counts to bytes for a type without the map
+// lookup of gguf.Type.RowBytes (which the block loops would do per block).
+type typeSize struct{ block, bytes int }
+
+func sizeOf(t gguf.Type) typeSize { return typeSize{int(t.BlockSize()), int(t.BlockBytes())} }
+
+// of is the storage size of n elements (n a multiple of the block size).
+func (s typeSize) of(n int) int { return n / s.block * s.bytes }
 
 // nativeBlockType reports whether the fused path decodes and encodes t
 // block by block itself (bit-identical to kernels.Native, which every
@@ -208,9 +218,10 @@ func (p *Plan) computeFused(ctx context.Context, e *env, tp *TensorPlan, prog fu
 	}
 	out := tp.Out
 	if nativeBlockType(out.Type) {
+		size := sizeOf(out.Type)
 		return e.cpu.forChunks(ctx, ft.n, fusedBlock, func(from, to int) error {
 			return ft.run(from, to, func(lo, hi int, v []float32) {
-				encodeBlock(out.Type, dst[out.Type.RowBytes(uint64(lo)):out.Type.RowBytes(uint64(hi))], v)
+				encodeBlock(out.Type, dst[size.of(lo):size.of(hi)], v)
 			})
 		})
 	}
@@ -265,7 +276,7 @@ func (ft *fusedTensor) openInput(ctx context.Context, op Operand, in *fusedInput
 	p, e := ft.p, ft.e
 	fs := p.sources[op.Source].(*fileSource) // fusable checked
 	ti, _ := fs.info(op.Tensor)
-	in.typ = ti.Type
+	in.typ, in.size = ti.Type, sizeOf(ti.Type)
 	if nativeBlockType(ti.Type) {
 		in.src = fs.f.TensorReader(ti)
 		return nil
@@ -319,7 +330,7 @@ func (ft *fusedTensor) newWindow(use []int) *window {
 	w := &window{ft: ft, raw: make([][]byte, len(ft.in))}
 	for _, k := range use {
 		if in := &ft.in[k]; in.src != nil {
-			w.raw[k] = ft.p.raw.get(int(in.typ.RowBytes(fusedWindow)))
+			w.raw[k] = ft.p.raw.get(in.size.of(fusedWindow))
 		}
 	}
 	return w
@@ -342,8 +353,8 @@ func (w *window) load(lo, hi int) error {
 			continue
 		}
 		in := &w.ft.in[k]
-		b = b[:in.typ.RowBytes(uint64(hi-lo))]
-		if n, err := in.src.ReadAt(b, int64(in.typ.RowBytes(uint64(lo)))); n < len(b) {
+		b = b[:in.size.of(hi-lo)]
+		if n, err := in.src.ReadAt(b, int64(in.size.of(lo))); n < len(b) {
 			return fmt.Errorf("tensor %s: reading input %d: %w", w.ft.tp.Out.Name, k, err)
 		}
 	}
@@ -358,9 +369,8 @@ func (w *window) block(k, lo, hi int, buf []float32) []float32 {
 		return in.f32[lo:hi]
 	}
 	buf = buf[:hi-lo]
-	t := in.typ
-	src := w.raw[k][t.RowBytes(uint64(lo-w.lo)):t.RowBytes(uint64(hi-w.lo))]
-	switch t {
+	src := w.raw[k][in.size.of(lo-w.lo):in.size.of(hi-w.lo)]
+	switch in.typ {
 	case gguf.TypeF16:
 		kernels.DecodeF16(buf, src)
 	case gguf.TypeBF16:
