@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"slices"
@@ -12,13 +13,17 @@ import (
 // float32: the executor streams a task vector block by block, so the top-k
 // selection of SparsifyMagnitude and SparsifyOutliers is split into
 //
-//  1. a MagHistogram of the keys' top digit (14 of the 31 key bits; it
-//     depends only on the task vector, not on the density, so a run keeps
-//     it per source tensor and a new density is a lookup: Locate);
-//  2. a pass collecting the entries of the one bucket that holds the k-th
-//     largest key (CollectRange; a bucket is 1/64 of a binade, typically
-//     well under 1% of a tensor), and an exact selection among them
-//     (SelectCut);
+//  1. a MagProfile: a histogram of the keys' top digit (14 of the 31 key
+//     bits; a bucket is 1/64 of a binade), of the whole tensor or of a
+//     sample of it. It depends only on the task vector, not on the
+//     density, so a run keeps it per source tensor, and a new density is
+//     a lookup: Range gives a key range that holds the entry of rank k
+//     (exactly for a whole-tensor profile, with a margin for a sample);
+//  2. a pass collecting the entries in that range and counting those
+//     above it (CollectRange), and an exact selection among them
+//     (SelectCut) — valid when Holds: a sample's range can miss (the
+//     caller then profiles the whole tensor), a whole-tensor profile's
+//     cannot;
 //  3. the merge pass, which keeps the entries in the Cut (KeepCut,
 //     KeepBand).
 //
@@ -141,8 +146,8 @@ type MagProfile struct {
 func (p *MagProfile) Bytes() int { return 8*len(p.above) + 32 }
 
 // Locate returns the bucket holding the entry of rank r (1 ≤ r ≤ N, 1 the
-// largest) as the key range [lo, hi] of that bucket, and the number of
-// entries in higher buckets.
+// largest) among the profiled entries, as the key range [lo, hi] of that
+// bucket, and the number of entries in higher buckets.
 func (p *MagProfile) Locate(r int) (lo, hi uint32, above int) {
 	// above is non-increasing; bucket i holds ranks above[i]+1 …
 	// above[i-1]: the first i with above[i] < r.
@@ -151,37 +156,95 @@ func (p *MagProfile) Locate(r int) (lo, hi uint32, above int) {
 	return b << digitShift, b<<digitShift | (1<<digitShift - 1), int(p.above[i])
 }
 
+// Range returns a key range that holds the entry of rank r (1 ≤ r ≤ n) of
+// a tensor of n entries of which the profile counted N: the buckets of the
+// profile's ranks (r/n ∓ margin)·N. A whole-tensor profile (N = n) with
+// margin 0 gives the one bucket that holds rank r; for a sample the margin
+// (a fraction of n) allows for sampling error.
+func (p *MagProfile) Range(r, n int, margin float64) (lo, hi uint32) {
+	if p.N == 0 || n == 0 {
+		return 0, maxKey
+	}
+	sr := float64(r) * float64(p.N) / float64(n) // exact when N = n
+	m := margin * float64(p.N)
+	hi = maxKey
+	if top := int(math.Floor(sr - m)); top >= 1 {
+		_, hi, _ = p.Locate(min(top, p.N))
+	}
+	lo = 0
+	if bottom := int(math.Ceil(sr + m)); bottom <= p.N {
+		lo, _, _ = p.Locate(max(bottom, 1))
+	}
+	return lo, hi
+}
+
+// Count estimates how many entries of a tensor of n entries have keys in
+// [lo, hi] (whole buckets, as Range returns), scaling the profile's counts
+// from N to n.
+func (p *MagProfile) Count(lo, hi uint32, n int) int {
+	if p.N == 0 {
+		return 0
+	}
+	// atLeast is the number of profiled entries in key's bucket or above.
+	atLeast := func(key uint64) uint64 {
+		switch b := int(key>>digitShift) - int(p.first); {
+		case b <= 0:
+			return uint64(p.N)
+		case b > len(p.above):
+			return 0
+		default:
+			return p.above[b-1]
+		}
+	}
+	in := atLeast(uint64(lo)) - atLeast(uint64(hi)+1)
+	return int(float64(in) * float64(n) / float64(p.N))
+}
+
 // CollectRange appends the entries of x whose key lies in [lo, hi], as
-// their keys and flat indices (offset + position in x), in index order.
-func CollectRange(keys []uint32, idx []int, x []float32, offset int, lo, hi uint32) ([]uint32, []int) {
+// their keys and flat indices (offset + position in x), in index order, and
+// returns the number of entries of x whose key is above hi.
+func CollectRange(keys []uint32, idx []int, x []float32, offset int, lo, hi uint32) ([]uint32, []int, int) {
 	const chunk = 1024
 	var mask [chunk / 8]byte
+	above := 0
 	for start := 0; start < len(x); start += chunk {
 		blk := x[start:min(start+chunk, len(x))]
 		n := simdLen(len(blk))
 		if n > 0 {
-			rangeBitsAVX2(&mask[0], &blk[0], n, int32(lo), int32(hi))
-			for i, m := range mask[:n/8] {
+			above += rangeBitsAVX2(&mask[0], &blk[0], n, int32(lo), int32(hi))
+			// Most of the mask is zero: scan it 64 entries at a time.
+			for w := 0; w*64 < n; w++ {
+				m := binary.LittleEndian.Uint64(mask[w*8:])
+				if rest := n - w*64; rest < 64 {
+					m &= 1<<rest - 1 // bytes past n/8 are stale
+				}
 				for m != 0 {
-					j := i*8 + bits.TrailingZeros8(m)
+					j := w*64 + bits.TrailingZeros64(m)
 					m &= m - 1
 					keys, idx = append(keys, magKey(blk[j])), append(idx, offset+start+j)
 				}
 			}
 		}
 		for j := n; j < len(blk); j++ {
-			if k := magKey(blk[j]); k >= lo && k <= hi {
+			switch k := magKey(blk[j]); {
+			case k > hi:
+				above++
+			case k >= lo:
 				keys, idx = append(keys, k), append(idx, offset+start+j)
 			}
 		}
 	}
-	return keys, idx
+	return keys, idx, above
 }
 
+// Holds reports whether a range with collected entries and above entries
+// above it holds rank r: SelectCut's precondition.
+func Holds(collected, r, above int) bool { return above < r && r-above <= collected }
+
 // SelectCut returns the cut of the r top-ranked entries of a tensor, given
-// every entry of the bucket that holds rank r (keys and flat indices in
-// index order, as CollectRange gives them) and the number of entries in
-// higher buckets. 0 < r − above ≤ len(keys) must hold.
+// every entry of a key range that holds rank r (keys and flat indices in
+// index order, as CollectRange gives them) and the number of entries above
+// the range (Holds must be true).
 func SelectCut(keys []uint32, idx []int, r, above int) Cut {
 	need := r - above // entries to take from the bucket
 	// The keys read as float32 are entries with those keys (magKey(v) is

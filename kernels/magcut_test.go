@@ -7,22 +7,39 @@ import (
 )
 
 // streamCut finds the cut of the r top-ranked entries of x the way the
-// executor does, in pieces of at most piece entries: histogram, Locate,
-// CollectRange, SelectCut.
-func streamCut(x []float32, r, piece int, prof *MagProfile) Cut {
+// executor does, in pieces of at most piece entries: a key range from the
+// profile, CollectRange, Holds, SelectCut. ok is false when the range
+// misses rank r (possible only for a sampled profile).
+func streamCut(x []float32, r, piece int, prof *MagProfile, margin float64) (c Cut, ok bool) {
 	switch {
 	case r <= 0:
-		return CutNone
+		return CutNone, true
 	case r >= len(x):
-		return CutAll
+		return CutAll, true
 	}
-	lo, hi, above := prof.Locate(r)
+	lo, hi := prof.Range(r, len(x), margin)
 	var keys []uint32
 	var idx []int
+	above := 0
 	for off := 0; off < len(x); off += piece {
-		keys, idx = CollectRange(keys, idx, x[off:min(off+piece, len(x))], off, lo, hi)
+		var a int
+		keys, idx, a = CollectRange(keys, idx, x[off:min(off+piece, len(x))], off, lo, hi)
+		above += a
 	}
-	return SelectCut(keys, idx, r, above)
+	if !Holds(len(keys), r, above) {
+		return Cut{}, false
+	}
+	return SelectCut(keys, idx, r, above), true
+}
+
+// exactCut is streamCut with a whole-tensor profile, which always holds.
+func exactCut(t *testing.T, x []float32, r, piece int, prof *MagProfile) Cut {
+	t.Helper()
+	c, ok := streamCut(x, r, piece, prof, 0)
+	if !ok {
+		t.Fatalf("r=%d: the range of a whole-tensor profile misses the rank", r)
+	}
+	return c
 }
 
 func profileOf(x []float32, piece int) *MagProfile {
@@ -84,7 +101,7 @@ func TestStreamedCutMatchesSparsify(t *testing.T) {
 			}
 			step := max(1, n/97)
 			for r := 0; r <= n; r += step {
-				c := streamCut(x, r, piece, prof)
+				c := exactCut(t, x, r, piece, prof)
 				got := keepStreamed(x, piece, c, CutNone)
 				want := append([]float32(nil), x...)
 				k := SparsifyMagnitudeCount(want, r)
@@ -94,7 +111,7 @@ func TestStreamedCutMatchesSparsify(t *testing.T) {
 				checkExact(t, name+" magnitude", got, want)
 				// breadcrumbs: drop the top nTop, keep the next r − nTop.
 				nTop := r / 3
-				top := streamCut(x, nTop, piece, prof)
+				top := exactCut(t, x, nTop, piece, prof)
 				got = keepStreamed(x, piece, c, top)
 				want = append([]float32(nil), x...)
 				keepRanksOutliers(want, r-nTop, nTop)
@@ -152,6 +169,19 @@ func TestMagProfileLocate(t *testing.T) {
 	x := []float32{4, 1, 0.25, 4, -4, 1, 4, -0.25, 1, 4}
 	prof := profileOf(x, len(x))
 	for _, tt := range []struct {
+		lo, hi float32
+		want   int
+	}{{4, 4, 5}, {1, 4, 8}, {0.25, 4, 10}, {0.25, 0.25, 2}, {0, 0.1, 0}, {8, 100, 0}} {
+		blo := magKey(tt.lo) &^ (1<<digitShift - 1)
+		bhi := magKey(tt.hi) | (1<<digitShift - 1)
+		if got := prof.Count(blo, bhi, len(x)); got != tt.want {
+			t.Errorf("Count of the buckets [%v, %v] = %d, want %d", tt.lo, tt.hi, got, tt.want)
+		}
+		if got := prof.Count(blo, bhi, 2*len(x)); got != 2*tt.want {
+			t.Errorf("Count scaled to twice the entries = %d, want %d", got, 2*tt.want)
+		}
+	}
+	for _, tt := range []struct {
 		r, above int
 		key      float32
 	}{{1, 0, 4}, {5, 0, 4}, {6, 5, 1}, {8, 5, 1}, {9, 8, 0.25}, {10, 8, 0.25}} {
@@ -177,10 +207,48 @@ func FuzzStreamedCut(f *testing.F) {
 		}
 		p := int(piece)%len(x) + 1
 		k := int(r) % (len(x) + 1)
-		c := streamCut(x, k, p, profileOf(x, p))
+		c, ok := streamCut(x, k, p, profileOf(x, p), 0)
+		if !ok {
+			t.Fatalf("k=%d: the range of a whole-tensor profile misses the rank", k)
+		}
 		got := keepStreamed(x, p, c, CutNone)
 		want := append([]float32(nil), x...)
 		SparsifyMagnitudeCount(want, k)
 		checkExact(t, "streamed cut", got, want)
 	})
+}
+
+// TestSampledRange: a profile of a sample gives ranges that, with a margin,
+// hold the rank on data like a model's; whenever Holds says so, the cut is
+// exact; and a sample of the wrong part of a tensor is caught by Holds.
+func TestSampledRange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(63, 64))
+	x := randVec(rng, 1<<16, 0.01)
+	var h MagHistogram
+	for off := 0; off < len(x); off += 8192 { // every other 4096 entries
+		h.Add(x[off : off+4096])
+	}
+	prof := h.Profile()
+	held := 0
+	for r := 1; r < len(x); r += 997 {
+		c, ok := streamCut(x, r, 1000, prof, 0.01)
+		if !ok {
+			continue
+		}
+		held++
+		got := keepStreamed(x, 1000, c, CutNone)
+		want := append([]float32(nil), x...)
+		SparsifyMagnitudeCount(want, r)
+		checkExact(t, "sampled cut", got, want)
+	}
+	if held < 60 {
+		t.Fatalf("the sampled ranges held only %d of 66 ranks", held)
+	}
+	// A sample of small entries only: the range is too low for the top ranks.
+	small := append(randVec(rng, 4096, 1e-4), randVec(rng, 4096, 1)...)
+	var hs MagHistogram
+	hs.Add(small[:4096])
+	if _, ok := streamCut(small, 100, 512, hs.Profile(), 0.01); ok {
+		t.Fatal("a range from an unrepresentative sample claimed to hold rank 100")
+	}
 }

@@ -34,7 +34,7 @@ func linComb2AVX2(dst, x0, x1 *float32, n int, c0, c1 float32)
 func keepRangeAVX2(dst *float32, n int, lo, hi int32)
 
 //go:noescape
-func rangeBitsAVX2(bits *byte, x *float32, n int, lo, hi int32)
+func rangeBitsAVX2(bits *byte, x *float32, n int, lo, hi int32) (above int)
 
 //go:noescape
 func signElectAVX2(el, s *float32, n int)

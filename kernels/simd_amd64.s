@@ -524,9 +524,10 @@ divNonZeroAVX2_done:
 	RET
 
 
-// func rangeBitsAVX2(bits *byte, x *float32, n int, lo, hi int32)
-// bits[j/8] bit j%8 = lo <= key(x[j]) <= hi, for n a multiple of 8.
-TEXT ·rangeBitsAVX2(SB), NOSPLIT, $0-32
+// func rangeBitsAVX2(bits *byte, x *float32, n int, lo, hi int32) (above int)
+// bits[j/8] bit j%8 = lo <= key(x[j]) <= hi, for n a multiple of 8; above
+// counts the keys > hi.
+TEXT ·rangeBitsAVX2(SB), NOSPLIT, $0-40
 	MOVQ bits+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -540,6 +541,7 @@ TEXT ·rangeBitsAVX2(SB), NOSPLIT, $0-32
 	VMOVD BX, X10
 	VPBROADCASTD X10, Y10
 	XORQ AX, AX
+	XORQ R9, R9
 rangebits_8:
 	LEAQ 8(AX), DX
 	CMPQ DX, CX
@@ -547,6 +549,9 @@ rangebits_8:
 	VPAND (SI)(AX*4), Y10, Y0
 	VPCMPGTD Y9, Y0, Y1
 	VPCMPGTD Y0, Y8, Y0
+	VMOVMSKPS Y1, R10
+	POPCNTL R10, R10
+	ADDQ R10, R9
 	VPOR Y1, Y0, Y0
 	VMOVMSKPS Y0, BX
 	XORL $0xff, BX
@@ -556,6 +561,7 @@ rangebits_8:
 	MOVQ DX, AX
 	JMP rangebits_8
 rangebits_done:
+	MOVQ R9, above+32(FP)
 	VZEROUPPER
 	RET
 

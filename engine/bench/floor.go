@@ -151,10 +151,12 @@ func writeOutput(ctx context.Context, dir string, n int64) error {
 	return os.Remove(path)
 }
 
+// memBandwidthBytes is the size of each side of the bandwidth copy.
+const memBandwidthBytes = 512 << 20
+
 // memoryBandwidth returns the best of three rounds of every thread copying
-// its share of 512 MiB, in GB/s of bytes read plus bytes written.
-func memoryBandwidth(threads int) float64 {
-	const total = 512 << 20
+// its share of total bytes, in GB/s of bytes read plus bytes written.
+func memoryBandwidth(threads, total int) float64 {
 	per := total / threads
 	src, dst := make([][]byte, threads), make([][]byte, threads)
 	for t := range threads {

@@ -39,37 +39,23 @@ func mergeBench(ctx context.Context, o *Options) ([]Row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	// The order matters: a child's peak RSS as the kernel reports it starts
-	// from this process's peak (exec keeps the high-water mark of the
-	// memory it replaces), so the merges in child processes run first,
-	// then what runs in this process (a next candidate, the memory
-	// bandwidth buffers).
-	var rows []Row
-	models := map[gguf.Type][]string{}
+	mem := memoryBandwidth(o.Threads, memBandwidthBytes)
+	o.logf("memory bandwidth: %.1f GB/s (read + write, %d threads)", mem, o.Threads)
+	rows := []Row{{Group: "merge", Name: "memory bandwidth (copy, read + write)", Value: mem, Unit: "GB/s",
+		Note: fmt.Sprintf("%d threads over 2 × %d MiB", o.Threads, memBandwidthBytes>>20)}}
 	for _, typ := range []gguf.Type{gguf.TypeF16, gguf.TypeQ8_0} {
 		paths, err := writeModels(o, dir, typ)
 		if err != nil {
 			return nil, err
 		}
-		models[typ] = paths
-		rs, err := childMerges(ctx, o, dir, typ, paths)
+		rs, err := childMerges(ctx, o, dir, typ, paths, mem)
 		if err != nil {
 			return nil, err
 		}
 		rows = append(rows, rs...)
-	}
-	// A tournament's next candidate: TIES from the same sources with other
-	// densities, in this process, after one execution filled the source
-	// cache (magnitude profiles).
-	type next struct {
-		name    string
-		wall    time.Duration
-		floor   floor
-		in, out int64
-	}
-	var nexts []next
-	for _, typ := range []gguf.Type{gguf.TypeF16, gguf.TypeQ8_0} {
-		paths := models[typ]
+		// A tournament's next candidate: TIES from the same sources with
+		// other densities, in this process, after one execution filled the
+		// source cache (magnitude profiles).
 		fl, err := ioFloor(ctx, paths, tensorBytes(paths[1]), dir, o.Threads)
 		if err != nil {
 			return nil, err
@@ -78,23 +64,13 @@ func mergeBench(ctx context.Context, o *Options) ([]Row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ties %s, next candidate: %w", typ, err)
 		}
-		nexts = append(nexts, next{fmt.Sprintf("ties %s, 4 inputs, next candidate", typ), wall, fl, inputBytes(paths), tensorBytes(paths[1])})
-	}
-	mem := memoryBandwidth(o.Threads)
-	o.logf("memory bandwidth: %.1f GB/s (read + write, %d threads)", mem, o.Threads)
-	for _, nx := range nexts {
-		rows = append(rows, floorRows(o, nx.name, nx.in, nx.out, nx.wall, nx.floor, mem)...)
-	}
-	for i := range rows { // the memory rows of the child merges
-		if rows[i].BaselineName == memBaseline {
-			rows[i].Baseline, rows[i].Ratio = mem, rows[i].Value/mem
+		rows = append(rows, floorRows(o, fmt.Sprintf("ties %s, 4 inputs, next candidate", typ), inputBytes(paths), tensorBytes(paths[1]), wall, fl, mem)...)
+		for _, p := range paths {
+			os.Remove(p)
 		}
 	}
-	return append([]Row{{Group: "merge", Name: "memory bandwidth (copy, read + write)", Value: mem, Unit: "GB/s",
-		Note: fmt.Sprintf("%d threads over 2 × 512 MiB", o.Threads)}}, rows...), nil
+	return rows, nil
 }
-
-const memBaseline = "GB/s memory bandwidth"
 
 // writeModels generates the four models (a base and three) of one type.
 func writeModels(o *Options, dir string, typ gguf.Type) ([]string, error) {
@@ -132,7 +108,7 @@ func largestTensor(shape synth.Model) uint64 {
 
 // childMerges runs linear (3 models) and TIES (a base and 3) as `merge`
 // child processes, each after its I/O floor.
-func childMerges(ctx context.Context, o *Options, dir string, typ gguf.Type, paths []string) ([]Row, error) {
+func childMerges(ctx context.Context, o *Options, dir string, typ gguf.Type, paths []string, mem float64) ([]Row, error) {
 	shape := benchShape(o.ModelMB)
 	shape.Type = typ
 	recipes := []struct {
@@ -161,7 +137,7 @@ func childMerges(ctx context.Context, o *Options, dir string, typ gguf.Type, pat
 		}
 		os.Remove(outPath)
 		name := fmt.Sprintf("%s %s, %d inputs", rc.method, typ, len(rc.inputs))
-		rows = append(rows, floorRows(o, name, in, out, wall, fl, 0)...)
+		rows = append(rows, floorRows(o, name, in, out, wall, fl, mem)...)
 		rows = append(rows, Row{Group: "merge", Name: name + ": peak RSS", Value: float64(rss) / 1e6, Unit: "MB",
 			Note: fmt.Sprintf("inputs %.0f MB, largest tensor %.0f MB (f32: %.0f MB), %d threads", float64(in)/1e6,
 				float64(largestTensor(shape))/1e6, float64(shape.Dim*shape.Vocab*4)/1e6, o.Threads)})
@@ -179,7 +155,7 @@ func floorRows(o *Options, name string, in, out int64, wall time.Duration, fl fl
 	return []Row{
 		ratioRow("merge", name, gbps, "GB/s of input", fl.InputsGBps, "GB/s I/O floor",
 			fmt.Sprintf("%.2f GB in %.2fs; floor %.2fs: reads %.2fs, write+sync %.2fs", float64(in)/1e9, wall.Seconds(), fl.Total.Seconds(), fl.Read.Seconds(), fl.Write.Seconds())),
-		ratioRow("merge", name+": memory", moved, "GB/s in+out", mem, memBaseline, "input and output bytes over the merge's time"),
+		ratioRow("merge", name+": memory", moved, "GB/s in+out", mem, "GB/s memory bandwidth", "input and output bytes over the merge's time"),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/evomerge/evomerge/engine/gguf"
@@ -386,16 +387,23 @@ func (w *window) block(k, lo, hi int, buf []float32) []float32 {
 // scan runs fn on every block of [from, to), loading the inputs in use
 // window by window.
 func (ft *fusedTensor) scan(from, to int, use []int, fn func(w *window, lo, hi int) error) error {
+	return ft.scanRanges([][2]int{{from, to}}, use, fn)
+}
+
+// scanRanges is scan over several ranges, in order.
+func (ft *fusedTensor) scanRanges(ranges [][2]int, use []int, fn func(w *window, lo, hi int) error) error {
 	w := ft.newWindow(use)
 	defer w.release()
-	for wlo := from; wlo < to; wlo += fusedWindow {
-		whi := min(wlo+fusedWindow, to)
-		if err := w.load(wlo, whi); err != nil {
-			return err
-		}
-		for lo := wlo; lo < whi; lo += fusedBlock {
-			if err := fn(w, lo, min(lo+fusedBlock, whi)); err != nil {
+	for _, r := range ranges {
+		for wlo := r[0]; wlo < r[1]; wlo += fusedWindow {
+			whi := min(wlo+fusedWindow, r[1])
+			if err := w.load(wlo, whi); err != nil {
 				return err
+			}
+			for lo := wlo; lo < whi; lo += fusedBlock {
+				if err := fn(w, lo, min(lo+fusedBlock, whi)); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -439,21 +447,25 @@ func (p *Plan) getCollected() *collected {
 	return &collected{}
 }
 
-// findCuts finds the magnitude cuts of the sparsified terms: from the
-// cached profile of each task vector (or a histogram pass), one pass
-// collecting the bucket that holds each needed rank, and an exact
-// selection in it.
+// Magnitude profiles of large tensors come from a sample: every
+// sampleStride-th window, a range of sampleMargin (a fraction of the
+// tensor) either side of the rank's sample position. The collection pass
+// counts exactly and checks the range (kernels.Holds); a range that misses
+// falls back to a profile of the whole tensor, which cannot miss.
+const (
+	sampleStride = 8
+	sampleMargin = 0.01
+)
+
+// findCuts finds the magnitude cuts of the sparsified terms: a key range
+// per needed rank from the task vector's profile (cached, or profiled from
+// a sample now), one pass collecting each range and counting the entries
+// above it, and an exact selection in it.
 func (ft *fusedTensor) findCuts(ctx context.Context) error {
 	terms := ft.prog.terms
 	ft.keep = make([]kernels.Cut, len(terms))
 	ft.top = make([]kernels.Cut, len(terms))
-	type need struct {
-		term, rank int
-		cut        *kernels.Cut
-		lo, hi     uint32 // the bucket holding rank
-		above      int    // entries in higher buckets
-	}
-	var needs []need
+	var needs []cutNeed
 	for i, t := range terms {
 		ft.keep[i], ft.top[i] = kernels.CutAll, kernels.CutNone
 		if t.keep < 0 {
@@ -469,19 +481,19 @@ func (ft *fusedTensor) findCuts(ctx context.Context) error {
 			case r.rank >= ft.n:
 				*r.cut = kernels.CutAll
 			default:
-				needs = append(needs, need{term: i, rank: r.rank, cut: r.cut})
+				needs = append(needs, cutNeed{term: i, rank: r.rank, cut: r.cut})
 			}
 		}
 	}
 	if len(needs) == 0 {
 		return nil
 	}
-	// Profiles: cached, or one histogram pass for the missing ones.
+	// Profiles: cached, or profiled now from a sample.
 	profiles := make([]*kernels.MagProfile, len(terms))
 	var missing []int
 	for _, nd := range needs {
 		i := nd.term
-		if profiles[i] != nil || (len(missing) > 0 && missing[len(missing)-1] == i) {
+		if profiles[i] != nil || slices.Contains(missing, i) {
 			continue
 		}
 		if ft.e.sources != nil {
@@ -494,22 +506,76 @@ func (ft *fusedTensor) findCuts(ctx context.Context) error {
 		}
 		missing = append(missing, i)
 	}
-	if len(missing) > 0 {
-		if err := ft.histograms(ctx, missing, profiles); err != nil {
-			return err
+	stride := 1
+	if ft.n > 2*sampleStride*fusedWindow {
+		stride = sampleStride
+	}
+	if err := ft.profile(ctx, missing, profiles, stride); err != nil {
+		return err
+	}
+	if err := ft.collect(ctx, needs, profiles); err != nil {
+		return err
+	}
+	// Ranges a sample got wrong: profile those task vectors whole.
+	var retry []cutNeed
+	missing = missing[:0]
+	for _, nd := range needs {
+		if !nd.held {
+			retry = append(retry, nd)
+			if !slices.Contains(missing, nd.term) {
+				missing = append(missing, nd.term)
+			}
 		}
 	}
+	if len(retry) == 0 {
+		return nil
+	}
+	if ft.e.sources != nil {
+		ft.e.sources.sampleMissed()
+	}
+	if err := ft.profile(ctx, missing, profiles, 1); err != nil {
+		return err
+	}
+	if err := ft.collect(ctx, retry, profiles); err != nil {
+		return err
+	}
+	for _, nd := range retry {
+		if !nd.held {
+			return fmt.Errorf("tensor %s: internal: the magnitude range of a whole-tensor profile misses rank %d", ft.tp.Out.Name, nd.rank)
+		}
+	}
+	return nil
+}
+
+// cutNeed is one magnitude cut to find: rank rank of term's task vector.
+type cutNeed struct {
+	term, rank int
+	cut        *kernels.Cut
+	held       bool // found: the collected range held the rank
+}
+
+// collect runs the collection pass for needs (those of a term adjacent)
+// and selects each cut whose range holds its rank.
+func (ft *fusedTensor) collect(ctx context.Context, needs []cutNeed, profiles []*kernels.MagProfile) error {
+	terms := ft.prog.terms
+	ranges := make([][2]uint32, len(needs))
+	expect := make([]int, len(needs)) // entries expected in each range
 	use := []int{ft.base}
-	for k := range needs {
-		nd := &needs[k]
-		nd.lo, nd.hi, nd.above = profiles[nd.term].Locate(nd.rank)
+	for k, nd := range needs {
+		prof := profiles[nd.term]
+		margin := sampleMargin
+		if prof.N == ft.n {
+			margin = 0
+		}
+		ranges[k][0], ranges[k][1] = prof.Range(nd.rank, ft.n, margin)
+		expect[k] = prof.Count(ranges[k][0], ranges[k][1], ft.n)
 		if k == 0 || needs[k-1].term != nd.term {
 			use = append(use, terms[nd.term].model)
 		}
 	}
-	// Collect each bucket, chunk by chunk; chunks in index order.
 	parts := ft.e.cpu.chunks(ft.n, fusedBlock)
 	got := make([][]*collected, len(parts)) // [part][need]
+	above := make([][]int, len(parts))
 	defer func() {
 		for _, cs := range got {
 			for _, c := range cs {
@@ -520,20 +586,25 @@ func (ft *fusedTensor) findCuts(ctx context.Context) error {
 	err := ft.forParts(ctx, parts, func(pi, from, to int) error {
 		cs := make([]*collected, len(needs))
 		for k := range cs {
-			cs[k] = ft.p.getCollected()
+			c := ft.p.getCollected()
+			want := int(float64(expect[k])*1.25*float64(to-from)/float64(ft.n)) + 64 // no regrowth
+			c.keys, c.idx = slices.Grow(c.keys, want), slices.Grow(c.idx, want)
+			cs[k] = c
 		}
-		got[pi] = cs
+		got[pi], above[pi] = cs, make([]int, len(needs))
 		buf := ft.p.floats.get(3 * fusedBlock)
 		defer ft.p.floats.put(buf)
 		bBuf, xBuf, d := buf[:fusedBlock], buf[fusedBlock:2*fusedBlock], buf[2*fusedBlock:]
 		return ft.scan(from, to, use, func(w *window, lo, hi int) error {
 			b := w.block(ft.base, lo, hi, bBuf)
 			for k, nd := range needs {
-				if k == 0 || needs[k-1].term != nd.term { // needs of a term are adjacent
+				if k == 0 || needs[k-1].term != nd.term {
 					kernels.Sub(d[:hi-lo], w.block(terms[nd.term].model, lo, hi, xBuf), b)
 				}
 				c := cs[k]
-				c.keys, c.idx = kernels.CollectRange(c.keys, c.idx, d[:hi-lo], lo, nd.lo, nd.hi)
+				var a int
+				c.keys, c.idx, a = kernels.CollectRange(c.keys, c.idx, d[:hi-lo], lo, ranges[k][0], ranges[k][1])
+				above[pi][k] += a
 			}
 			return nil
 		})
@@ -543,21 +614,39 @@ func (ft *fusedTensor) findCuts(ctx context.Context) error {
 	}
 	all := ft.p.getCollected()
 	defer ft.p.collect.Put(all)
-	for k, nd := range needs {
-		all.keys, all.idx = all.keys[:0], all.idx[:0]
+	for k := range needs {
+		nd := &needs[k]
+		n, total := 0, 0
+		for pi := range parts {
+			total += len(got[pi][k].keys)
+		}
+		all.keys, all.idx = slices.Grow(all.keys[:0], total), slices.Grow(all.idx[:0], total)
 		for pi := range parts {
 			all.keys, all.idx = append(all.keys, got[pi][k].keys...), append(all.idx, got[pi][k].idx...)
+			n += above[pi][k]
 		}
-		*nd.cut = kernels.SelectCut(all.keys, all.idx, nd.rank, nd.above)
+		if nd.held = kernels.Holds(len(all.keys), nd.rank, n); nd.held {
+			*nd.cut = kernels.SelectCut(all.keys, all.idx, nd.rank, n)
+		}
 	}
 	return nil
 }
 
-// histograms profiles the task vectors of the given terms in one pass and
-// stores the profiles in the source cache.
-func (ft *fusedTensor) histograms(ctx context.Context, terms []int, profiles []*kernels.MagProfile) error {
-	parts := ft.e.cpu.chunks(ft.n, fusedBlock)
-	hists := make([][]kernels.MagHistogram, len(parts))
+// profile profiles the task vectors of the given terms from every
+// stride-th window (stride 1: the whole tensor) and stores the profiles
+// in the source cache.
+func (ft *fusedTensor) profile(ctx context.Context, terms []int, profiles []*kernels.MagProfile, stride int) error {
+	if len(terms) == 0 {
+		return nil
+	}
+	var windows [][2]int
+	for k, lo := 0, 0; lo < ft.n; k, lo = k+1, lo+fusedWindow {
+		if k%stride == 0 {
+			windows = append(windows, [2]int{lo, min(lo+fusedWindow, ft.n)})
+		}
+	}
+	parts := min(cap(ft.e.cpu), len(windows))
+	hists := make([][]kernels.MagHistogram, parts)
 	defer func() {
 		for _, h := range hists {
 			if h != nil {
@@ -569,14 +658,18 @@ func (ft *fusedTensor) histograms(ctx context.Context, terms []int, profiles []*
 	for _, i := range terms {
 		use = append(use, ft.prog.terms[i].model)
 	}
-	err := ft.forParts(ctx, parts, func(pi, from, to int) error {
+	spans := make([][2]int, parts) // indices into windows
+	for pi := range spans {
+		spans[pi] = [2]int{len(windows) * pi / parts, len(windows) * (pi + 1) / parts}
+	}
+	err := ft.forParts(ctx, spans, func(pi, from, to int) error {
 		h := ft.p.hists.get(len(terms))
 		clear(h)
 		hists[pi] = h
 		buf := ft.p.floats.get(3 * fusedBlock)
 		defer ft.p.floats.put(buf)
 		bBuf, xBuf, d := buf[:fusedBlock], buf[fusedBlock:2*fusedBlock], buf[2*fusedBlock:]
-		return ft.scan(from, to, use, func(w *window, lo, hi int) error {
+		return ft.scanRanges(windows[from:to], use, func(w *window, lo, hi int) error {
 			b := w.block(ft.base, lo, hi, bBuf)
 			for k, i := range terms {
 				kernels.Sub(d[:hi-lo], w.block(ft.prog.terms[i].model, lo, hi, xBuf), b)
@@ -589,7 +682,7 @@ func (ft *fusedTensor) histograms(ctx context.Context, terms []int, profiles []*
 		return err
 	}
 	for k, i := range terms {
-		for pi := 1; pi < len(parts); pi++ {
+		for pi := 1; pi < parts; pi++ {
 			hists[0][k].Merge(&hists[pi][k])
 		}
 		profiles[i] = hists[0][k].Profile()

@@ -149,6 +149,78 @@ func TestFusedMatchesMerge(t *testing.T) {
 	}
 }
 
+// writeModel writes a model with synth's header and the given values.
+func writeModel(t *testing.T, path string, shape synth.Model, values func(name string, n int) []float32) {
+	t.Helper()
+	h := shape.Header(filepath.Base(path))
+	fw, err := gguf.Create(path, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Abort()
+	for _, ti := range h.Tensors {
+		buf := make([]byte, ti.Bytes())
+		if err := (kernels.Native{}).Encode(ti.Type, buf, values(ti.Name, int(ti.Elements())), int(ti.Shape[0])); err != nil {
+			t.Fatal(err)
+		}
+		if err := fw.WriteTensor(ti.Name, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fw.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSampledProfiles: on tensors large enough to be profiled from a
+// sample, the cuts are exact — also when the sample misleads (task vectors
+// whose sampled windows hold only tiny entries), which the collection
+// pass catches before falling back to a whole-tensor profile.
+func TestSampledProfiles(t *testing.T) {
+	dir := t.TempDir()
+	shape := synth.Model{Type: gguf.TypeF16, Dim: 1024, FFN: 64, Vocab: 1100, Layers: 1}
+	base := filepath.Join(dir, "base.gguf")
+	writeModel(t, base, shape, func(name string, n int) []float32 { return synth.Values(1, name, n) })
+	var models []string
+	for k, mislead := range []bool{false, true} {
+		path := filepath.Join(dir, fmt.Sprintf("m%d.gguf", k))
+		writeModel(t, path, shape, func(name string, n int) []float32 {
+			v, d := synth.Values(1, name, n), synth.Values(uint64(k+2), name, n)
+			for j := range v {
+				scale := float32(0.05)
+				if mislead && (j/fusedWindow)%sampleStride == 0 {
+					scale = 1e-4 // what the sample sees
+				}
+				v[j] += scale * d[j]
+			}
+			return v
+		})
+		models = append(models, path)
+	}
+	r := &Recipe{Method: "ties", Base: base, Models: []ModelRef{
+		{Model: models[0], Params: Params{"weight": Scalar(0.6), "density": Scalar(0.3)}},
+		{Model: models[1], Params: Params{"weight": Scalar(0.4), "density": Scalar(0.6)}}}}
+	p, err := NewPlan(r, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if n := p.Tensors[0].Out.Elements(); n <= 2*sampleStride*fusedWindow {
+		t.Fatalf("the embedding has %d elements: too few to be sampled", n)
+	}
+	out := filepath.Join(dir, "out.gguf")
+	want := execBytes(t, p, out, ExecOptions{noFuse: true})
+	sources := NewSourceCache(0)
+	for run := range 2 {
+		if got := execBytes(t, p, out, ExecOptions{Threads: 2, Sources: sources}); !bytes.Equal(got, want) {
+			t.Fatalf("run %d: the fused output differs from Method.Merge's", run)
+		}
+	}
+	if st := sources.Stats(); st.SampleMisses == 0 {
+		t.Errorf("no sampled range missed (stats %+v): the misleading model did not test the fallback", st)
+	}
+}
+
 // TestComputeTensor: each tensor computed alone equals what Execute wrote.
 func TestComputeTensor(t *testing.T) {
 	dir := t.TempDir()

@@ -14,8 +14,8 @@ import (
 //
 //   - magnitude profiles of task vectors x − B (kernels.MagProfile, a few
 //     kilobytes each): TIES and breadcrumbs find the threshold of any
-//     density from the profile plus one pass over one narrow bucket, where
-//     a profile missing costs a histogram pass of the whole task vector;
+//     density from the profile plus one collection pass, where a missing
+//     profile costs a pass over an eighth of the task vector (fused.go);
 //   - float32 copies of source tensors of types the native kernels cannot
 //     decode (K-quants, IQ and other types the codec decodes), up to a byte
 //     budget. F16, BF16, Q8_0 and F32 tensors are not kept: their SIMD
@@ -39,6 +39,9 @@ type SourceCache struct {
 // SourceCacheStats count a SourceCache's use.
 type SourceCacheStats struct {
 	ProfileHits, ProfileMisses int
+	// SampleMisses counts key ranges from sampled profiles that missed
+	// their rank (the tensor was then profiled whole).
+	SampleMisses               int
 	DecodedHits, DecodedMisses int
 	DecodedBytes               int64 // held by decoded copies
 	ProfileBytes               int64 // held by profiles
@@ -71,13 +74,22 @@ func (c *SourceCache) profile(key [32]byte) (*kernels.MagProfile, bool) {
 	return p, ok
 }
 
+// putProfile keeps p, replacing a profile of the same task vector (a
+// whole-tensor profile replaces one of a sample that missed).
 func (c *SourceCache) putProfile(key [32]byte, p *kernels.MagProfile) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.profiles[key]; !ok {
-		c.profiles[key] = p
-		c.stats.ProfileBytes += int64(p.Bytes())
+	if old, ok := c.profiles[key]; ok {
+		c.stats.ProfileBytes -= int64(old.Bytes())
 	}
+	c.profiles[key] = p
+	c.stats.ProfileBytes += int64(p.Bytes())
+}
+
+func (c *SourceCache) sampleMissed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stats.SampleMisses++
 }
 
 // decodedCopy returns the cached float32 copy of a source tensor.
