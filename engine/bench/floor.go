@@ -29,6 +29,7 @@ type floor struct {
 	Total      time.Duration // wall time, reads and write overlapped
 	Read       time.Duration // until the last read finished
 	Write      time.Duration // until the output was synced and renamed
+	CPU        time.Duration // this process's CPU time meanwhile
 	InBytes    int64
 	OutBytes   int64
 	ReadGBps   float64 // InBytes over Read
@@ -70,7 +71,7 @@ func ioFloor(ctx context.Context, inputs []string, outBytes int64, dir string, t
 	f.OutBytes = outBytes
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 
 	var writeErr error
 	var wg sync.WaitGroup
@@ -109,7 +110,7 @@ feed:
 	readers.Wait()
 	f.Read = time.Since(start)
 	wg.Wait()
-	f.Total = time.Since(start)
+	f.Total, f.CPU = time.Since(start), processCPU()-cpu0
 	for _, err := range append(errs, writeErr) {
 		if err != nil {
 			return f, err

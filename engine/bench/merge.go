@@ -60,11 +60,11 @@ func mergeBench(ctx context.Context, o *Options) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		wall, err := nextCandidate(ctx, o, paths, filepath.Join(dir, "next.gguf"))
+		wall, cpu, err := nextCandidate(ctx, o, paths, filepath.Join(dir, "next.gguf"))
 		if err != nil {
 			return nil, fmt.Errorf("ties %s, next candidate: %w", typ, err)
 		}
-		rows = append(rows, floorRows(o, fmt.Sprintf("ties %s, 4 inputs, next candidate", typ), inputBytes(paths), tensorBytes(paths[1]), wall, fl, mem)...)
+		rows = append(rows, floorRows(o, fmt.Sprintf("ties %s, 4 inputs, next candidate", typ), inputBytes(paths), tensorBytes(paths[1]), wall, cpu, fl, mem)...)
 		for _, p := range paths {
 			os.Remove(p)
 		}
@@ -131,14 +131,14 @@ func childMerges(ctx context.Context, o *Options, dir string, typ gguf.Type, pat
 			return nil, err
 		}
 		outPath := filepath.Join(dir, "merged.gguf")
-		wall, rss, err := runChild(ctx, o, o.Exe, "merge", recipe, "-o", outPath, "--threads", strconv.Itoa(o.Threads))
+		run, err := runChild(ctx, o, o.Exe, "merge", recipe, "-o", outPath, "--threads", strconv.Itoa(o.Threads))
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", rc.method, typ, err)
 		}
 		os.Remove(outPath)
 		name := fmt.Sprintf("%s %s, %d inputs", rc.method, typ, len(rc.inputs))
-		rows = append(rows, floorRows(o, name, in, out, wall, fl, mem)...)
-		rows = append(rows, Row{Group: "merge", Name: name + ": peak RSS", Value: float64(rss) / 1e6, Unit: "MB",
+		rows = append(rows, floorRows(o, name, in, out, run.wall, run.cpu, fl, mem)...)
+		rows = append(rows, Row{Group: "merge", Name: name + ": peak RSS", Value: float64(run.rss) / 1e6, Unit: "MB",
 			Note: fmt.Sprintf("inputs %.0f MB, largest tensor %.0f MB (f32: %.0f MB), %d threads", float64(in)/1e6,
 				float64(largestTensor(shape))/1e6, float64(shape.Dim*shape.Vocab*4)/1e6, o.Threads)})
 	}
@@ -146,15 +146,18 @@ func childMerges(ctx context.Context, o *Options, dir string, typ gguf.Type, pat
 }
 
 // floorRows reports a merge of in bytes of input into out bytes in wall
-// time against the I/O floor and the memory bandwidth.
-func floorRows(o *Options, name string, in, out int64, wall time.Duration, fl floor, mem float64) []Row {
+// time (cpu: its CPU time, user and system) against the I/O floor and the
+// memory bandwidth. The CPU times show what a merge costs when the
+// machine is shared and wall times stretch.
+func floorRows(o *Options, name string, in, out int64, wall, cpu time.Duration, fl floor, mem float64) []Row {
 	gbps := float64(in) / 1e9 / wall.Seconds()
 	moved := float64(in+out) / 1e9 / wall.Seconds()
 	o.logf("%s: %.2f GB/s (I/O floor %.2f GB/s: reads %.2f GB/s, write+sync %.2f GB/s), %.2f GB/s of input and output", name, gbps,
 		fl.InputsGBps, fl.ReadGBps, fl.WriteGBps, moved)
 	return []Row{
 		ratioRow("merge", name, gbps, "GB/s of input", fl.InputsGBps, "GB/s I/O floor",
-			fmt.Sprintf("%.2f GB in %.2fs; floor %.2fs: reads %.2fs, write+sync %.2fs", float64(in)/1e9, wall.Seconds(), fl.Total.Seconds(), fl.Read.Seconds(), fl.Write.Seconds())),
+			fmt.Sprintf("%.2f GB in %.2fs (cpu %.1fs); floor %.2fs (cpu %.1fs): reads %.2fs, write+sync %.2fs", float64(in)/1e9, wall.Seconds(), cpu.Seconds(),
+				fl.Total.Seconds(), fl.CPU.Seconds(), fl.Read.Seconds(), fl.Write.Seconds())),
 		ratioRow("merge", name+": memory", moved, "GB/s in+out", mem, "GB/s memory bandwidth", "input and output bytes over the merge's time"),
 	}
 }
@@ -162,7 +165,7 @@ func floorRows(o *Options, name string, in, out int64, wall time.Duration, fl fl
 // nextCandidate runs one TIES execution (density 0.5) from paths[0] (the
 // base) and the others with a source cache, then times a second with other
 // densities, writing out like the merge command.
-func nextCandidate(ctx context.Context, o *Options, paths []string, out string) (time.Duration, error) {
+func nextCandidate(ctx context.Context, o *Options, paths []string, out string) (wall, cpu time.Duration, err error) {
 	recipe := func(density float64) *merge.Recipe {
 		r := &merge.Recipe{Method: "ties", Base: paths[0]}
 		for i, p := range paths[1:] {
@@ -173,14 +176,14 @@ func nextCandidate(ctx context.Context, o *Options, paths []string, out string) 
 	sources := merge.NewSourceCache(0)
 	opt := merge.ExecOptions{Codec: llm.Codec{}, Threads: o.Threads, Sources: sources}
 	if _, _, err := merge.Run(ctx, recipe(0.5), out, llm.Codec{}, opt); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	os.Remove(out)
-	start := time.Now()
-	_, _, err := merge.Run(ctx, recipe(0.3), out, llm.Codec{}, opt)
-	wall := time.Since(start)
+	start, cpu0 := time.Now(), processCPU()
+	_, _, err = merge.Run(ctx, recipe(0.3), out, llm.Codec{}, opt)
+	wall, cpu = time.Since(start), processCPU()-cpu0
 	os.Remove(out)
-	return wall, err
+	return wall, cpu, err
 }
 
 // tensorBytes is the size of a model's tensor data (a merge's output).
@@ -216,7 +219,13 @@ func inputBytes(paths []string) int64 {
 // child's figure. So this process first returns its free memory and resets
 // its own peak to its current RSS (/proc/self/clear_refs, "5"; elsewhere
 // the reset is skipped and the figure is an upper bound).
-func runChild(ctx context.Context, o *Options, exe string, args ...string) (time.Duration, int64, error) {
+// childRun is what runChild measures.
+type childRun struct {
+	wall, cpu time.Duration
+	rss       int64 // peak, bytes
+}
+
+func runChild(ctx context.Context, o *Options, exe string, args ...string) (childRun, error) {
 	debug.FreeOSMemory()
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	cmd := exec.CommandContext(ctx, exe, append(args, "--log-file", "")...)
@@ -225,15 +234,24 @@ func runChild(ctx context.Context, o *Options, exe string, args ...string) (time
 	cmd.Stderr = &stderr
 	start := time.Now()
 	err := cmd.Run()
-	wall := time.Since(start)
+	r := childRun{wall: time.Since(start)}
 	if err != nil {
-		return 0, 0, fmt.Errorf("%v: %s", err, lastLines(stderr.String(), 3))
+		return r, fmt.Errorf("%v: %s", err, lastLines(stderr.String(), 3))
 	}
-	var rss int64
+	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss * 1024 // kilobytes on Linux
+		r.rss = ru.Maxrss * 1024 // kilobytes on Linux
 	}
-	return wall, rss, nil
+	return r, nil
+}
+
+// processCPU is this process's CPU time so far, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func lastLines(s string, n int) string {

@@ -21,11 +21,13 @@ import (
 // at a time (small buffers that stay in cache and are reused, never a
 // whole input tensor), and worked through in blocks of fusedBlock elements
 // that stay in L1 — decode a block of every input (SIMD), combine, check,
-// encode the output block. Each input element is read once (twice for a
-// model whose magnitude threshold is looked up, three times when its
-// profile is not cached yet: see kernels/magcut.go), and no tensor-sized
-// float32 buffer exists unless an input or the output has a type only the
-// codec handles. The encoded output tensor is the only tensor-sized buffer.
+// encode the output block. Each input element is read once — twice for
+// the inputs of a task vector whose magnitude threshold must be found
+// (the collection pass, see findCuts and kernels/magcut.go), plus an
+// eighth when its profile is not cached yet (a sample) — and no
+// tensor-sized float32 buffer exists unless an input or the output has a
+// type only the codec handles: the encoded output tensor is the only
+// tensor-sized buffer.
 //
 // The per-element arithmetic is the method's, with the same kernels in
 // the same order, so the output is bit-identical to Method.Merge's
