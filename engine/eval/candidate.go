@@ -26,6 +26,11 @@ import (
 type SourceRef struct {
 	Name string `json:"name"` // as recipes name the model (default: Path)
 	Path string `json:"path"` // GGUF file on the worker's machine
+	// SHA256 and Size pin the file for hosts on other machines
+	// (engine/dist): a host uses its own copy only when it matches.
+	// Workers ignore them.
+	SHA256 string `json:"sha256,omitempty"`
+	Size   int64  `json:"size,omitempty"`
 }
 
 // PrepareRequest announces a run's sources to a worker.
@@ -77,6 +82,15 @@ type CandidateRequest struct {
 	// Path forces PathFile or PathInPlace (an error when the recipe cannot
 	// be merged in place); empty chooses in place whenever possible.
 	Path string `json:"path,omitempty"`
+	// Sample, when set, also has the candidate continue a prompt (the
+	// final comparison shows one continuation per model).
+	Sample *SampleRequest `json:"sample,omitempty"`
+}
+
+// SampleRequest is a continuation to generate, as OpGenerate would.
+type SampleRequest struct {
+	Prompt  string          `json:"prompt"`
+	Options GenerateOptions `json:"options"`
 }
 
 // CandidateReply is a candidate's scores and how they were obtained.
@@ -104,6 +118,7 @@ type CandidateReply struct {
 	Perplexity *PerplexityReply `json:"perplexity,omitempty"`
 	Tasks      *TaskResult      `json:"tasks,omitempty"`
 	Coherence  *CoherenceResult `json:"coherence,omitempty"`
+	Sample     *GenerateResult  `json:"sample,omitempty"`
 }
 
 // ProgressMerge is the Text of progress events while a candidate is

@@ -78,6 +78,7 @@ type engine struct {
 	history  *history
 	measurer measurer
 	ev       *evaluator
+	queue    *queue
 	scratch  *scratch
 	final    time.Duration // the held-out comparison's time
 }
@@ -134,7 +135,11 @@ func run(ctx context.Context, cfg config.Config, opt Options, score ScoreFunc) (
 	if err != nil {
 		return nil, err
 	}
-	return e.search(ctx)
+	res, err = e.search(ctx)
+	if err == nil && e.queue != nil {
+		e.queue.finished = true
+	}
+	return res, err
 }
 
 // setup resolves models, lays out the genome, loads texts, opens the
@@ -180,32 +185,41 @@ func (e *engine) setup(ctx context.Context, score ScoreFunc) error {
 		e.measurer = score
 		return nil
 	}
-	pool, err := eval.NewPool(ctx, e.opt.PoolOptions.Sized(cfg.Hardware.Workers, cfg.Hardware.Threads, cfg.Hardware.GPULayersN()))
-	if err != nil {
-		return err
-	}
-	e.scratch = &scratch{root: cfg.Hardware.TmpDir, inFlight: pool.Size() + 1, logf: e.events.logf}
-	for _, p := range e.paths {
-		e.scratch.models = append(e.scratch.models, p)
-	}
 	reference := e.space.Base
 	if reference == "" {
 		reference = e.space.Sources[0]
 	}
-	e.ev = newEvaluator(cfg.Evaluation, pool, texts, tasks, reference)
+	var pool *eval.Pool
+	if cfg.Hardware.Workers > 0 {
+		if pool, err = eval.NewPool(ctx, e.opt.PoolOptions.Sized(cfg.Hardware.Workers, cfg.Hardware.Threads, cfg.Hardware.GPULayersN())); err != nil {
+			return err
+		}
+	}
+	e.ev = newEvaluator(cfg.Evaluation, pool, texts, tasks, reference, cfg.Distributed.Remote(), cfg.Evolution.Population)
 	e.measurer = e.ev
+	e.scratch = &scratch{root: cfg.Hardware.TmpDir, inFlight: max(1, cfg.Hardware.Workers) + 1, logf: e.events.logf}
+	for _, p := range e.paths {
+		e.scratch.models = append(e.scratch.models, p)
+	}
 	dir, err := e.scratch.scratchDir()
 	if err != nil {
 		return err
 	}
 	paths := slices.Sorted(maps.Values(e.paths))
-	prep, err := e.ev.prepare(ctx, eval.PrepareRequest{Template: reference, Scratch: dir,
-		CacheBytes: int64(cfg.Hardware.TensorCacheMB) << 20, SourceCacheBytes: int64(cfg.Hardware.SourceCacheMB) << 20}, paths)
-	if err != nil {
-		return fmt.Errorf("preparing the evaluation workers: %w", err)
+	prepReq := eval.PrepareRequest{Sources: sources(paths), Template: reference, Scratch: dir,
+		CacheBytes: int64(cfg.Hardware.TensorCacheMB) << 20, SourceCacheBytes: int64(cfg.Hardware.SourceCacheMB) << 20}
+	if pool != nil {
+		prep, err := pool.Prepare(ctx, prepReq)
+		if err != nil {
+			return fmt.Errorf("preparing the evaluation workers: %w", err)
+		}
+		e.events.logf("info", "workers keep %s loaded and merge candidates into it in place (%s, %s in %d weights)",
+			prep.Template, strings.Join(prep.Buffers, "+"), format.Bytes(prep.Bytes), prep.Weights)
 	}
-	e.events.logf("info", "workers keep %s loaded and merge candidates into it in place (%s, %s in %d weights)",
-		prep.Template, strings.Join(prep.Buffers, "+"), format.Bytes(prep.Bytes), prep.Weights)
+	if e.queue, err = e.openQueue(ctx, prepReq, pool); err != nil {
+		return err
+	}
+	e.ev.queue = e.queue.coord
 	return nil
 }
 
@@ -286,7 +300,10 @@ func (e *engine) teardown() {
 	if e.history != nil {
 		e.history.close()
 	}
-	if e.ev != nil {
+	if e.queue != nil {
+		e.queue.close()
+	}
+	if e.ev != nil && e.ev.pool != nil {
 		e.ev.pool.Close()
 	}
 	if e.scratch != nil {

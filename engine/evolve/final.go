@@ -80,6 +80,14 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 		models = append(models, entry{"uniform", "uniform", path})
 	}
 	models = append(models, entry{"best", "best", res.BestModel})
+	if e.ev.pool == nil {
+		// hardware.workers = 0: best.gguf and the uniform average exist
+		// only here, so one local worker compares them.
+		e.ev.pool, err = eval.NewPool(ctx, e.opt.PoolOptions.Sized(1, e.cfg.Hardware.Threads, e.cfg.Hardware.GPULayersN()))
+		if err != nil {
+			return err
+		}
+	}
 	prompt := eval.DefaultCoherencePrompts()[0]
 	for _, m := range models {
 		e.events.logf("info", "held-out evaluation of %s", m.name)
