@@ -181,7 +181,9 @@ func TestRefusedWorker(t *testing.T) {
 		logged = append(logged, fmt.Sprintf(f, a...))
 		mu.Unlock()
 	}}, Evomerge: "v0.0.1", Llama: "v0.0.1",
-		Start: func(context.Context, RunInfo, eval.PrepareRequest) (Executor, func(), error) { return old, func() {}, nil }})
+		Start: func(context.Context, RunInfo, eval.PrepareRequest) (Executor, func(), error) {
+			return old, func() {}, nil
+		}})
 	select {
 	case ch := <-changes:
 		if !strings.Contains(ch, "worker old refused: evomerge v0.0.1") && !strings.Contains(ch, "this worker is v0.0.1") {
@@ -197,7 +199,9 @@ func TestRefusedWorker(t *testing.T) {
 	mu.Unlock()
 	good := &scorer{runs: map[string]int{}}
 	go Join(ctx, dial(t, url), JoinOptions{HostOptions: HostOptions{Name: "good"},
-		Start: func(context.Context, RunInfo, eval.PrepareRequest) (Executor, func(), error) { return good, func() {}, nil }})
+		Start: func(context.Context, RunInfo, eval.PrepareRequest) (Executor, func(), error) {
+			return good, func() {}, nil
+		}})
 	o, err := c.Submit(ctx, Job{Key: "k", Request: eval.CandidateRequest{Recipe: "linear"}}, nil)
 	if err != nil {
 		t.Fatal(err)

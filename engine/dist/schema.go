@@ -18,9 +18,9 @@ const Protocol = 1
 // run id, so runs sharing one server (an external cluster) stay apart.
 type names struct{ run string }
 
-func (n names) jobsStream() string      { return "EVOMERGE_" + n.run + "_JOBS" }
-func (n names) resultsStream() string   { return "EVOMERGE_" + n.run + "_RESULTS" }
-func (n names) jobSubject() string      { return "evomerge." + n.run + ".jobs" }
+func (n names) jobsStream() string    { return "EVOMERGE_" + n.run + "_JOBS" }
+func (n names) resultsStream() string { return "EVOMERGE_" + n.run + "_RESULTS" }
+func (n names) jobSubject() string    { return "evomerge." + n.run + ".jobs" }
 func (n names) resultSubject(key string) string {
 	return "evomerge." + n.run + ".results." + key
 }
@@ -87,8 +87,8 @@ type Job struct {
 
 // Result is a job's outcome, published by the host that ran it.
 type Result struct {
-	Key    string             `json:"key"`
-	Worker string             `json:"worker"` // host name
+	Key    string              `json:"key"`
+	Worker string              `json:"worker"` // host name
 	Reply  eval.CandidateReply `json:"reply"`
 	// Err is set when the job failed; Kind classifies it (eval.KindLoad,
 	// eval.KindInput, eval.KindInternal, or KindCrash / KindUndelivered).

@@ -82,15 +82,6 @@ type CandidateRequest struct {
 	// Path forces PathFile or PathInPlace (an error when the recipe cannot
 	// be merged in place); empty chooses in place whenever possible.
 	Path string `json:"path,omitempty"`
-	// Sample, when set, also has the candidate continue a prompt (the
-	// final comparison shows one continuation per model).
-	Sample *SampleRequest `json:"sample,omitempty"`
-}
-
-// SampleRequest is a continuation to generate, as OpGenerate would.
-type SampleRequest struct {
-	Prompt  string          `json:"prompt"`
-	Options GenerateOptions `json:"options"`
 }
 
 // CandidateReply is a candidate's scores and how they were obtained.
@@ -118,7 +109,6 @@ type CandidateReply struct {
 	Perplexity *PerplexityReply `json:"perplexity,omitempty"`
 	Tasks      *TaskResult      `json:"tasks,omitempty"`
 	Coherence  *CoherenceResult `json:"coherence,omitempty"`
-	Sample     *GenerateResult  `json:"sample,omitempty"`
 }
 
 // ProgressMerge is the Text of progress events while a candidate is

@@ -574,18 +574,6 @@ func (s *server) score(ctx context.Context, id uint64, cr *eval.CandidateRequest
 		}
 		reply.Coherence = &res
 	}
-	if cr.Sample != nil {
-		sess, done, err := open(0)
-		if err != nil {
-			return err
-		}
-		res, err := eval.Generate(ctx, sess, cr.Sample.Prompt, cr.Sample.Options, nil)
-		done()
-		if err != nil {
-			return fmt.Errorf("sample: %w", err)
-		}
-		reply.Sample = &res
-	}
 	return nil
 }
 
