@@ -23,8 +23,8 @@ import (
 
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval"
-	"github.com/evomerge/evomerge/engine/gguf"
 	"github.com/evomerge/evomerge/engine/merge"
+	"github.com/evomerge/evomerge/engine/modelset"
 	"github.com/evomerge/evomerge/kernels"
 	"github.com/evomerge/evomerge/zoo"
 )
@@ -45,8 +45,9 @@ type Options struct {
 	// Codec encodes merged tensors (default kernels.Native; the CLI passes
 	// engine/llm's, which writes every ggml type).
 	Codec kernels.Codec
-	// Resolve maps a model reference (path or Hugging Face id) to a local
-	// file (default: the reference itself).
+	// Resolve maps a model reference (zoo:NAME, a path or a Hugging Face
+	// reference) to a local file (default: modelset.Resolver(nil), which
+	// downloads from the hub configured by the environment).
 	Resolve func(ctx context.Context, ref string) (string, error)
 	// Scorer replaces merging and evaluation (tests of the search itself).
 	Scorer func(ctx context.Context, r *merge.Recipe) (Scores, error)
@@ -81,8 +82,9 @@ type Record struct {
 func (r Record) OK() bool { return r.Status != StatusFailed }
 
 type engine struct {
-	cfg     config.Config
+	cfg     config.Config // the effective configuration (modelset's)
 	opt     Options
+	models  *modelset.Set
 	space   *Space
 	ops     *operators
 	paths   map[string]string // model name → local file
@@ -160,42 +162,20 @@ func (e *engine) logf(level, format string, args ...any) {
 // setup resolves models, lays out the genome, loads texts, opens the
 // history and starts the evaluation workers.
 func (e *engine) setup(ctx context.Context) error {
+	set, err := modelset.Prepare(ctx, e.cfg, e.opt.Resolve)
+	if err != nil {
+		return err
+	}
+	e.models = set
+	e.cfg = set.Config
 	cfg := e.cfg
-	e.paths = map[string]string{}
-	resolve := e.opt.Resolve
-	if resolve == nil {
-		resolve = func(_ context.Context, ref string) (string, error) { return ref, nil }
-	}
-	var problems []string
-	layers := -1
-	for _, m := range cfg.Models {
-		p, err := resolve(ctx, m.Ref())
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("model %s: %v", m.Name, err))
-			continue
-		}
-		f, err := gguf.Open(p)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("model %s: %v", m.Name, err))
-			continue
-		}
-		n, _ := f.Metadata.ArchUint("block_count")
-		f.Close()
-		switch {
-		case layers < 0:
-			layers = int(n)
-		case int(n) != layers:
-			problems = append(problems, fmt.Sprintf("model %s has %d layers, the others %d: layer-wise genes need equal depths", m.Name, n, layers))
-		}
-		e.paths[m.Name] = p
-	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "\n"))
-	}
+	e.paths = set.Paths()
+	layers := set.Layers()
 	space, err := NewSpace(cfg, e.paths, layers)
 	if err != nil {
 		return err
 	}
+	space.Depths = set.Depths()
 	e.space = space
 	ev := cfg.Evolution
 	e.ops = &operators{space: space, mutationRate: ev.MutationRate, mutationScale: ev.MutationScale,
@@ -408,7 +388,8 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	}
 	e.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Base: e.space.BaseName,
 		Techniques: e.space.Techniques, Genes: e.space.Len(), Population: ev.Population, Generations: ev.Generations,
-		Budget: e.budget, Texts: textNames, OutputDir: e.cfg.Output.Dir, Resumed: len(e.cache), Time: e.start})
+		Budget: e.budget, Texts: textNames, OutputDir: e.cfg.Output.Dir, Resumed: len(e.cache), Time: e.start,
+		Models: e.models.Models, BaseNote: e.models.BaseNote, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut})
 
 	reason := "generations"
 	stalled := 0
@@ -470,7 +451,9 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	if e.best == nil {
 		return nil, errors.New("no candidate could be evaluated; see the log for the errors")
 	}
-	res := &Result{OutputDir: e.cfg.Output.Dir, Reason: reason, Best: e.info(e.best), BestFitness: e.best.fitness,
+	res := &Result{OutputDir: e.cfg.Output.Dir, Models: e.models.Models, BaseNote: e.models.BaseNote,
+		Techniques: e.space.Techniques, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
+		Reason: reason, Best: e.info(e.best), BestFitness: e.best.fitness,
 		BestScores: e.cache[e.best.key].Scores, Evaluations: e.evaluations, Generations: gens,
 		Seed: ev.Seed, Optimizer: ev.Optimizer}
 	for _, f := range opt.front() {
@@ -873,9 +856,7 @@ func (e *engine) scoreModel(ctx context.Context, model string, texts []eval.Text
 
 func (e *engine) coherence(ctx context.Context, model string) (eval.CoherenceResult, error) {
 	opt := eval.DefaultCoherence()
-	if len(e.cfg.Evaluation.CoherencePrompts) > 0 {
-		opt.Prompts = e.cfg.Evaluation.CoherencePrompts
-	}
+	opt.Prompts = e.cfg.Evaluation.CoherencePrompts // modelset chose them when empty
 	opt.MaxTokens = e.cfg.Evaluation.CoherenceTokens
 	opt.Reference = e.space.Base
 	if opt.Reference == "" {
