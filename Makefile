@@ -1,7 +1,8 @@
 # evomerge — build, test and run.
 #
 #   make run    run the default tournament on the bundled zoo (builds what it needs)
-#   make test   every test (installs missing system packages, builds the zoo)
+#   make test   gofmt, vet, staticcheck and every test (installs missing
+#               system packages, builds the zoo)
 #
 # Everything a fresh Debian machine lacks is installed here, so these two
 # commands are the whole set-up.
@@ -44,7 +45,7 @@ export CGO_CPPFLAGS := -I$(CGO_INCLUDE)
 DEB_PACKAGES := nlohmann-json3-dev libstb-dev
 DEB_MARKERS  := /usr/include/nlohmann/json_fwd.hpp /usr/include/stb/stb_image.h
 
-.PHONY: build deps test-deps cgo-include run test vet fmt bench race fuzz clean zoo cuda env
+.PHONY: build deps test-deps cgo-include run test vet lint fmt bench race fuzz clean zoo cuda env
 
 deps: cgo-include
 	@missing=""; \
@@ -69,6 +70,19 @@ vet: deps
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')
 
+# staticcheck at a pinned version, fetched through the Go module proxy and
+# built by the go command on first use (cached after). `go run pkg@version`
+# keeps the linter's dependencies out of go.mod: as a tool directive it
+# would upgrade golang.org/x/sync and golang.org/x/tools, which the binary
+# links (through ollama's converter, the terminal library and gonum), so a
+# linter would change what ships. It runs with the cgo flags above, so
+# engine/llm type-checks.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: deps
+	$(STATICCHECK) $(PKGS)
+
 # Tools the tests drive: tmux (the TUI end-to-end test) and Chromium (the
 # report renders offline). Installed like the build packages.
 TEST_DEB_PACKAGES := tmux chromium
@@ -86,6 +100,7 @@ test-deps:
 test: build zoo test-deps
 	gofmt -l $$(git ls-files '*.go') | (! grep .) || { echo "gofmt needed on the files above" >&2; exit 1; }
 	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
 	$(GO) test -count=1 -timeout 60m $(PKGS)
 
 # The main job on the bundled default: a tournament over the zoo's three

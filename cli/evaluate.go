@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/evomerge/evomerge/engine/eval"
-	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/engine/gguf"
 )
 
@@ -69,7 +69,7 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 	if len(refs) == 0 {
 		refs = []string{defaultEvalText}
 	}
-	texts, err := evolve.LoadTexts(refs)
+	texts, err := eval.LoadTexts(refs)
 	if err != nil {
 		return err
 	}
@@ -156,19 +156,19 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 	}
 	fmt.Fprintf(w, "model        %s\n", path)
 	for _, t := range rep.Texts {
-		fmt.Fprintf(w, "text         %-10s ppl %9.3f ± %.3f  (%d tokens scored in %d windows of %d)\n", t.Name, t.Perplexity, t.StdErr, t.Tokens, t.Chunks, o.ctx)
+		fmt.Fprintf(w, "text         %-10s ppl %9s ± %s  (%d tokens scored in %d windows of %d)\n", t.Name, format.Perplexity(t.Perplexity), format.Perplexity(t.StdErr), t.Tokens, t.Chunks, o.ctx)
 	}
 	if len(rep.Texts) > 1 {
-		fmt.Fprintf(w, "perplexity   %.3f ± %.3f over all %d tokens\n", rep.Perplexity, rep.StdErr, rep.Tokens)
+		fmt.Fprintf(w, "perplexity   %s ± %s over all %d tokens\n", format.Perplexity(rep.Perplexity), format.Perplexity(rep.StdErr), rep.Tokens)
 	} else {
-		fmt.Fprintf(w, "perplexity   %.3f ± %.3f (%d tokens)\n", rep.Perplexity, rep.StdErr, rep.Tokens)
+		fmt.Fprintf(w, "perplexity   %s ± %s (%d tokens)\n", format.Perplexity(rep.Perplexity), format.Perplexity(rep.StdErr), rep.Tokens)
 	}
 	if rep.Coherence != nil {
-		fmt.Fprintf(w, "coherence    %.3f (reference perplexity %.1f, distinct-2 %.2f over %d prompts)\n", *rep.Coherence,
-			rep.CoherenceParts.RefPerplexity, rep.CoherenceParts.Distinct2, len(rep.CoherenceParts.Samples))
+		fmt.Fprintf(w, "coherence    %s (reference perplexity %s, distinct-2 %s over %d prompts)\n", format.Fraction(*rep.Coherence),
+			format.Perplexity(rep.CoherenceParts.RefPerplexity), format.Fraction(rep.CoherenceParts.Distinct2), len(rep.CoherenceParts.Samples))
 	}
 	if rep.TaskAccuracy != nil {
-		fmt.Fprintf(w, "tasks        accuracy %.3f, length-normalised %.3f (%d tasks)\n", *rep.TaskAccuracy, *rep.TaskAccuracyN, len(tasks))
+		fmt.Fprintf(w, "tasks        accuracy %s, length-normalised %s (%d tasks)\n", format.Fraction(*rep.TaskAccuracy), format.Fraction(*rep.TaskAccuracyN), len(tasks))
 	}
 	fmt.Fprintf(w, "speed        %.0f tokens/s (prompt processing, %d thread(s) per worker)\n", rep.TokensPerSec, pool.Threads())
 	return nil

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,6 +16,7 @@ import (
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/engine/llm"
 	"github.com/evomerge/evomerge/engine/modelset"
 	"github.com/evomerge/evomerge/engine/report"
@@ -215,8 +216,8 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			fmt.Fprintf(p.w, "  %-7s %-44s failed: %s\n", c.ID, clip(c.Summary, 44), e.Err)
 		default:
 			var ppl []string
-			for _, k := range sortedNames(e.Scores.Perplexity) {
-				ppl = append(ppl, fmt.Sprintf("%s %.1f", k, e.Scores.Perplexity[k]))
+			for _, k := range slices.Sorted(maps.Keys(e.Scores.Perplexity)) {
+				ppl = append(ppl, k+" "+format.Perplexity(e.Scores.Perplexity[k]))
 			}
 			extra := ""
 			if e.Status == evolve.StatusCached {
@@ -224,7 +225,7 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			} else {
 				extra = fmt.Sprintf(" merge %.1fs eval %.1fs", e.MergeTime.Seconds(), e.EvalTime.Seconds())
 			}
-			fmt.Fprintf(p.w, "  %-7s %-44s fitness %8.4f  ppl %s%s  [%d/%d]\n", c.ID, clip(c.Summary, 44), e.Fitness,
+			fmt.Fprintf(p.w, "  %-7s %-44s fitness %8s  ppl %s%s  [%d/%d]\n", c.ID, clip(c.Summary, 44), format.Fitness(e.Fitness),
 				strings.Join(ppl, ", "), extra, e.Evaluation, p.total)
 		}
 	case evolve.GenerationDone:
@@ -233,8 +234,8 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			per := e.Elapsed / time.Duration(e.Evaluations)
 			eta = fmt.Sprintf(", eta ≤ %s", (per * time.Duration(p.total-e.Evaluations)).Round(time.Second))
 		}
-		fmt.Fprintf(p.w, "   generation %d: best %.4f (%s), mean %.4f, worst %.4f; %d evaluations in %s%s\n",
-			e.Generation, e.Best, e.BestID, e.Mean, e.Worst, e.Evaluations, e.Elapsed.Round(time.Second), eta)
+		fmt.Fprintf(p.w, "   generation %d: best %s (%s), mean %s, worst %s; %d evaluations in %s%s\n",
+			e.Generation, format.Fitness(e.Best), e.BestID, format.Fitness(e.Mean), format.Fitness(e.Worst), e.Evaluations, e.Elapsed.Round(time.Second), eta)
 	case evolve.Log:
 		if e.Level != "debug" {
 			fmt.Fprintf(p.w, "  [%s] %s\n", e.Level, e.Message)
@@ -281,7 +282,7 @@ func writeModels(w io.Writer, e evolve.RunStarted) {
 
 // writeComparison prints the held-out table.
 func writeComparison(w io.Writer, r *evolve.Result) {
-	texts := sortedNames(r.Comparison[0].Perplexity)
+	texts := slices.Sorted(maps.Keys(r.Comparison[0].Perplexity))
 	fmt.Fprintf(w, "held-out perplexity (test texts the search never saw):\n  %-12s", "model")
 	for _, t := range texts {
 		fmt.Fprintf(w, " %10s", t)
@@ -290,19 +291,10 @@ func writeComparison(w io.Writer, r *evolve.Result) {
 	for _, m := range r.Comparison {
 		fmt.Fprintf(w, "  %-12s", m.Name)
 		for _, t := range texts {
-			fmt.Fprintf(w, " %10.2f", m.Perplexity[t])
+			fmt.Fprintf(w, " %10s", format.Perplexity(m.Perplexity[t]))
 		}
-		fmt.Fprintf(w, " %10.2f %9.3f\n", m.GeoMean, m.Coherence)
+		fmt.Fprintf(w, " %10s %9s\n", format.Perplexity(m.GeoMean), format.Fraction(m.Coherence))
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func clip(s string, n int) string {

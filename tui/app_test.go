@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/export"
 	"github.com/evomerge/evomerge/themes"
 )
 
@@ -220,7 +222,7 @@ func TestExportWritesHistoryRecipeAndScreen(t *testing.T) {
 		t.Fatalf("flash %q", h.m.status.msg)
 	}
 
-	f, err := os.Open(filepath.Join(dir, "tui-candidates.csv"))
+	f, err := os.Open(filepath.Join(dir, candidatesCSVFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,12 +231,12 @@ func TestExportWritesHistoryRecipeAndScreen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1+18 || rows[0][0] != "id" || rows[0][len(rows[0])-1] != "ppl_sotu/validation" {
+	if len(rows) != 1+18 || rows[0][0] != "id" || !slices.Contains(rows[0], "ppl_sotu/validation") {
 		t.Fatalf("csv: %d rows, header %v", len(rows), rows[0])
 	}
 
-	var recs []candidateRecord
-	data, err := os.ReadFile(filepath.Join(dir, "tui-candidates.json"))
+	var recs []export.Candidate
+	data, err := os.ReadFile(filepath.Join(dir, candidatesJSONFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"charm.land/lipgloss/v2"
 	tslc "github.com/NimbleMarkets/ntcharts/v2/linechart/timeserieslinechart"
+
+	"github.com/evomerge/evomerge/engine/format"
 )
 
 // fitnessChart draws best-so-far, mean and worst fitness per generation
@@ -120,7 +122,7 @@ func (c *fitnessChart) view() string {
 	}
 	if n := len(c.gens); n > 0 {
 		g := c.gens[n-1]
-		legend += st.Muted.Render("   gen "+strconv.Itoa(g.gen)+": ") + st.Best.Render(fmtFit(g.best))
+		legend += st.Muted.Render("   gen "+strconv.Itoa(g.gen)+": ") + st.Best.Render(format.Fitness(g.best))
 	}
 	if !c.drawn {
 		msg := "waiting for the first generation…"

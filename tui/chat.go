@@ -18,6 +18,7 @@ import (
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/format"
 )
 
 // chatPage lets the user talk to any model: a configured source, the best
@@ -115,7 +116,7 @@ func (c *chatPage) refreshSources(cfg config.Config, rs *runState) {
 	}
 	if b, ok := rs.cands[rs.bestID]; ok && b.info.Recipe != "" {
 		out = append(out, chatSource{key: "cand:" + b.info.ID, label: "best so far: " + b.info.ID,
-			detail: b.info.Technique + " " + fmtFit(b.fitness), recipe: b.info.Recipe})
+			detail: b.info.Technique + " " + format.Fitness(b.fitness), recipe: b.info.Recipe})
 	}
 	var cands []*candidate
 	for _, id := range rs.order {
@@ -127,7 +128,7 @@ func (c *chatPage) refreshSources(cfg config.Config, rs *runState) {
 	slices.SortStableFunc(cands, func(a, b *candidate) int { return cmp.Compare(b.fitness, a.fitness) })
 	for _, cd := range cands[:min(len(cands), 60)] {
 		out = append(out, chatSource{key: "cand:" + cd.info.ID, label: cd.info.ID,
-			detail: cd.info.Technique + " " + fmtFit(cd.fitness), recipe: cd.info.Recipe})
+			detail: cd.info.Technique + " " + format.Fitness(cd.fitness), recipe: cd.info.Recipe})
 	}
 	c.sources = out
 	c.cursor = 0

@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/huh/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/google/renameio/v2"
 
 	"github.com/evomerge/evomerge/engine/config"
 )
@@ -151,7 +152,7 @@ func writeConfig(path string, cfg config.Config) error {
 			return fmt.Errorf("saving the configuration: %w", err)
 		}
 	}
-	if err := writeFileAtomic(path, append([]byte(head), data...)); err != nil {
+	if err := renameio.WriteFile(path, append([]byte(head), data...), 0o644); err != nil {
 		return fmt.Errorf("saving the configuration: %w", err)
 	}
 	return nil

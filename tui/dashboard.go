@@ -6,6 +6,8 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+
+	"github.com/evomerge/evomerge/engine/format"
 )
 
 // pane identifies a dashboard pane.
@@ -353,5 +355,5 @@ func (d *dashboard) chartNote(rs *runState) string {
 	}
 	first, last := rs.gens[0], rs.gens[len(rs.gens)-1]
 	gain := last.best - first.best
-	return fmt.Sprintf("best %s, %+.4f since gen %d", fmtFit(last.best), gain, first.gen)
+	return fmt.Sprintf("best %s, %s since gen %d", format.Fitness(last.best), format.FitnessChange(gain), first.gen)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/themes"
 )
 
@@ -58,7 +59,7 @@ func (d *detailsPane) lines(rs *runState, w int) []string {
 	status, style := statusCell(st, c, 24)
 	line := kv("status", style.Render(status))
 	if c.scored && c.status != evolve.StatusFailed {
-		line += "  " + kv("fitness", st.Bold.Render(fmtFit(c.fitness)))
+		line += "  " + kv("fitness", st.Bold.Render(format.Fitness(c.fitness)))
 	}
 	add(line)
 	if c.mergeTime > 0 || c.evalTime > 0 {
@@ -71,12 +72,12 @@ func (d *detailsPane) lines(rs *runState, w int) []string {
 	}
 	if c.scored && c.status != evolve.StatusFailed {
 		sc := c.scores
-		parts := []string{kv("perplexity", fmtPPL(geoPPL(sc))+" (geo mean)")}
+		parts := []string{kv("perplexity", format.Perplexity(geoPPL(sc))+" (geo mean)")}
 		if sc.Coherence != 0 {
-			parts = append(parts, kv("coherence", fmt.Sprintf("%.3f", sc.Coherence)))
+			parts = append(parts, kv("coherence", format.Fraction(sc.Coherence)))
 		}
 		if sc.TaskAccuracy != 0 {
-			parts = append(parts, kv("tasks", fmt.Sprintf("%.3f", sc.TaskAccuracy)))
+			parts = append(parts, kv("tasks", format.Fraction(sc.TaskAccuracy)))
 		}
 		if rs.started.Optimizer == "nsga2" {
 			parts = append(parts, kv("front", fmt.Sprint(c.rank)))
@@ -89,7 +90,7 @@ func (d *detailsPane) lines(rs *runState, w int) []string {
 		slices.Sort(names)
 		var per []string
 		for _, n := range names {
-			per = append(per, fmt.Sprintf("%s %s", n, fmtPPL(sc.Perplexity[n])))
+			per = append(per, fmt.Sprintf("%s %s", n, format.Perplexity(sc.Perplexity[n])))
 		}
 		if len(per) > 0 {
 			for _, l := range wrapLines("  "+strings.Join(per, " · "), w) {
@@ -99,7 +100,7 @@ func (d *detailsPane) lines(rs *runState, w int) []string {
 		if len(c.objectives) > 0 {
 			obj := make([]string, len(c.objectives))
 			for i, o := range c.objectives {
-				obj[i] = fmtFit(o)
+				obj[i] = format.Fitness(o)
 			}
 			add(kv("objectives", strings.Join(obj, " ")))
 		}
@@ -121,7 +122,7 @@ func (d *detailsPane) lines(rs *runState, w int) []string {
 			text += "  " + n.c.info.Technique
 		}
 		if n.known && n.c.scored && n.c.status != evolve.StatusFailed {
-			text += "  " + fmtFit(n.c.fitness)
+			text += "  " + format.Fitness(n.c.fitness)
 		}
 		if n.known && n.c.info.Origin != "" {
 			text += "  (" + n.c.info.Origin + ")"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/format"
 )
 
 // phase is where the workbench's tournament is.
@@ -158,7 +159,7 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 			s.best, s.bestID = e.Best, e.BestID
 		}
 		text := fmt.Sprintf("generation %d done: best %s (%s), generation best %s, mean %s, worst %s, %d evaluations",
-			e.Generation, fmtFit(e.Best), e.BestID, fmtFit(e.GenBest), fmtFit(e.Mean), fmtFit(e.Worst), e.Evaluations)
+			e.Generation, format.Fitness(e.Best), e.BestID, format.Fitness(e.GenBest), format.Fitness(e.Mean), format.Fitness(e.Worst), e.Evaluations)
 		if e.Stalled > 0 {
 			text += fmt.Sprintf(", %d without improvement", e.Stalled)
 		}
@@ -192,7 +193,7 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 			return []logLine{{time: s.at(e.Elapsed), level: "error", text: fmt.Sprintf("run failed (%s): %v", e.Reason, e.Err)}}
 		}
 		s.phase = phaseFinished
-		text := fmt.Sprintf("run finished (%s) after %s: best %s = %s", e.Reason, fmtDuration(e.Elapsed), e.Best.ID, fmtFit(e.Fitness))
+		text := fmt.Sprintf("run finished (%s) after %s: best %s = %s", e.Reason, fmtDuration(e.Elapsed), e.Best.ID, format.Fitness(e.Fitness))
 		if e.Result != nil && e.Result.BestModel != "" {
 			text += ", written to " + e.Result.BestModel
 		}
@@ -352,14 +353,6 @@ type lineageNode struct {
 	known  bool
 	repeat bool // already shown above
 	more   bool // depth limit reached: "…"
-}
-
-// fmtFit formats a fitness value.
-func fmtFit(f float64) string {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return "—"
-	}
-	return strconv.FormatFloat(f, 'f', 4, 64)
 }
 
 // fmtDuration formats a duration compactly: 45s, 3m07s, 2h05m.

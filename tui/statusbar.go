@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"charm.land/lipgloss/v2"
+
+	"github.com/evomerge/evomerge/engine/format"
 )
 
 // statusBar is the line under the page: the run's figures (generation,
@@ -56,7 +58,7 @@ func (s *statusBar) view(rs *runState, w int) string {
 		segs = append(segs, fmt.Sprintf("%.1f eval/min", float64(rs.evaluations)/el.Minutes()))
 	}
 	if rs.bestID != "" {
-		segs = append(segs, "best "+fmtFit(rs.best))
+		segs = append(segs, "best "+format.Fitness(rs.best))
 	}
 	segs = append(segs, s.deviceText())
 	// A message (flash) takes precedence: segments make room for it.

@@ -8,6 +8,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/format"
 )
 
 // popTable lists candidates: the current generation (or every candidate
@@ -104,15 +105,15 @@ func (t *popTable) columns(rs *runState, w int) []column {
 				return "", plain
 			}
 			if c.info.ID == rs.bestID {
-				return fmtFit(c.fitness), st.Best
+				return format.Fitness(c.fitness), st.Best
 			}
-			return fmtFit(c.fitness), plain
+			return format.Fitness(c.fitness), plain
 		}},
 		{title: "ppl", width: 8, right: true, cell: func(c *candidate) (string, lipgloss.Style) {
 			if !c.scored || c.status == evolve.StatusFailed {
 				return "", plain
 			}
-			return fmtPPL(geoPPL(c.scores)), plain
+			return format.Perplexity(geoPPL(c.scores)), plain
 		}},
 	}
 	if hasCoh && w >= 90 {
@@ -120,7 +121,7 @@ func (t *popTable) columns(rs *runState, w int) []column {
 			if !c.scored {
 				return "", plain
 			}
-			return fmt.Sprintf("%.2f", c.scores.Coherence), plain
+			return format.Fraction(c.scores.Coherence), plain
 		}})
 	}
 	if hasAcc && w >= 90 {
@@ -128,7 +129,7 @@ func (t *popTable) columns(rs *runState, w int) []column {
 			if !c.scored {
 				return "", plain
 			}
-			return fmt.Sprintf("%.2f", c.scores.TaskAccuracy), plain
+			return format.Fraction(c.scores.TaskAccuracy), plain
 		}})
 	}
 	if nsga && w >= 90 {
@@ -178,16 +179,6 @@ func statusCell(st stylesT, c *candidate, w int) (string, lipgloss.Style) {
 		return "queued", st.Muted
 	}
 	return string(c.status), st.Muted
-}
-
-func fmtPPL(p float64) string {
-	if !isFinite(p) {
-		return "—"
-	}
-	if p >= 1000 {
-		return fmt.Sprintf("%.0f", p)
-	}
-	return fmt.Sprintf("%.2f", p)
 }
 
 // view renders the table in exactly w × h cells (a header line and rows).

@@ -22,7 +22,14 @@ const (
 	benchChunks = 24
 )
 
-func benchText() (string, error) { return zoo.Text(zoo.HeldOut, zoo.Test) }
+// benchText is the held-out text the evaluation measurements score.
+func benchText() (eval.Text, error) {
+	texts, err := eval.LoadTexts([]string{zoo.TextRef + zoo.HeldOut + "/" + zoo.Test})
+	if err != nil {
+		return eval.Text{}, err
+	}
+	return texts[0], nil
+}
 
 // bareDecode is the floor for evaluation: the same windows as perplexity
 // (BOS, 256 tokens, logits for the second half) decoded by llama.cpp in
@@ -42,7 +49,7 @@ func bareDecode(model string, threads int) (float64, error) {
 		return 0, err
 	}
 	defer c.Close()
-	toks, err := m.Tokenize(text, true)
+	toks, err := m.Tokenize(text.Content, true)
 	if err != nil {
 		return 0, err
 	}
@@ -60,6 +67,12 @@ func bareDecode(model string, threads int) (float64, error) {
 	return float64(benchChunks*benchCtx) / time.Since(start).Seconds(), nil
 }
 
+// newPool starts workers of the benchmarked executable, splitting the
+// thread budget between them.
+func (o *Options) newPool(ctx context.Context, workers, gpuLayers int) (*eval.Pool, error) {
+	return eval.NewPool(ctx, eval.PoolOptions{Command: []string{o.Exe, "worker"}, Env: o.Env}.Sized(workers, o.Threads, gpuLayers))
+}
+
 // poolPerplexity runs `jobs` perplexity jobs at once on a pool and returns
 // the aggregate tokens/s.
 func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs int) (float64, []string, error) {
@@ -67,8 +80,7 @@ func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs in
 	if err != nil {
 		return 0, nil, err
 	}
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: workers, Threads: max(1, o.Threads/workers), GPULayers: gpuLayers,
-		Command: []string{o.Exe, "worker"}, Env: o.Env})
+	pool, err := o.newPool(ctx, workers, gpuLayers)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -90,7 +102,7 @@ func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := pool.Perplexity(ctx, o.Model, []eval.Text{{Name: "opticks", Content: text}}, eval.PerplexityOptions{Context: benchCtx, Chunks: benchChunks}, nil)
+			_, err := pool.Perplexity(ctx, o.Model, []eval.Text{text}, eval.PerplexityOptions{Context: benchCtx, Chunks: benchChunks}, nil)
 			errs <- err
 		}()
 	}
@@ -105,7 +117,7 @@ func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs in
 }
 
 func generation(ctx context.Context, o *Options, gpuLayers int) (float64, error) {
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 1, Threads: o.Threads, GPULayers: gpuLayers, Command: []string{o.Exe, "worker"}, Env: o.Env})
+	pool, err := o.newPool(ctx, 1, gpuLayers)
 	if err != nil {
 		return 0, err
 	}
@@ -188,11 +200,11 @@ func turnaroundBench(ctx context.Context, o *Options) ([]Row, error) {
 	}
 	mergeT := time.Since(t0)
 	cfg := config.Default()
-	texts, err := evolve.LoadTexts(cfg.Evaluation.Texts)
+	texts, err := eval.LoadTexts(cfg.Evaluation.Texts)
 	if err != nil {
 		return nil, err
 	}
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 1, Threads: o.Threads, GPULayers: 0, Command: []string{o.Exe, "worker"}, Env: o.Env})
+	pool, err := o.newPool(ctx, 1, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +250,7 @@ func overheadBench(ctx context.Context, o *Options) ([]Row, error) {
 		return evolve.Scores{MeanLogPPL: 5 + math.Mod(float64(len(text)), 7)/10}, nil
 	}
 	start := time.Now()
-	res, err := evolve.Run(ctx, cfg, evolve.Options{Scorer: free, SkipFinal: true})
+	res, err := evolve.Search(ctx, cfg, evolve.Options{}, free)
 	if err != nil {
 		return nil, err
 	}

@@ -9,10 +9,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -388,7 +388,7 @@ func (c Config) Validate() Problems {
 		}
 	}
 	if c.Merge.Base != "" && !names[c.Merge.Base] {
-		ps.add("merge.base", "%q is not one of the models (%s)", c.Merge.Base, strings.Join(sortedKeys(names), ", "))
+		ps.add("merge.base", "%q is not one of the models (%s)", c.Merge.Base, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 	}
 	sources := len(c.Models)
 	if c.Merge.Base != "" {
@@ -568,13 +568,4 @@ func (c Config) BaseModel() (Model, bool) {
 		}
 	}
 	return Model{}, false
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

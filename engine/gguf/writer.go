@@ -21,7 +21,6 @@ type Writer struct {
 	tensors []TensorInfo
 	align   uint64
 	next    int
-	off     uint64 // bytes written so far
 	err     error
 }
 

@@ -1,5 +1,6 @@
 // Package report turns an evomerge run directory into a self-contained
-// HTML report and CSV/JSON exports of its candidates.
+// HTML report and CSV/JSON exports of its candidates (engine/export's
+// format, which the workbench's export shares).
 //
 // It reads what the engine wrote (summary.json, history.jsonl,
 // config.toml and, when present, a bench.json benchmark) and writes
@@ -27,6 +28,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/format"
 )
 
 //go:embed report.html.tmpl
@@ -160,16 +162,6 @@ type view struct {
 	JSONFile         string
 }
 
-func ff(x float64, prec int) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return "–"
-	}
-	return fmt.Sprintf("%.*f", prec, x)
-}
-
-func fitness(x float64) string { return ff(x, 4) }
-func ppl(x float64) string     { return ff(x, 2) }
-
 // dur rounds a duration for reading.
 func dur(d time.Duration) string {
 	switch {
@@ -263,7 +255,7 @@ func (r *Run) view() (*view, error) {
 		{Name: "Techniques", Value: strings.Join(cfg.Merge.Techniques, ", ")},
 		{Name: "Fitness", Value: "objectives " + strings.Join(objectives, ", ") + "; texts " + strings.Join(cfg.Evaluation.Texts, ", ")},
 		{Name: "Held-out texts", Value: strings.Join(cfg.Evaluation.TestTexts, ", ")},
-		{Name: "Best candidate", Value: fmt.Sprintf("%s, fitness %s", res.Best.ID, fitness(res.BestFitness))},
+		{Name: "Best candidate", Value: fmt.Sprintf("%s, fitness %s", res.Best.ID, format.Fitness(res.BestFitness))},
 	}
 
 	// Best recipe.
@@ -272,13 +264,13 @@ func (r *Run) view() (*view, error) {
 		{Name: "Technique", Value: res.Best.Technique},
 		{Name: "Recipe", Value: res.Best.Summary},
 		{Name: "Origin", Value: res.Best.Origin},
-		{Name: "Fitness", Value: fitness(res.BestFitness)},
+		{Name: "Fitness", Value: format.Fitness(res.BestFitness)},
 	}
 	if len(res.Best.Parents) > 0 {
 		v.BestFacts = append(v.BestFacts, fact{Name: "Parents", Value: strings.Join(res.Best.Parents, ", ")})
 	}
-	for _, t := range sortedKeys(res.BestScores.Perplexity) {
-		v.BestFacts = append(v.BestFacts, fact{Name: "Perplexity on " + t, Value: ppl(res.BestScores.Perplexity[t])})
+	for _, t := range slices.Sorted(maps.Keys(res.BestScores.Perplexity)) {
+		v.BestFacts = append(v.BestFacts, fact{Name: "Perplexity on " + t, Value: format.Perplexity(res.BestScores.Perplexity[t])})
 	}
 	if res.BestModel != "" {
 		v.BestFacts = append(v.BestFacts, fact{Name: "Model file", Value: res.BestModel})
@@ -299,7 +291,7 @@ func (r *Run) view() (*view, error) {
 	stats := r.generationStats()
 	for _, s := range stats {
 		v.Generations = append(v.Generations, genRow{Gen: s.Gen, Count: s.Count, Failed: s.Failed,
-			Best: fitness(s.Best), Mean: fitness(s.Mean), Worst: fitness(s.Worst), BestSoFar: fitness(s.BestSoFar)})
+			Best: format.Fitness(s.Best), Mean: format.Fitness(s.Mean), Worst: format.Fitness(s.Worst), BestSoFar: format.Fitness(s.BestSoFar)})
 	}
 	var plotted []genStat
 	for _, s := range stats {
@@ -338,9 +330,9 @@ func (r *Run) view() (*view, error) {
 	sort.SliceStable(ok, func(i, j int) bool { return ok[i].Fitness > ok[j].Fitness })
 	for i, c := range ok[:min(10, len(ok))] {
 		row := candidateRow{Rank: i + 1, ID: c.ID, Generation: c.Generation, Technique: c.Technique, Origin: c.Origin,
-			Fitness: fitness(c.Fitness), PPL: "–", Summary: c.Summary}
+			Fitness: format.Fitness(c.Fitness), PPL: format.Missing, Summary: c.Summary}
 		if len(c.Scores.Perplexity) > 0 {
-			row.PPL = ppl(math.Exp(c.Scores.MeanLogPPL))
+			row.PPL = format.Perplexity(math.Exp(c.Scores.MeanLogPPL))
 		}
 		v.Top = append(v.Top, row)
 	}
@@ -454,9 +446,9 @@ func (r *Run) techniques() []techniqueRow {
 	out := make([]techniqueRow, 0, len(order))
 	for _, t := range order {
 		row := *rows[t]
-		row.BestFitness, row.Mean = "–", "–"
+		row.BestFitness, row.Mean = format.Missing, format.Missing
 		if row.Done > 0 {
-			row.BestFitness, row.Mean = fitness(row.best), fitness(sums[t]/float64(row.Done))
+			row.BestFitness, row.Mean = format.Fitness(row.best), format.Fitness(sums[t]/float64(row.Done))
 		}
 		out = append(out, row)
 	}
@@ -542,7 +534,7 @@ func (r *Run) pareto() (*paretoView, error) {
 		c := byID[p.ID]
 		row := frontRow{ID: c.ID, Technique: c.Technique, Summary: c.Summary}
 		for _, o := range p.Objs {
-			row.Objectives = append(row.Objectives, ff(o, 4))
+			row.Objectives = append(row.Objectives, format.Fitness(o))
 		}
 		pv.Front = append(pv.Front, row)
 	}
@@ -577,7 +569,7 @@ func comparison(models []evolve.ModelScore) ([]string, []comparisonRow, bool) {
 		}
 		coh = coh || m.Coherence != 0
 	}
-	texts := sortedKeys(set)
+	texts := slices.Sorted(maps.Keys(set))
 	bestOf := func(get func(evolve.ModelScore) (float64, bool)) float64 {
 		b := math.Inf(1)
 		for _, m := range models {
@@ -593,20 +585,20 @@ func comparison(models []evolve.ModelScore) ([]string, []comparisonRow, bool) {
 		for _, t := range texts {
 			x, ok := m.Perplexity[t]
 			if !ok {
-				row.Cells = append(row.Cells, cell{Text: "–"})
+				row.Cells = append(row.Cells, cell{Text: format.Missing})
 				continue
 			}
-			text := ppl(x)
+			text := format.Perplexity(x)
 			if se, ok := m.StdErr[t]; ok && se > 0 {
-				text += " ± " + ppl(se)
+				text += " ± " + format.Perplexity(se)
 			}
 			best := bestOf(func(m evolve.ModelScore) (float64, bool) { v, ok := m.Perplexity[t]; return v, ok })
 			row.Cells = append(row.Cells, cell{Text: text, Best: x == best})
 		}
 		gbest := bestOf(func(m evolve.ModelScore) (float64, bool) { return m.GeoMean, true })
-		row.GeoMean = cell{Text: ppl(m.GeoMean), Best: m.GeoMean == gbest}
+		row.GeoMean = cell{Text: format.Perplexity(m.GeoMean), Best: m.GeoMean == gbest}
 		if coh {
-			row.Coherence = ff(m.Coherence, 3)
+			row.Coherence = format.Fraction(m.Coherence)
 		}
 		rows = append(rows, row)
 	}

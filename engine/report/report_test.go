@@ -20,6 +20,8 @@ import (
 
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/export"
+	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/engine/gguf"
 	"github.com/evomerge/evomerge/engine/gguf/synth"
 	"github.com/evomerge/evomerge/engine/merge"
@@ -91,7 +93,7 @@ func makeRun(t testing.TB, fx fixture) string {
 	cfg.Evolution.Patience = 0
 	cfg.Evaluation.Objectives = fx.objectives
 	cfg.Output.Dir = filepath.Join(dir, "run")
-	res, err := evolve.Run(context.Background(), cfg, evolve.Options{Scorer: scorer, SkipFinal: true})
+	res, err := evolve.Search(context.Background(), cfg, evolve.Options{}, scorer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,7 @@ func TestWriteMultiObjective(t *testing.T) {
 		"&lt;b&gt;call me&lt;/b&gt; &amp; so on.",
 		"test CPU &lt;x86&gt;", "merge ties 15M", "512.5", "MB/s", "tokens/s",
 		"candidates.csv", "candidates.json",
-		sum.Best.ID, fitness(sum.BestFitness),
+		sum.Best.ID, format.Fitness(sum.BestFitness),
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
@@ -241,8 +243,18 @@ func checkSelfContained(t *testing.T, page string) {
 	}
 }
 
+// checkExports reads candidates.csv and candidates.json and checks every
+// row against the run's history.
 func checkExports(t *testing.T, dir string, n int) {
 	t.Helper()
+	run, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := map[string]Candidate{}
+	for _, c := range run.Candidates {
+		hist[c.ID] = c
+	}
 	rows, err := csv.NewReader(strings.NewReader(readFile(t, filepath.Join(dir, CandidatesCSVFile)))).ReadAll()
 	if err != nil {
 		t.Fatalf("candidates.csv: %v", err)
@@ -262,7 +274,7 @@ func checkExports(t *testing.T, dir string, n int) {
 		"ppl_bible", "ppl_moby", "ppl_sotu", "merge_seconds", "eval_seconds"} {
 		col(c)
 	}
-	var cands []Candidate
+	var cands []export.Candidate
 	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, CandidatesJSONFile))), &cands); err != nil {
 		t.Fatalf("candidates.json: %v", err)
 	}
@@ -270,34 +282,51 @@ func checkExports(t *testing.T, dir string, n int) {
 		t.Fatalf("candidates.json has %d candidates, want %d", len(cands), n)
 	}
 	failed, withParents := 0, 0
+	prevGen := -1
 	for i, row := range rows[1:] {
 		c := cands[i]
-		if row[col("id")] != c.ID || row[col("technique")] != c.Technique || row[col("status")] != string(c.Status) {
-			t.Fatalf("row %d %v disagrees with %+v", i, row, c)
+		rec, ok := hist[row[col("id")]]
+		if !ok {
+			t.Fatalf("row %d: %s is not in the history", i, row[col("id")])
 		}
-		if g, _ := strconv.Atoi(row[col("generation")]); g != c.Generation {
-			t.Errorf("row %d generation %s, want %d", i, row[col("generation")], c.Generation)
+		if row[col("id")] != c.ID || row[col("technique")] != rec.Technique || c.Technique != rec.Technique ||
+			row[col("status")] != string(rec.Status) || c.Status != rec.Status {
+			t.Fatalf("row %d %v / %+v disagrees with the history's %+v", i, row, c, rec)
 		}
-		if row[col("parents")] != strings.Join(c.Parents, " ") {
-			t.Errorf("row %d parents %q", i, row[col("parents")])
+		g, _ := strconv.Atoi(row[col("generation")])
+		if g != rec.Generation || c.Generation != rec.Generation {
+			t.Errorf("row %d generation %s, want %d", i, row[col("generation")], rec.Generation)
 		}
-		if len(c.Parents) > 0 {
+		if g < prevGen {
+			t.Errorf("row %d (generation %d) follows generation %d: rows are not in candidate order", i, g, prevGen)
+		}
+		prevGen = g
+		if row[col("parents")] != strings.Join(rec.Parents, " ") || !slices.Equal(c.Parents, append([]string{}, rec.Parents...)) {
+			t.Errorf("row %d parents %q / %q, want %q", i, row[col("parents")], c.Parents, rec.Parents)
+		}
+		if len(rec.Parents) > 0 {
 			withParents++
 		}
-		if !c.OK() {
+		if sec, err := strconv.ParseFloat(row[col("merge_seconds")], 64); err != nil || math.Abs(sec-rec.MergeSec) > 0.0005 {
+			t.Errorf("row %d merge_seconds %q, history %v", i, row[col("merge_seconds")], rec.MergeSec)
+		}
+		if !rec.OK() {
 			failed++
-			if row[col("fitness")] != "" || !strings.Contains(row[col("error")], "<injected>") {
+			if row[col("fitness")] != "" || c.Fitness != nil || !strings.Contains(row[col("error")], "<injected>") {
 				t.Errorf("failed row %d: fitness %q error %q", i, row[col("fitness")], row[col("error")])
 			}
 			continue
 		}
 		f, err := strconv.ParseFloat(row[col("fitness")], 64)
-		if err != nil || f != c.Fitness {
-			t.Errorf("row %d fitness %q, want %v", i, row[col("fitness")], c.Fitness)
+		if err != nil || f != rec.Fitness || c.Fitness == nil || *c.Fitness != rec.Fitness {
+			t.Errorf("row %d fitness %q, want %v", i, row[col("fitness")], rec.Fitness)
 		}
 		p, err := strconv.ParseFloat(row[col("ppl_moby")], 64)
-		if err != nil || p != c.Scores.Perplexity["moby"] {
-			t.Errorf("row %d ppl_moby %q, want %v", i, row[col("ppl_moby")], c.Scores.Perplexity["moby"])
+		if err != nil || p != rec.Scores.Perplexity["moby"] || c.Perplexity["moby"] != p {
+			t.Errorf("row %d ppl_moby %q, want %v", i, row[col("ppl_moby")], rec.Scores.Perplexity["moby"])
+		}
+		if c.Recipe == "" || c.Recipe != rec.Recipe {
+			t.Errorf("row %d: recipe not exported", i)
 		}
 	}
 	if n > 0 && (failed == 0 || withParents == 0) {
@@ -497,7 +526,7 @@ func TestMinimalRun(t *testing.T) {
 	}
 	page := readFile(t, path)
 	for _, want := range []string{"random search (random)", "cancelled: the run was cancelled", "No candidate was scored",
-		"no held-out comparison", "was cut short", "zoo/build/stories15M.gguf (base)"} {
+		"no held-out comparison", "was cut short", "zoo:stories15M (base)"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}

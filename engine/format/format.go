@@ -1,0 +1,60 @@
+// Package format writes the numbers evomerge shows people — fitness,
+// perplexity, coherence and task accuracy — with the same digits in the
+// workbench, the report and the command line, so a value read on one can
+// be found on the others.
+//
+// Exports meant for programs (CSV, JSON, history.jsonl) keep full
+// precision instead; see engine/export.
+package format
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Missing stands for a value that does not exist: NaN, ±Inf, or a
+// candidate that was never scored.
+const Missing = "—"
+
+// Fitness is a fitness value (higher is better, typically −mean ln
+// perplexity): four decimals, enough to tell candidates apart when
+// perplexities differ in the third digit.
+func Fitness(x float64) string {
+	if !finite(x) {
+		return Missing
+	}
+	return strconv.FormatFloat(x, 'f', 4, 64)
+}
+
+// FitnessChange is a difference of fitness values, always signed: "+0.0360".
+func FitnessChange(d float64) string {
+	if !finite(d) {
+		return Missing
+	}
+	return fmt.Sprintf("%+.4f", d)
+}
+
+// Perplexity is a perplexity: two decimals below 1000, none from there
+// up. A broken merge's perplexity runs to 10⁴–10⁶, where decimals are
+// noise and would widen every column that holds one.
+func Perplexity(p float64) string {
+	if !finite(p) {
+		return Missing
+	}
+	if math.Abs(math.Round(p*100)/100) >= 1000 {
+		return strconv.FormatFloat(p, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(p, 'f', 2, 64)
+}
+
+// Fraction is a score in [0, 1] such as coherence or task accuracy: three
+// decimals.
+func Fraction(x float64) string {
+	if !finite(x) {
+		return Missing
+	}
+	return strconv.FormatFloat(x, 'f', 3, 64)
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
