@@ -513,13 +513,13 @@ func TestResolveLocalPath(t *testing.T) {
 	if _, err := r.Resolve(context.Background(), filepath.Join(dir, "missing.gguf")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing local file: %v", err)
 	}
-	if _, err := r.Resolve(context.Background(), filepath.Join(dir, "missing.gguf")); !errors.Is(err, ErrNoSuchFile) || !strings.Contains(err.Error(), "missing.gguf: no such file") {
+	if _, err := r.Resolve(context.Background(), filepath.Join(dir, "missing.gguf")); !errors.Is(err, ErrNoSuchFile) || err.Error() != "no such file" {
 		t.Errorf("missing local file: %v", err)
 	}
 	// A bare name is a legacy hub id; with the hub unreachable and no
 	// cache, the error says that it is no local file either.
 	_, err = r.Resolve(context.Background(), "plain-name")
-	if !errors.Is(err, ErrNoSuchFile) || !errors.Is(err, ErrNetwork) || !strings.Contains(err.Error(), "plain-name: no such file, and as a Hugging Face reference (repository plain-name)") {
+	if !errors.Is(err, ErrNoSuchFile) || !errors.Is(err, ErrNetwork) || !strings.HasPrefix(err.Error(), "no such file, and as a Hugging Face reference (repository plain-name): plain-name: hub unreachable") {
 		t.Errorf("bare name: %v", err)
 	}
 	// An explicit reference is reported as a hub failure alone.

@@ -172,6 +172,7 @@ func (r *Resolver) Resolve(ctx context.Context, s string) (string, error) {
 // A string that is not a local path by IsLocalPath's rule is read as a hub
 // reference; when it does not mark itself as one (IsExplicit) and the hub
 // cannot supply it, the error says that no such local file exists either.
+// Errors about a missing file do not repeat s: the caller names the model.
 // Links to the resolver's own endpoint are read like huggingface.co links.
 func (r *Resolver) ResolveInfo(ctx context.Context, s string) (Resolution, error) {
 	if err := ctx.Err(); err != nil {
@@ -184,7 +185,7 @@ func (r *Resolver) ResolveInfo(ctx context.Context, s string) (Resolution, error
 		}
 		if _, err := os.Stat(p); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return Resolution{}, fmt.Errorf("%s: %w", s, ErrNoSuchFile)
+				return Resolution{}, ErrNoSuchFile
 			}
 			return Resolution{}, err
 		}
@@ -195,11 +196,11 @@ func (r *Resolver) ResolveInfo(ctx context.Context, s string) (Resolution, error
 		if IsExplicit(s) {
 			return Resolution{}, err
 		}
-		return Resolution{}, fmt.Errorf("%s: %w, and not a Hugging Face reference: %w", s, ErrNoSuchFile, err)
+		return Resolution{}, fmt.Errorf("%w, and not a Hugging Face reference: %w", ErrNoSuchFile, err)
 	}
 	res, err := r.resolveRef(ctx, ref)
 	if err != nil && !IsExplicit(s) && (errors.Is(err, ErrNotFound) || unreachable(err) || errors.Is(err, ErrNotCached)) {
-		err = fmt.Errorf("%s: %w, and as a Hugging Face reference (repository %s): %w", s, ErrNoSuchFile, ref.Repo, err)
+		err = fmt.Errorf("%w, and as a Hugging Face reference (repository %s): %w", ErrNoSuchFile, ref.Repo, err)
 	}
 	return res, err
 }

@@ -130,7 +130,7 @@ func Prepare(ctx context.Context, cfg config.Config, resolve ResolveFunc) (*Set,
 		case err != nil && m.Fill && users:
 			s.LeftOut = append(s.LeftOut, Dropped{m.Name, err.Error()})
 		case err != nil:
-			problems = append(problems, fmt.Sprintf("model %s: %v", m.Name, err))
+			problems = append(problems, fmt.Sprintf("%s: %v", describeModel(m), err))
 		default:
 			models = append(models, &model{Model: m, path: p, h: h})
 		}
@@ -199,6 +199,15 @@ func Prepare(ctx context.Context, cfg config.Config, resolve ResolveFunc) (*Set,
 
 func (m *model) info(base bool) Model {
 	return Model{Name: m.Name, Ref: m.Ref(), Path: m.path, Arch: m.h.arch, Layers: m.h.layers, Base: base}
+}
+
+// describeModel names a configured model for errors: "model NAME", with
+// its reference when the name does not already say it.
+func describeModel(m config.Model) string {
+	if m.Ref() == m.Name || strings.HasSuffix(m.Ref(), ":"+m.Name) {
+		return "model " + m.Name
+	}
+	return fmt.Sprintf("model %s (%s)", m.Name, m.Ref())
 }
 
 // fitFillers leaves out the fillers that do not fit the first user model
