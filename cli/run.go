@@ -151,7 +151,7 @@ func engineOptions(cfg config.Config, resume bool) evolve.Options {
 	return evolve.Options{
 		Resume:      resume,
 		Codec:       llm.Codec{},
-		Resolve:     resolveModel,
+		Resolve:     resolveRef,
 		PoolOptions: eval.PoolOptions{Env: workerEnv()},
 	}
 }

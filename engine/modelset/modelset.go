@@ -231,9 +231,9 @@ func (s *Set) fitFillers(models []*model, base string, users bool) ([]*model, st
 	var why string
 	for _, m := range models {
 		if m.Fill {
-			if mm := compare(ref.Name, ref.h, m.Name, m.h); mm != nil {
-				s.LeftOut = append(s.LeftOut, Dropped{m.Name, fmt.Sprintf("does not fit model %s: %s", ref.Name, mm.msg)})
-				why = mm.msg
+			if msg := fits(ref, m); msg != "" {
+				s.LeftOut = append(s.LeftOut, Dropped{m.Name, fmt.Sprintf("does not fit model %s: %s", ref.Name, msg)})
+				why = msg
 				if m.Name == base {
 					base = ""
 				}
@@ -247,6 +247,21 @@ func (s *Set) fitFillers(models []*model, base string, users bool) ([]*model, st
 			ref.Name, ref.h.describe(), why)
 	}
 	return kept, base, nil
+}
+
+// fits says why the filler m does not fit the user's model ref ("" when
+// it does): a filler must match it in every shape and in its vocabulary.
+func fits(ref, m *model) string {
+	if mm := compare(ref.Name, ref.h, m.Name, m.h); mm != nil {
+		return mm.msg
+	}
+	if rel, err := merge.CompareVocabularies(ref.path, m.path); rel != merge.VocabIdentical || err != nil {
+		if err == nil {
+			err = errors.New("its vocabulary differs")
+		}
+		return err.Error()
+	}
+	return ""
 }
 
 // detectBase finds the base every source names in its metadata. It
