@@ -73,7 +73,7 @@ func TestRunSourcesFromTheHub(t *testing.T) {
 	h.Move("bible-legacy", "acme/bible")
 	out := filepath.Join(t.TempDir(), "run")
 	code, stdout, stderr := runCLI(t, "--run", "--headless", "--config", smallRunConfig(t), "--output", out,
-		"--model1", "acme/moby-GGUF", "--model2", "bible-legacy", "--model3", "zoo:sotu")
+		"--model1", "acme/moby-GGUF", "--model2", "bible-legacy", "--model3", "zoo:sotu", "--threads", "1")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -125,6 +125,11 @@ func TestRunBadModels(t *testing.T) {
 	narrow := write("narrow", synth.Model{Layers: 2, Dim: 32})
 	wide := write("wide", synth.Model{Layers: 2, Dim: 64})
 	qwen := write("qwen", synth.Model{Layers: 2, Dim: 32, Arch: "qwen2"})
+	var other []string
+	for i := range 40 {
+		other = append(other, fmt.Sprintf("x%d", i))
+	}
+	otherVocab := write("othervocab", synth.Model{Layers: 2, Dim: 32, Tokens: other})
 	missing := filepath.Join(dir, "missing.gguf")
 	for _, tc := range []struct {
 		name string
@@ -139,6 +144,8 @@ func TestRunBadModels(t *testing.T) {
 		{"no gguf in the repository", []string{"--model1", "acme/empty", "--model2", narrow}, "model empty (acme/empty): "},
 		{"architectures", []string{"--model1", narrow, "--model2", qwen}, "model qwen is qwen2 and model narrow is llama: models of different architectures cannot be merged"},
 		{"shapes", []string{"--model1", narrow, "--model2", wide}, "tensor token_embd.weight is [64 40] in model wide and [32 40] in model narrow: the models differ in shape"},
+		{"vocabularies that cannot be aligned", []string{"--model1", narrow, "--model2", otherVocab},
+			fmt.Sprintf(`model %s: vocabulary unrelated to %s's (token 0 is "t0" there, "x0" here): different tokenizers cannot be aligned`, otherVocab, narrow)},
 		{"one model the zoo does not fit", []string{"--model1", narrow},
 			"model narrow (llama, 2 layers, width 32) cannot be merged with the zoo's models (tensor token_embd.weight is [288 32000] in model stories15M and [32 40] in model narrow: the models differ in shape): give the models to merge it with, --model2 (and --model3) and --base"},
 	} {

@@ -283,13 +283,17 @@ func writeModels(w io.Writer, e evolve.RunStarted) {
 // writeComparison prints the held-out table.
 func writeComparison(w io.Writer, r *evolve.Result) {
 	texts := slices.Sorted(maps.Keys(r.Comparison[0].Perplexity))
-	fmt.Fprintf(w, "held-out perplexity (test texts the search never saw):\n  %-12s", "model")
+	width := 12
+	for _, m := range r.Comparison {
+		width = max(width, len(m.Name))
+	}
+	fmt.Fprintf(w, "held-out perplexity (test texts the search never saw):\n  %-*s", width, "model")
 	for _, t := range texts {
 		fmt.Fprintf(w, " %10s", t)
 	}
 	fmt.Fprintf(w, " %10s %9s\n", "geo-mean", "coherence")
 	for _, m := range r.Comparison {
-		fmt.Fprintf(w, "  %-12s", m.Name)
+		fmt.Fprintf(w, "  %-*s", width, m.Name)
 		for _, t := range texts {
 			fmt.Fprintf(w, " %10s", format.Perplexity(m.Perplexity[t]))
 		}
