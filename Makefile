@@ -1,8 +1,9 @@
 # evomerge — build, test and run.
 #
-#   make run    run the default tournament on the bundled zoo (builds what it needs)
-#   make test   gofmt, vet, staticcheck and every test (installs missing
-#               system packages, builds the zoo)
+#   make run      run the default tournament on the bundled zoo (builds what it needs)
+#   make test     gofmt, vet, staticcheck and every test (installs missing
+#                 system packages, builds the zoo)
+#   make install  the binary, the zoo's models and any GPU backends under PREFIX
 #
 # Everything a fresh Debian machine lacks is installed here, so these two
 # commands are the whole set-up.
