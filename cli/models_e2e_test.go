@@ -78,10 +78,10 @@ func TestRunSourcesFromTheHub(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
-		"source moby-GGUF    llama, 6 layers  acme/moby-GGUF → ",
-		"source bible-legacy llama, 6 layers  bible-legacy → ",
-		"source sotu         llama, 6 layers  zoo:sotu → " + zoo.Model("sotu"),
-		"base   stories15M   llama, 6 layers  zoo:stories15M → ",
+		"source moby-GGUF     llama, 6 layers  acme/moby-GGUF → ",
+		"source bible-legacy  llama, 6 layers  bible-legacy → ",
+		"source sotu          llama, 6 layers  zoo:sotu → " + zoo.Model("sotu"),
+		"base   stories15M    llama, 6 layers  zoo:stories15M → ",
 		"base stories15M, as given",
 		"techniques: linear, ties",
 	} {
