@@ -74,6 +74,12 @@ type Pool struct {
 	all   map[*procWorker]bool
 	next  uint64
 	done  bool
+	// The sources candidates are merged from (candidate.go): the latest
+	// successful Prepare's request and its generation, and the last
+	// generation handed out.
+	prepared    *PrepareRequest
+	preparedGen uint64
+	prepGen     uint64
 }
 
 type procWorker struct {
