@@ -12,7 +12,6 @@ import (
 
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval"
-	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/gguf"
 	"github.com/evomerge/evomerge/engine/merge"
 	"github.com/evomerge/evomerge/kernels"
@@ -44,7 +43,7 @@ func inplaceBench(ctx context.Context, o *Options) ([]Row, error) {
 	}
 	defer os.RemoveAll(dir)
 	cfg := config.Default()
-	texts, err := evolve.LoadTexts(cfg.Evaluation.Texts)
+	texts, err := eval.LoadTexts(cfg.Evaluation.Texts)
 	if err != nil {
 		return nil, err
 	}
