@@ -148,7 +148,7 @@ func Prepare(ctx context.Context, cfg config.Config, resolve ResolveFunc) (*Set,
 	} else {
 		s.BaseNote = fmt.Sprintf("base %s, as given", base)
 	}
-	depths, err := checkShapes(models, base)
+	depths, err := checkShapes(models)
 	if err != nil {
 		return nil, err
 	}
@@ -348,8 +348,8 @@ func (m *model) isRepo(id string) bool {
 
 // checkShapes compares every model with the first: a difference other
 // than depth is an error. It returns "" when all have the same depth, else
-// their depths for messages ("a 6 layers, b 2").
-func checkShapes(models []*model, base string) (string, error) {
+// their depths for messages ("layers: a 6, b 2").
+func checkShapes(models []*model) (string, error) {
 	first := models[0]
 	unequal := false
 	for _, m := range models[1:] {
