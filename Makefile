@@ -1,8 +1,9 @@
 # evomerge — build, test and run.
 #
-#   make run    run the default tournament on the bundled zoo (builds what it needs)
-#   make test   gofmt, vet, staticcheck and every test (installs missing
-#               system packages, builds the zoo)
+#   make run      run the default tournament on the bundled zoo (builds what it needs)
+#   make test     gofmt, vet, staticcheck and every test (installs missing
+#                 system packages, builds the zoo)
+#   make install  the binary, the zoo's models and any GPU backends under PREFIX
 #
 # Everything a fresh Debian machine lacks is installed here, so these two
 # commands are the whole set-up.
@@ -177,6 +178,28 @@ $(ZOO)/stories15M.gguf: $(ZOO)/stories15M.bin $(ZOO)/tokenizer.bin | build
 
 $(ZOO)/%.gguf: zoo/experts/%.gguf $(ZOO)/stories15M.gguf | build
 	$(BIN) zoo build $(ZOO)/stories15M.gguf $< -o $@
+
+# ---------------------------------------------------------------------------
+# install: PREFIX/bin/evomerge-tui, the zoo's models in PREFIX/share/evomerge/zoo
+# (where the binary looks first, next to itself; see package zoo) and the GPU
+# backends `make cuda` built in PREFIX/lib/ollama (where workers look for
+# them). PREFIX defaults to /usr/local for root and to ~/.local otherwise
+# (put ~/.local/bin on PATH). DESTDIR stages a package. install-files installs
+# an already built BIN without building, for packaging and the tests.
+# ---------------------------------------------------------------------------
+PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
+DESTDIR ?=
+INSTALL_ZOO := $(ZOO)/stories15M.gguf $(EXPERTS:%=$(ZOO)/%.gguf)
+
+install: build zoo
+	$(MAKE) --no-print-directory install-files
+
+install-files:
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/evomerge/zoo"
+	install -m 755 "$(BIN)" "$(DESTDIR)$(PREFIX)/bin/evomerge-tui"
+	install -m 644 $(INSTALL_ZOO) "$(DESTDIR)$(PREFIX)/share/evomerge/zoo/"
+	if [ -d lib/ollama ]; then install -d "$(DESTDIR)$(PREFIX)/lib/ollama" && cp -a lib/ollama/. "$(DESTDIR)$(PREFIX)/lib/ollama/"; fi
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/evomerge-tui (zoo: $(DESTDIR)$(PREFIX)/share/evomerge/zoo)"
 
 clean:
 	rm -rf bin build lib

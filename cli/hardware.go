@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval"
 )
 
@@ -24,6 +25,19 @@ func (h *hardwareFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&h.gpuLayers, "gpu-layers", "", `layers offloaded to a GPU: "auto" (all, when a GPU backend is found) or a number (default: config, else auto)`)
 	cmd.Flags().IntVar(&h.threads, "threads", 0, "CPU threads in total (default: config, else all cores)")
 	cmd.Flags().IntVar(&h.workers, "workers", 0, "evaluation worker processes (default: config, else 1)")
+}
+
+// apply puts the flags that were given into h.
+func (h hardwareFlags) apply(c *config.Hardware) {
+	if h.gpuLayers != "" {
+		c.GPULayers = h.gpuLayers
+	}
+	if h.threads > 0 {
+		c.Threads = h.threads
+	}
+	if h.workers > 0 {
+		c.Workers = h.workers
+	}
 }
 
 // gpuLayersN parses --gpu-layers ("" and "auto" → −1).

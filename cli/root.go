@@ -1,12 +1,17 @@
 // Package cli maps the command line onto the engine and the TUI. The root
 // flags (--run, --evaluate, --generate, --prompt, --generate-config,
-// --model1..3; rootflags.go) work on the root command; each action also
-// has a subcommand spelling (evomerge-tui run, evaluate, ...).
+// --model1..3, --base; rootflags.go) work on the root command; each action
+// also has a subcommand spelling (evomerge-tui run, evaluate, ...). A
+// run's flags given without --run set up the workbench's run, or fail
+// naming the flag when they cannot (rootFlags.checkFlags); none is ignored.
 //
 // Files are named for what they hold: rootflags.go the root command's
-// action flags, hardware.go the hardware flags and the worker processes'
-// environment, resolve.go model references, workbench.go the terminal
-// workbench and its backend (tui.Backend over the real engine).
+// action flags, run.go a run's flags (where --model1..3 and --base go in
+// the configuration) and the headless printer, hardware.go the hardware
+// flags and the worker processes' environment, resolve.go model
+// references, workbench.go the terminal workbench and its backend
+// (tui.Backend over the real engine). What a run merges is decided by
+// package modelset, for every front end alike.
 package cli
 
 import (

@@ -160,18 +160,17 @@ func runTUI(ctx context.Context, cfg config.Config, opt evolve.Options, configPa
 	return tui.Run(ctx, tui.Options{Config: cfg, ConfigPath: configPath, Backend: b, StartRun: start})
 }
 
-// workbench is evomerge-tui without arguments: the TUI, with the config
-// given by --config (or the defaults), not yet running.
-func workbench(cmd *cobra.Command, o runOptions) error {
+// workbench is evomerge-tui without an action: the TUI, with the config
+// given by --config (or the defaults) and the run's flags (--model1..3,
+// --base, --output, --optimizer, ..., the hardware flags) applied, not yet
+// running.
+func workbench(cmd *cobra.Command, o runOptions, hw hardwareFlags) error {
 	if !isTerminal() {
 		return fmt.Errorf("the workbench needs a terminal; without one use --run --headless (see --help)")
 	}
-	cfg := config.Default()
-	if o.configPath != "" {
-		var err error
-		if cfg, err = config.Load(o.configPath); err != nil {
-			return err
-		}
+	cfg, err := o.loadConfig(cmd.Flags(), hw)
+	if err != nil {
+		return err
 	}
 	return runTUI(cmd.Context(), cfg, engineOptions(cfg, false), o.configPath, false)
 }

@@ -95,7 +95,17 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 		if e.Resumed > 0 {
 			what += fmt.Sprintf(" (resumed: %d evaluations replayed)", e.Resumed)
 		}
-		return []logLine{{time: e.Time, level: "info", text: what}}
+		lines := []logLine{{time: e.Time, level: "info", text: what}}
+		if e.BaseNote != "" {
+			lines = append(lines, logLine{time: e.Time, level: "info", text: e.BaseNote})
+		}
+		for _, d := range e.LeftOut {
+			lines = append(lines, logLine{time: e.Time, level: "warn", text: "zoo model " + d.Name + " left out: " + d.Reason})
+		}
+		for _, d := range e.Dropped {
+			lines = append(lines, logLine{time: e.Time, level: "warn", text: "technique " + d.Name + " dropped: " + d.Reason})
+		}
+		return lines
 	case evolve.GenerationStarted:
 		if s.phase == phaseIdle || s.phase == phaseStarting {
 			s.phase = phaseRunning

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,7 +85,7 @@ func TestRunReportsSetupErrors(t *testing.T) {
 	cfg = testConfig(t)
 	cfg.Models[0].Path = filepath.Join(t.TempDir(), "missing.gguf")
 	_, err := Run(context.Background(), cfg, Options{Sink: func(e Event) { last = e }})
-	if err == nil || !strings.Contains(err.Error(), "model a: ") || !strings.Contains(err.Error(), cfg.Models[0].Path) {
+	if err == nil || err.Error() != "model a ("+cfg.Models[0].Path+"): no such file" {
 		t.Fatalf("missing model: %v, want an error naming model a and its file", err)
 	}
 	if f, ok := last.(Finished); !ok || f.Reason != "error" {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/evomerge/evomerge/engine/modelset"
 )
 
 // The engine reports everything it does as typed events, delivered in
@@ -46,6 +48,14 @@ type RunStarted struct {
 	OutputDir   string
 	Resumed     int // evaluations replayed from a checkpoint
 	Time        time.Time
+	// Models are the sources as resolved, then the base; BaseNote says how
+	// the base was chosen or why there is none; Dropped are the configured
+	// techniques that cannot run on these models and LeftOut the zoo models
+	// that do not fit them, each with the reason (package modelset).
+	Models   []modelset.Model
+	BaseNote string
+	Dropped  []modelset.Dropped
+	LeftOut  []modelset.Dropped
 }
 
 // GenerationStarted announces the candidates of a generation.

@@ -81,6 +81,9 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 	}
 	models = append(models, entry{"best", "best", res.BestModel})
 	prompt := eval.DefaultCoherencePrompts()[0]
+	if ps := e.cfg.Evaluation.CoherencePrompts; len(ps) > 0 {
+		prompt = ps[0]
+	}
 	for _, m := range models {
 		e.events.logf("info", "held-out evaluation of %s", m.name)
 		reply, err := e.ev.pool.Perplexity(ctx, m.path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)

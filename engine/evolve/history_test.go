@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evomerge/evomerge/engine/merge"
+	"github.com/evomerge/evomerge/engine/modelset"
 )
 
 func testRecords() []*Record {
@@ -116,7 +117,13 @@ func TestRunDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := cfg.Encode(); string(raw) != string(want) {
+	// The run's configuration is the effective one: the models and
+	// techniques modelset kept, the coherence prompts it chose.
+	set, err := modelset.Prepare(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := set.Config.Encode(); string(raw) != string(want) {
 		t.Error("config.toml is not the run's configuration")
 	}
 	var cp map[string]any

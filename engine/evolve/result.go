@@ -1,24 +1,37 @@
 package evolve
 
-import "time"
+import (
+	"time"
+
+	"github.com/evomerge/evomerge/engine/modelset"
+)
 
 // Result is what a run produced. It is also written as summary.json.
 type Result struct {
-	OutputDir   string          `json:"output_dir"`
-	Reason      string          `json:"reason"` // why the search stopped
-	Best        CandidateInfo   `json:"best"`
-	BestFitness float64         `json:"best_fitness"`
-	BestScores  Scores          `json:"best_scores"`
-	BestModel   string          `json:"best_model"`  // path of best.gguf
-	BestRecipe  string          `json:"best_recipe"` // path of best-recipe.toml
-	Front       []CandidateInfo `json:"pareto_front,omitempty"`
-	Comparison  []ModelScore    `json:"comparison"` // on the held-out test texts
-	Evaluations int             `json:"evaluations"`
-	Generations int             `json:"generations"`
-	Seed        uint64          `json:"seed"`
-	Optimizer   string          `json:"optimizer"`
-	Elapsed     time.Duration   `json:"elapsed_ns"`
-	Timings     Timings         `json:"timings"`
+	OutputDir string `json:"output_dir"`
+	// Models, BaseNote, Techniques, Dropped and LeftOut are what the run
+	// merged: the models as resolved (the base last), how the base was
+	// chosen, the techniques searched, and the techniques and zoo models
+	// left out with the reason for each.
+	Models      []modelset.Model   `json:"models"`
+	BaseNote    string             `json:"base_note"`
+	Techniques  []string           `json:"techniques"`
+	Dropped     []modelset.Dropped `json:"dropped_techniques,omitempty"`
+	LeftOut     []modelset.Dropped `json:"left_out_models,omitempty"`
+	Reason      string             `json:"reason"` // why the search stopped
+	Best        CandidateInfo      `json:"best"`
+	BestFitness float64            `json:"best_fitness"`
+	BestScores  Scores             `json:"best_scores"`
+	BestModel   string             `json:"best_model"`  // path of best.gguf
+	BestRecipe  string             `json:"best_recipe"` // path of best-recipe.toml
+	Front       []CandidateInfo    `json:"pareto_front,omitempty"`
+	Comparison  []ModelScore       `json:"comparison"` // on the held-out test texts
+	Evaluations int                `json:"evaluations"`
+	Generations int                `json:"generations"`
+	Seed        uint64             `json:"seed"`
+	Optimizer   string             `json:"optimizer"`
+	Elapsed     time.Duration      `json:"elapsed_ns"`
+	Timings     Timings            `json:"timings"`
 }
 
 // ModelScore is one model's held-out scores in the final comparison.

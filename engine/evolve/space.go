@@ -51,14 +51,19 @@ type Space struct {
 	Names      []string // their names
 	Base       string   // base model path ("" if none)
 	BaseName   string
-	Layers     int // blocks of the models
-	Groups     int
-	Ranges     config.Ranges
-	Repeats    int // dfs r
-	MaxLayers  int // dfs cap on the path length
-	PSMethod   string
-	OutType    string
-	Seed       uint64
+	Layers     int // blocks of the deepest model
+	// Depths are the blocks of each model by path, when they differ
+	// (nil: all have Layers). Only the data-flow techniques run on models
+	// of different depths (package modelset drops the others): a slice
+	// or a dfs slot reads layers the model has.
+	Depths    map[string]int
+	Groups    int
+	Ranges    config.Ranges
+	Repeats   int // dfs r
+	MaxLayers int // dfs cap on the path length
+	PSMethod  string
+	OutType   string
+	Seed      uint64
 	// TokenizerSource is the recipes' tokenizer_source: "", "base" (no
 	// base model), "union" or a model path (set by ResolveTokenizer).
 	TokenizerSource string
@@ -97,6 +102,14 @@ func NewSpace(cfg config.Config, paths map[string]string, layers int) (*Space, e
 		s.MaxLayers = 2 * layers
 	}
 	return s, nil
+}
+
+// depth is the number of blocks of the model at path.
+func (s *Space) depth(path string) int {
+	if d, ok := s.Depths[path]; ok && d > 0 {
+		return d
+	}
+	return s.Layers
 }
 
 // M is the number of sources.
@@ -384,8 +397,8 @@ func (s *Space) decodeFranken(t merge.Technique, g []float64) *merge.Recipe {
 	o := s.offFranken()
 	for k := range 2 {
 		m := models[pickIndex(g[o+3*k], len(models))]
-		start := pickIndex(g[o+3*k+1], s.Layers)
-		length := 1 + pickIndex(g[o+3*k+2], s.Layers-start)
+		start := pickIndex(g[o+3*k+1], s.depth(m))
+		length := 1 + pickIndex(g[o+3*k+2], s.depth(m)-start)
 		r.Slices = append(r.Slices, merge.Slice{Sources: []merge.SliceSource{{Model: m, From: start, To: start + length}}})
 	}
 	return r
@@ -405,7 +418,7 @@ func (s *Space) decodeDFS(t merge.Technique, g []float64) (*merge.Recipe, error)
 			}
 			for l := range s.Layers {
 				slot := (rep*nSrc+m)*s.Layers + l
-				if g[s.offIn()+slot] <= 0.5 || len(r.Layers) >= s.MaxLayers {
+				if l >= s.depth(src[m]) || g[s.offIn()+slot] <= 0.5 || len(r.Layers) >= s.MaxLayers {
 					continue
 				}
 				r.Layers = append(r.Layers, merge.LayerStep{Model: src[m], Layer: l, Scale: round4(lerp(s.Ranges.Scale, g[s.offScale()+slot]))})

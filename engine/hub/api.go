@@ -16,6 +16,7 @@ const userAgent = "evomerge-hub/1"
 // repoInfo is the part of GET /api/models/{repo}/revision/{rev}?blobs=true
 // the resolver uses.
 type repoInfo struct {
+	ID     string // the id the hub answers with (a renamed repository's new id)
 	Commit string
 	Files  []entry
 }
@@ -32,6 +33,7 @@ func (r *Resolver) modelInfo(ctx context.Context, repo, rev string) (repoInfo, e
 		return repoInfo{}, statusError(resp, repo, "")
 	}
 	var body struct {
+		ID       string `json:"id"`
 		SHA      string `json:"sha"`
 		Siblings []struct {
 			RFilename string `json:"rfilename"`
@@ -49,7 +51,7 @@ func (r *Resolver) modelInfo(ctx context.Context, repo, rev string) (repoInfo, e
 	if err := checkName("commit", body.SHA); err != nil {
 		return repoInfo{}, fmt.Errorf("%s: %s: %w", repo, u, err)
 	}
-	info := repoInfo{Commit: body.SHA}
+	info := repoInfo{ID: body.ID, Commit: body.SHA}
 	for _, s := range body.Siblings {
 		e := entry{Name: s.RFilename, Size: s.Size, BlobID: s.BlobID}
 		if s.LFS != nil {

@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 )
 
 // Sentinel errors; test with errors.Is.
 var (
+	// ErrNoSuchFile: a model given as a local path does not exist. It
+	// also matches os.ErrNotExist.
+	ErrNoSuchFile error = noSuchFile{}
 	// ErrInvalidRef: the string is not a valid org/name[...] reference.
 	ErrInvalidRef = errors.New("invalid Hugging Face reference")
 	// ErrNotFound: the repository, revision or file does not exist (404).
@@ -31,6 +35,11 @@ var (
 	// ErrUnsupportedModel: a safetensors repository cannot be converted.
 	ErrUnsupportedModel = errors.New("cannot convert model to GGUF")
 )
+
+type noSuchFile struct{}
+
+func (noSuchFile) Error() string        { return "no such file" }
+func (noSuchFile) Is(target error) bool { return target == os.ErrNotExist }
 
 // HTTPError is an unexpected status from the hub. It matches ErrNotFound
 // for 404 and the hub's *NotFound error codes, and ErrUnauthorized for 401,

@@ -526,7 +526,7 @@ func TestMinimalRun(t *testing.T) {
 	}
 	page := readFile(t, path)
 	for _, want := range []string{"random search (random)", "cancelled: the run was cancelled", "No candidate was scored",
-		"no held-out comparison", "was cut short", "zoo/build/stories15M.gguf (base)"} {
+		"no held-out comparison", "was cut short", "zoo:stories15M (base)"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
