@@ -201,7 +201,7 @@ func TestEvaluateAndGenerate(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--evaluate", filepath.Join(dir, "nope.gguf")}, "nope.gguf: no such file or directory"},
+		{[]string{"--evaluate", filepath.Join(dir, "nope.gguf")}, "nope.gguf: no such file"},
 		{[]string{"--evaluate", notModel}, `notes.txt: offset 0: magic: magic is "hell", want "GGUF"`},
 		{[]string{"--evaluate", zoo.Model(zoo.Base), "--text", filepath.Join(dir, "none.txt")}, "none.txt: no such file or directory"},
 		{[]string{"--generate", zoo.Model(zoo.Base), "--prompt", "x", "--temperature", "-1"}, "temperature -1 must be ≥ 0"},

@@ -348,7 +348,8 @@ func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, err
 		}
 		r.Params[p.Name] = s.globalValue(p.Gene, g)
 	}
-	for _, i := range models {
+	weights := s.weights(g, models)
+	for k, i := range models {
 		mr := merge.ModelRef{Model: s.Sources[i]}
 		for _, p := range t.Params {
 			if p.Gene == merge.NotEvolved || p.Scope != merge.PerModel {
@@ -357,11 +358,48 @@ func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, err
 			if mr.Params == nil {
 				mr.Params = merge.Params{}
 			}
-			mr.Params[p.Name] = s.modelValue(p.Gene, g, i)
+			if p.Gene == merge.GeneWeight {
+				mr.Params[p.Name] = gradient(weights[k])
+			} else { // GeneDensity
+				mr.Params[p.Name] = gradient(s.groupValues(g, s.offD(), i, s.Ranges.Density))
+			}
 		}
 		r.Models = append(r.Models, mr)
 	}
 	return r, nil
+}
+
+// minWeight is the weight every merged source gets in a layer group whose
+// weight genes all decode to 0 (see weights).
+const minWeight = 1e-4
+
+// weights decodes the weight genes of the merged sources, one row of
+// per-group values per source (rounded as gradient rounds them). A layer
+// group in which every merged source would weigh 0 is not a recipe a
+// normalising method can merge (it divides by the sum), so there every
+// source weighs minWeight instead: the limit of equal vanishing weights —
+// the uniform average where weights are normalised, practically the base
+// where they scale task vectors.
+func (s *Space) weights(g []float64, models []int) [][]float64 {
+	rows := make([][]float64, len(models))
+	for k, i := range models {
+		rows[k] = s.groupValues(g, s.offW(), i, s.Ranges.Weight)
+		for j, v := range rows[k] {
+			rows[k][j] = round4(v)
+		}
+	}
+	for j := range s.Groups {
+		zero := true
+		for _, row := range rows {
+			zero = zero && row[j] == 0
+		}
+		if zero {
+			for _, row := range rows {
+				row[j] = minWeight
+			}
+		}
+	}
+	return rows
 }
 
 // globalValue decodes a global parameter: GeneT per layer group, GeneLambda
@@ -375,15 +413,6 @@ func (s *Space) globalValue(gene merge.Gene, g []float64) merge.Value {
 		vals[k] = lerp(s.Ranges.T, g[s.offT()+k])
 	}
 	return gradient(vals)
-}
-
-// modelValue decodes source i's per-model parameter: its weight or density
-// genes, one per layer group.
-func (s *Space) modelValue(gene merge.Gene, g []float64, i int) merge.Value {
-	if gene == merge.GeneDensity {
-		return gradient(s.groupValues(g, s.offD(), i, s.Ranges.Density))
-	}
-	return gradient(s.groupValues(g, s.offW(), i, s.Ranges.Weight))
 }
 
 // decodeFranken (the layer-slices layout) stacks two slices: each picks a
