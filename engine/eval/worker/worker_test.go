@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -219,6 +220,91 @@ func writeDamaged(t *testing.T, src, dst string, rel float64) {
 	}
 	if err := fw.Commit(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeRandom copies the base model's header (shapes, vocabulary) with
+// every matrix replaced by N(0, sd²) draws: a random-weight model. sd 2
+// makes the perplexity overflow to +Inf; sd 20 makes the logits NaN.
+func writeRandom(t *testing.T, src, dst string, sd float64) {
+	t.Helper()
+	f, err := gguf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fw, err := gguf.Create(dst, f.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Abort()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var codec kernels.Native
+	for _, ti := range f.Tensors {
+		raw, err := f.ReadTensor(ti, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ti.Shape) == 2 {
+			vals := make([]float32, ti.Elements())
+			for i := range vals {
+				vals[i] = float32(rng.NormFloat64() * sd)
+			}
+			if err := codec.Encode(ti.Type, raw, vals, int(ti.Shape[0])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := fw.WriteTensor(ti.Name, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fw.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRandomModelsScore: models whose perplexity is +Inf or NaN (random
+// weights) get perplexity, coherence and task results back through the
+// protocol, those values included, instead of an encoding error.
+func TestRandomModelsScore(t *testing.T) {
+	path := baseModel(t)
+	dir := t.TempDir()
+	p := newPool(t, 1)
+	ctx := context.Background()
+	text := []eval.Text{{Name: "opticks", Content: opticks(t)[:20000]}}
+	tasks := []eval.Task{{Context: "Once upon a time, there was a little girl named", Choices: []string{" Lily", " Xylophone"}, Answer: 0}}
+	for _, tt := range []struct {
+		sd   float64
+		want func(float64) bool
+		what string
+	}{
+		{2, func(x float64) bool { return math.IsInf(x, 1) }, "+Inf"},
+		{20, math.IsNaN, "NaN"},
+	} {
+		model := filepath.Join(dir, fmt.Sprintf("random-%g.gguf", tt.sd))
+		writeRandom(t, path, model, tt.sd)
+		r, err := p.Perplexity(ctx, model, text, eval.PerplexityOptions{Context: 256, Chunks: 1}, nil)
+		if err != nil {
+			t.Fatalf("sd %g: perplexity: %v", tt.sd, err)
+		}
+		if got := r.Texts[0]; !tt.want(got.Perplexity) || got.Name != "opticks" || got.Tokens != 127 {
+			t.Errorf("sd %g: perplexity %v over %d tokens of %q, want %s over 127 of opticks", tt.sd, got.Perplexity, got.Tokens, got.Name, tt.what)
+		}
+		opt := eval.DefaultCoherence()
+		opt.Prompts, opt.MaxTokens, opt.Reference = opt.Prompts[:2], 8, path
+		c, err := p.Coherence(ctx, model, opt)
+		if err != nil {
+			t.Fatalf("sd %g: coherence: %v", tt.sd, err)
+		}
+		if len(c.Samples) != 2 || c.Score < 0 || c.Score > 0.5 {
+			t.Errorf("sd %g: coherence %+v, want two samples scoring low", tt.sd, c)
+		}
+		tr, err := p.Tasks(ctx, model, tasks)
+		if err != nil || tr.Tasks != 1 {
+			t.Fatalf("sd %g: tasks %+v: %v", tt.sd, tr, err)
+		}
+		t.Logf("sd %g: perplexity %v, coherence %.3f (reference perplexity %v), task accuracy %v",
+			tt.sd, r.Texts[0].Perplexity, c.Score, c.RefPerplexity, tr.Accuracy)
 	}
 }
 
