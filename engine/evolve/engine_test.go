@@ -3,6 +3,7 @@ package evolve
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,68 @@ func TestRunReportsSetupErrors(t *testing.T) {
 	}
 	if _, err := Search(context.Background(), cfg, Options{}, nil); err == nil {
 		t.Error("Search without a score function accepted")
+	}
+}
+
+// TestNonFiniteScoresRankLast: a candidate whose perplexity is +Inf or
+// NaN (a broken merge) is recorded as failed with the reason and its
+// measured values, ranks below every scored candidate, and the run goes
+// on; the history keeps those values and replays.
+func TestNonFiniteScoresRankLast(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Merge.Techniques = []string{"linear", "ties", "dfs"}
+	cfg.Evolution.Generations = 3
+	score := func(ctx context.Context, r *merge.Recipe) (Scores, error) {
+		switch r.Method {
+		case "dfs":
+			return Scores{Perplexity: map[string]float64{"synthetic": math.Inf(1)}, MeanLogPPL: math.Inf(1)}, nil
+		case "linear":
+			return Scores{Perplexity: map[string]float64{"synthetic": math.NaN()}, MeanLogPPL: math.NaN()}, nil
+		}
+		return landscape(ctx, r)
+	}
+	var scored []CandidateScored
+	res, err := Search(context.Background(), cfg, Options{Sink: func(e Event) {
+		if s, ok := e.(CandidateScored); ok {
+			scored = append(scored, s)
+		}
+	}}, score)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Best.Technique != "ties" || math.IsInf(res.BestFitness, 0) || math.IsNaN(res.BestFitness) {
+		t.Fatalf("best %s with fitness %v, want a ties candidate with a finite fitness", res.Best.Technique, res.BestFitness)
+	}
+	seen := map[string]bool{}
+	for _, s := range scored {
+		tech := s.Candidate.Technique
+		if tech == "ties" {
+			continue
+		}
+		seen[tech] = true
+		want := map[string]string{"dfs": "perplexity +Inf on synthetic", "linear": "perplexity NaN on synthetic"}[tech]
+		if s.Status != StatusFailed || !strings.Contains(s.Err, want) {
+			t.Errorf("%s (%s): status %s, error %q; want failed naming %q", s.Candidate.ID, tech, s.Status, s.Err, want)
+		}
+	}
+	if !seen["dfs"] || !seen["linear"] {
+		t.Fatalf("techniques seen: %v; the test needs dfs and linear candidates", seen)
+	}
+	recs := readHistory(t, cfg.Output.Dir)
+	for _, r := range recs {
+		switch r.Technique {
+		case "dfs":
+			if r.Status != StatusFailed || !math.IsInf(r.Scores.Perplexity["synthetic"], 1) || !math.IsInf(r.Scores.MeanLogPPL, 1) {
+				t.Errorf("history %s: status %s, scores %+v; want failed with perplexity +Inf", r.ID, r.Status, r.Scores)
+			}
+		case "linear":
+			if r.Status != StatusFailed || !math.IsNaN(r.Scores.Perplexity["synthetic"]) {
+				t.Errorf("history %s: status %s, scores %+v; want failed with perplexity NaN", r.ID, r.Status, r.Scores)
+			}
+		}
+	}
+	replayed, err := replayHistory(cfg.Output.Dir)
+	if err != nil || len(replayed) != len(recs) {
+		t.Fatalf("replayed %d of %d records: %v", len(replayed), len(recs), err)
 	}
 }

@@ -153,8 +153,8 @@ func (e *engine) apply(inds []*individual, rec *Record, gen int, infos []Candida
 
 // score measures one candidate and records it in the ledger and the
 // history. Only cancellation (and a failure to write the history) is
-// returned as an error; a candidate that cannot be merged or evaluated is
-// recorded as failed.
+// returned as an error; a candidate that cannot be merged or evaluated,
+// or whose scores are not finite, is recorded as failed.
 func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.Recipe, info CandidateInfo) (*Record, error) {
 	rec := &Record{ID: ind.id, Generation: gen, Key: ind.key, Technique: ind.genome.Technique, Origin: ind.origin,
 		Parents: ind.parents, Summary: info.Summary, Recipe: info.Recipe, Genome: ind.genome, Time: time.Now()}
@@ -163,10 +163,15 @@ func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.R
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	if err != nil {
+	switch why := nonFinite(scores); {
+	case err != nil:
 		rec.Status, rec.Err = StatusFailed, err.Error()
 		e.events.logf("warn", "%s (%s) failed: %v", ind.id, info.Summary, err)
-	} else {
+	case why != "":
+		rec.Status, rec.Scores = StatusFailed, scores
+		rec.Err = why + ": a broken model, ranked below every scored candidate"
+		e.events.logf("warn", "%s (%s) failed: %s", ind.id, info.Summary, rec.Err)
+	default:
 		rec.Status, rec.Scores = StatusDone, scores
 		rec.Fitness, rec.Objectives = fitness(e.cfg.Evaluation.Objectives, scores)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/gguf/synth"
 	"github.com/evomerge/evomerge/engine/llm"
 	"github.com/evomerge/evomerge/kernels"
 	"github.com/evomerge/evomerge/zoo"
@@ -223,46 +224,6 @@ func writeDamaged(t *testing.T, src, dst string, rel float64) {
 	}
 }
 
-// writeRandom copies the base model's header (shapes, vocabulary) with
-// every matrix replaced by N(0, sd²) draws: a random-weight model. sd 2
-// makes the perplexity overflow to +Inf; sd 20 makes the logits NaN.
-func writeRandom(t *testing.T, src, dst string, sd float64) {
-	t.Helper()
-	f, err := gguf.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fw, err := gguf.Create(dst, f.Header)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fw.Abort()
-	rng := rand.New(rand.NewPCG(1, 2))
-	var codec kernels.Native
-	for _, ti := range f.Tensors {
-		raw, err := f.ReadTensor(ti, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ti.Shape) == 2 {
-			vals := make([]float32, ti.Elements())
-			for i := range vals {
-				vals[i] = float32(rng.NormFloat64() * sd)
-			}
-			if err := codec.Encode(ti.Type, raw, vals, int(ti.Shape[0])); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := fw.WriteTensor(ti.Name, raw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := fw.Commit(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestRandomModelsScore: models whose perplexity is +Inf or NaN (random
 // weights) get perplexity, coherence and task results back through the
 // protocol, those values included, instead of an encoding error.
@@ -282,7 +243,9 @@ func TestRandomModelsScore(t *testing.T) {
 		{20, math.IsNaN, "NaN"},
 	} {
 		model := filepath.Join(dir, fmt.Sprintf("random-%g.gguf", tt.sd))
-		writeRandom(t, path, model, tt.sd)
+		if err := synth.Random(path, model, tt.sd, 1); err != nil {
+			t.Fatal(err)
+		}
 		r, err := p.Perplexity(ctx, model, text, eval.PerplexityOptions{Context: 256, Chunks: 1}, nil)
 		if err != nil {
 			t.Fatalf("sd %g: perplexity: %v", tt.sd, err)
