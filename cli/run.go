@@ -180,6 +180,8 @@ func (p *headlessPrinter) event(e evolve.Event) {
 		switch e.Status {
 		case evolve.StatusFailed:
 			fmt.Fprintf(p.w, "  %-7s %-44s failed: %s\n", c.ID, clip(c.Summary, 44), e.Err)
+		case evolve.StatusSkipped:
+			fmt.Fprintf(p.w, "  %-7s %-44s skipped: %s\n", c.ID, clip(c.Summary, 44), e.Err)
 		default:
 			var ppl []string
 			for _, k := range slices.Sorted(maps.Keys(e.Scores.Perplexity)) {
@@ -211,7 +213,11 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			return
 		}
 		r := e.Result
-		fmt.Fprintf(p.w, "finished (%s) after %d evaluations in %s: best %s %s\n", r.Reason, r.Evaluations, r.Elapsed.Round(time.Second), r.Best.ID, r.Best.Summary)
+		skipped := ""
+		if len(r.Skipped) > 0 {
+			skipped = fmt.Sprintf(" (%d candidates skipped)", len(r.Skipped))
+		}
+		fmt.Fprintf(p.w, "finished (%s) after %d evaluations in %s%s: best %s %s\n", r.Reason, r.Evaluations, r.Elapsed.Round(time.Second), skipped, r.Best.ID, r.Best.Summary)
 		if len(r.Comparison) > 0 {
 			writeComparison(p.w, r)
 		}

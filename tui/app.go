@@ -15,7 +15,6 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/evomerge/evomerge/engine/config"
-	"github.com/evomerge/evomerge/engine/evolve"
 )
 
 // Options configure Run.
@@ -381,7 +380,7 @@ func (m *model) chatWithSelected() tea.Cmd {
 	if c == nil {
 		return cmd
 	}
-	if c.scored && c.info.Recipe != "" && c.status != evolve.StatusFailed {
+	if c.hasScores() && c.info.Recipe != "" {
 		return tea.Batch(cmd, m.chat.selectKey("cand:"+c.info.ID))
 	}
 	m.status.set(c.info.ID+" has no scored recipe yet: pick another model", true)

@@ -78,6 +78,7 @@ type engine struct {
 	ev       *evaluator
 	mat      *materialiser
 	final    time.Duration // the held-out comparison's time
+	skipped  []string      // candidates the spent budget left unevaluated
 }
 
 // Run searches for the best merge recipe as configured and writes the
@@ -341,7 +342,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		return nil, errors.New("no candidate could be evaluated; see the log for the errors")
 	}
 	res := &Result{OutputDir: e.cfg.Output.Dir, Reason: reason, Best: e.info(best), BestFitness: best.fitness,
-		BestScores: e.ledger.lookup(best.key).Scores, Evaluations: evaluations, Generations: gens,
+		BestScores: e.ledger.lookup(best.key).Scores, Evaluations: evaluations, Skipped: e.skipped, Generations: gens,
 		Seed: ev.Seed, Optimizer: ev.Optimizer}
 	for _, f := range opt.front() {
 		res.Front = append(res.Front, e.info(f))

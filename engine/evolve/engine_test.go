@@ -2,10 +2,12 @@ package evolve
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -161,5 +163,58 @@ func TestNonFiniteScoresRankLast(t *testing.T) {
 	replayed, err := replayHistory(cfg.Output.Dir)
 	if err != nil || len(replayed) != len(recs) {
 		t.Fatalf("replayed %d of %d records: %v", len(replayed), len(recs), err)
+	}
+}
+
+// TestBudgetSkipsCandidates: when the evaluation budget runs out in the
+// middle of a generation, the candidates left over get the final status
+// skipped, with the reason, in the events and in summary.json; every
+// candidate announced ends with exactly one final status.
+func TestBudgetSkipsCandidates(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Evolution.Population = 4
+	cfg.Evolution.Generations = 3
+	cfg.Evolution.MaxEvaluations = 5
+	announced := map[string]bool{}
+	final := map[string][]CandidateScored{}
+	res, err := Search(context.Background(), cfg, Options{Sink: func(e Event) {
+		switch e := e.(type) {
+		case GenerationStarted:
+			for _, c := range e.Candidates {
+				announced[c.ID] = true
+			}
+		case CandidateScored:
+			final[e.Candidate.ID] = append(final[e.Candidate.ID], e)
+		}
+	}}, landscape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skipped []string
+	for id := range announced {
+		switch got := final[id]; {
+		case len(got) != 1:
+			t.Errorf("%s: %d final statuses, want 1", id, len(got))
+		case got[0].Status == StatusSkipped:
+			if got[0].Candidate.Summary == "" || !strings.Contains(got[0].Err, "evaluation budget of 5 is spent") {
+				t.Errorf("%s skipped with candidate %+v, reason %q", id, got[0].Candidate, got[0].Err)
+			}
+			skipped = append(skipped, id)
+		}
+	}
+	slices.Sort(skipped)
+	if len(skipped) == 0 || res.Reason != "budget" || res.Evaluations != 5 {
+		t.Fatalf("skipped %v, reason %s after %d evaluations; want candidates skipped when the budget of 5 ran out", skipped, res.Reason, res.Evaluations)
+	}
+	if !slices.Equal(res.Skipped, skipped) {
+		t.Errorf("result lists skipped %v, the events %v", res.Skipped, skipped)
+	}
+	raw, err := os.ReadFile(filepath.Join(cfg.Output.Dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum Result
+	if err := json.Unmarshal(raw, &sum); err != nil || !slices.Equal(sum.Skipped, skipped) {
+		t.Errorf("summary.json lists skipped %v (%v), want %v", sum.Skipped, err, skipped)
 	}
 }

@@ -14,11 +14,14 @@ type Result struct {
 	Front       []CandidateInfo `json:"pareto_front,omitempty"`
 	Comparison  []ModelScore    `json:"comparison"` // on the held-out test texts
 	Evaluations int             `json:"evaluations"`
-	Generations int             `json:"generations"`
-	Seed        uint64          `json:"seed"`
-	Optimizer   string          `json:"optimizer"`
-	Elapsed     time.Duration   `json:"elapsed_ns"`
-	Timings     Timings         `json:"timings"`
+	// Skipped lists the candidates never evaluated because the evaluation
+	// budget ran out in their generation (status skipped).
+	Skipped     []string      `json:"skipped,omitempty"`
+	Generations int           `json:"generations"`
+	Seed        uint64        `json:"seed"`
+	Optimizer   string        `json:"optimizer"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	Timings     Timings       `json:"timings"`
 }
 
 // ModelScore is one model's held-out scores in the final comparison.

@@ -179,6 +179,15 @@ var optimizerNames = map[string]string{
 	"ga": "genetic algorithm (ga)", "cmaes": "CMA-ES (cmaes)", "nsga2": "NSGA-II (nsga2)", "random": "random search (random)",
 }
 
+// evaluationsFact is the Evaluations line of the run facts.
+func evaluationsFact(res evolve.Result, budget, history, failed int) string {
+	s := fmt.Sprintf("%d (budget %d); %d in the history, %d failed", res.Evaluations, budget, history, failed)
+	if n := len(res.Skipped); n > 0 {
+		s += fmt.Sprintf("; %d skipped when the budget ran out (%s)", n, strings.Join(res.Skipped, ", "))
+	}
+	return s
+}
+
 func (r *Run) stopReason() string {
 	why := map[string]string{
 		"generations": "every configured generation ran",
@@ -248,7 +257,7 @@ func (r *Run) view() (*view, error) {
 		{Name: "Seed", Value: fmt.Sprint(res.Seed)},
 		{Name: "Population", Value: fmt.Sprint(cfg.Evolution.Population)},
 		{Name: "Generations", Value: fmt.Sprintf("%d of %d", res.Generations, cfg.Evolution.Generations)},
-		{Name: "Evaluations", Value: fmt.Sprintf("%d (budget %d); %d in the history, %d failed", res.Evaluations, budget, len(r.Candidates), failed)},
+		{Name: "Evaluations", Value: evaluationsFact(res, budget, len(r.Candidates), failed)},
 		{Name: "Elapsed", Value: dur(res.Elapsed)},
 		{Name: "Stopped", Value: r.stopReason()},
 		{Name: "Sources", List: sources},
