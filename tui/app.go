@@ -43,7 +43,8 @@ type Options struct {
 // Run opens the workbench and returns when the user quits. A tournament
 // still running then is cancelled, and Run waits (up to runStopTimeout)
 // for the backend to stop, so that worker processes and temporary files
-// are cleaned up before the process exits.
+// are cleaned up before the process exits. When the last tournament
+// failed, Run returns its error.
 func Run(ctx context.Context, opt Options) error {
 	if opt.Backend == nil {
 		return errors.New("tui: no backend")
@@ -69,15 +70,19 @@ func Run(ctx context.Context, opt Options) error {
 	m.ctx.send.attach(p.Send)
 	final, err := p.Run()
 	if fm, ok := final.(*model); ok {
-		fm.stopRun(runStopTimeout)
-	} else {
-		m.stopRun(runStopTimeout)
+		m = fm
 	}
+	m.stopRun(runStopTimeout)
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
 		return fmt.Errorf("workbench: %w", err)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if m.rs.phase == phaseFailed && m.rs.runErr != nil {
+		// The screen is gone: the reason goes to the caller (the exit
+		// status and stderr), as a headless run's would.
+		return fmt.Errorf("the tournament failed: %w", m.rs.runErr)
 	}
 	return nil
 }

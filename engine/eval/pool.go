@@ -65,7 +65,11 @@ func threadsPerWorker(total, workers int) int {
 	return max(1, total/max(1, workers))
 }
 
-// Pool runs evaluation jobs on a set of worker processes.
+// Pool runs evaluation jobs on a set of worker processes. A worker that
+// dies (or retires) is replaced; a replacement that fails to start is
+// tried again, startAttempts times in all, and then given up: the pool
+// goes on with the workers it has, and once it has none it is broken —
+// every job, waiting or to come, fails with the *StartError.
 type Pool struct {
 	opt   PoolOptions
 	avail chan struct{} // one token per idle worker
@@ -74,7 +78,19 @@ type Pool struct {
 	all   map[*procWorker]bool
 	next  uint64
 	done  bool
+	// live counts the workers running or being replaced; broken is closed
+	// (and startErr set) when it reaches zero.
+	live     int
+	broken   chan struct{}
+	startErr *StartError
 }
+
+// Worker starts: the attempts at replacing a lost worker, and the pause
+// before each attempt after the first (times the attempt's number).
+const (
+	startAttempts = 3
+	startBackoff  = 500 * time.Millisecond
+)
 
 type procWorker struct {
 	cmd    *exec.Cmd
@@ -159,13 +175,14 @@ func NewPool(ctx context.Context, opt PoolOptions) (*Pool, error) {
 		}
 		opt.Command = []string{exe, "worker"}
 	}
-	p := &Pool{opt: opt, avail: make(chan struct{}, opt.Workers), all: map[*procWorker]bool{}}
+	p := &Pool{opt: opt, avail: make(chan struct{}, opt.Workers), all: map[*procWorker]bool{}, broken: make(chan struct{})}
 	for range opt.Workers {
 		w, err := p.spawn(ctx)
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
+		p.live++
 		p.release(w)
 	}
 	return p, nil
@@ -228,6 +245,11 @@ func (p *Pool) spawn(ctx context.Context) (*procWorker, error) {
 	defer cancel()
 	if _, _, err := p.roundTrip(hctx, w, &Request{Op: OpHealth}, nil); err != nil {
 		p.kill(w)
+		var crash *CrashError
+		if errors.As(err, &crash) {
+			// It exited before answering: its log says why.
+			return nil, fmt.Errorf("evaluation worker did not start (%s): %s", crash.Status, crashReason(crash.Stderr))
+		}
 		return nil, fmt.Errorf("evaluation worker did not start: %w", err)
 	}
 	return w, nil
@@ -237,6 +259,8 @@ func (p *Pool) spawn(ctx context.Context) (*procWorker, error) {
 func (p *Pool) acquire(ctx context.Context, model string) (*procWorker, error) {
 	select {
 	case <-p.avail:
+	case <-p.broken:
+		return nil, p.startErr
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -269,21 +293,43 @@ func (p *Pool) kill(w *procWorker) {
 	p.mu.Unlock()
 }
 
-// replace kills w and puts a fresh worker in its place.
+// replace kills w and puts a fresh worker in its place, trying
+// startAttempts times; a worker that cannot be replaced is lost, and the
+// last one lost breaks the pool.
 func (p *Pool) replace(w *procWorker) {
 	p.kill(w)
+	var err error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		if attempt > 1 {
+			time.Sleep(time.Duration(attempt-1) * startBackoff)
+		}
+		p.mu.Lock()
+		closed := p.done
+		p.mu.Unlock()
+		if closed {
+			return
+		}
+		var nw *procWorker
+		if nw, err = p.spawn(context.Background()); err == nil {
+			slog.Info("evaluation worker replaced", "old_pid", w.pid, "pid", nw.pid)
+			p.release(nw)
+			return
+		}
+		slog.Warn("evaluation worker did not start", "attempt", attempt, "of", startAttempts, "err", err)
+	}
 	p.mu.Lock()
-	closed := p.done
+	p.live--
+	left := p.live
+	if left == 0 && p.startErr == nil {
+		p.startErr = &StartError{Attempts: startAttempts, Err: err}
+		close(p.broken)
+	}
 	p.mu.Unlock()
-	if closed {
-		return
+	if left > 0 {
+		slog.Error("an evaluation worker could not be replaced; the pool goes on with fewer", "workers", left, "err", err)
+	} else {
+		slog.Error("no evaluation worker could be started; every job fails", "err", err)
 	}
-	nw, err := p.spawn(context.Background())
-	if err != nil {
-		slog.Error("could not replace an evaluation worker; the pool shrinks", "err", err)
-		return
-	}
-	p.release(nw)
 }
 
 // Do runs one request on some worker. onEvent receives token and progress
@@ -561,3 +607,17 @@ func (slogWriter) Write(b []byte) (int, error) {
 func PoolHealth(ctx context.Context, p *Pool) (Health, error) {
 	return call[Health](ctx, p, &Request{Op: OpHealth}, nil)
 }
+
+// StartError reports that the pool has no worker left and none could be
+// started: Attempts starts failed in a row, the last with Err. Every job
+// then fails with it; a run stops with it rather than wait.
+type StartError struct {
+	Attempts int
+	Err      error
+}
+
+func (e *StartError) Error() string {
+	return fmt.Sprintf("no evaluation worker could be started (%d attempts); %v", e.Attempts, e.Err)
+}
+
+func (e *StartError) Unwrap() error { return e.Err }

@@ -306,7 +306,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 			break
 		}
 		if err := e.evaluate(ctx, gen, inds); err != nil {
-			return nil, err
+			return nil, e.stopped(err)
 		}
 		opt.tell(gen, inds)
 		gens = gen + 1
@@ -349,7 +349,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	}
 	if e.ev != nil {
 		if err := e.finish(ctx, best, res); err != nil {
-			return res, err
+			return res, e.stopped(err)
 		}
 	}
 	res.Elapsed = time.Since(e.start)
@@ -363,6 +363,16 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// stopped adds to an error that stops the run for want of evaluation
+// workers how to go on: the history holds every outcome so far.
+func (e *engine) stopped(err error) error {
+	var noWorkers *eval.StartError
+	if !errors.As(err, &noWorkers) {
+		return err
+	}
+	return fmt.Errorf("%w (the run's history is kept: once workers can start, --resume %s continues it)", err, e.cfg.Output.Dir)
 }
 
 // generationDone summarises a generation's successful candidates and the

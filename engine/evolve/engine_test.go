@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/merge"
 )
 
@@ -216,5 +217,47 @@ func TestBudgetSkipsCandidates(t *testing.T) {
 	var sum Result
 	if err := json.Unmarshal(raw, &sum); err != nil || !slices.Equal(sum.Skipped, skipped) {
 		t.Errorf("summary.json lists skipped %v (%v), want %v", sum.Skipped, err, skipped)
+	}
+}
+
+// TestWorkerStartFailureStopsTheRun: when no evaluation worker can be
+// started the run stops with that reason (it does not record every
+// remaining candidate as failed, nor wait), its history holds only the
+// real outcomes, and --resume then reaches the uninterrupted run's result.
+func TestWorkerStartFailureStopsTheRun(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Evolution.Generations = 4
+	cfg.Evolution.Patience = 0
+	full := runSynthetic(t, cfg, Options{})
+
+	cfg.Output.Dir += "-stopped"
+	var calls atomic.Int32
+	broken := func(ctx context.Context, r *merge.Recipe) (Scores, error) {
+		if calls.Add(1) > 12 {
+			return Scores{}, &eval.StartError{Attempts: 3, Err: errors.New("evaluation worker did not start (exit status 1): out of memory")}
+		}
+		return landscape(ctx, r)
+	}
+	var last Event
+	_, err := Search(context.Background(), cfg, Options{Sink: func(e Event) { last = e }}, broken)
+	var se *eval.StartError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "out of memory") || !strings.Contains(err.Error(), "--resume "+cfg.Output.Dir) {
+		t.Fatalf("the run ended with %v; want the *StartError with its reason and how to resume", err)
+	}
+	if f, ok := last.(Finished); !ok || f.Reason != "error" || !errors.As(f.Err, &se) {
+		t.Errorf("last event %#v, want Finished with the error", last)
+	}
+	for _, r := range readHistory(t, cfg.Output.Dir) {
+		if r.Status != StatusDone {
+			t.Errorf("history holds %s with status %s (%s): only real outcomes belong there", r.ID, r.Status, r.Err)
+		}
+	}
+	resumed, err := Search(context.Background(), cfg, Options{Resume: true}, landscape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.Best.Key != full.Best.Key || resumed.BestFitness != full.BestFitness || resumed.Evaluations != full.Evaluations {
+		t.Fatalf("resumed run: best %s %.6f after %d evaluations; uninterrupted: %s %.6f after %d",
+			resumed.Best.Key, resumed.BestFitness, resumed.Evaluations, full.Best.Key, full.BestFitness, full.Evaluations)
 	}
 }

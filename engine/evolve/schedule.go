@@ -2,11 +2,13 @@ package evolve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/merge"
 )
 
@@ -170,9 +172,10 @@ func infoOf(infos []CandidateInfo, id string) CandidateInfo {
 }
 
 // score measures one candidate and records it in the ledger and the
-// history. Only cancellation (and a failure to write the history) is
-// returned as an error; a candidate that cannot be merged or evaluated,
-// or whose scores are not finite, is recorded as failed.
+// history. Only cancellation, an evaluation pool that has no worker left
+// (*eval.StartError) and a failure to write the history are returned as
+// errors; a candidate that cannot be merged or evaluated, or whose scores
+// are not finite, is recorded as failed.
 func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.Recipe, info CandidateInfo) (*Record, error) {
 	rec := &Record{ID: ind.id, Generation: gen, Key: ind.key, Technique: ind.genome.Technique, Origin: ind.origin,
 		Parents: ind.parents, Summary: info.Summary, Recipe: info.Recipe, Genome: ind.genome, Time: time.Now()}
@@ -180,6 +183,12 @@ func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.R
 	scores, err := e.measurer.measure(ctx, ind.id, r, rec, progress)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	var noWorkers *eval.StartError
+	if errors.As(err, &noWorkers) {
+		// Not the candidate's fault: the run cannot go on. Nothing is
+		// recorded, so a resumed run evaluates the candidate.
+		return nil, err
 	}
 	switch why := nonFinite(scores); {
 	case err != nil:
