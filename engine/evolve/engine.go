@@ -147,6 +147,9 @@ func (e *engine) setup(ctx context.Context, score ScoreFunc) error {
 	if e.space, err = NewSpace(cfg, e.paths, layers); err != nil {
 		return err
 	}
+	if err := e.space.ResolveTokenizer(cfg.Merge.TokenizerSource, e.paths); err != nil {
+		return err
+	}
 	ev := cfg.Evolution
 	e.ops = &operators{space: e.space, mutationRate: ev.MutationRate, mutationScale: ev.MutationScale,
 		crossoverRate: ev.CrossoverRate, techniqueRate: ev.TechniqueRate, tournamentSize: ev.TournamentSize}

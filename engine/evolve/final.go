@@ -64,7 +64,7 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 		models = append(models, entry{e.space.BaseName, "base", e.space.Base})
 	}
 	if e.space.M() > 1 {
-		uniform := &merge.Recipe{Method: "linear", OutType: e.space.OutType}
+		uniform := &merge.Recipe{Method: "linear", OutType: e.space.OutType, TokenizerSource: e.space.TokenizerSource}
 		for _, src := range e.space.Sources {
 			uniform.Models = append(uniform.Models, merge.ModelRef{Model: src})
 		}

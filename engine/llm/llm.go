@@ -173,6 +173,16 @@ func (m *Model) Tokenize(text string, addBOS bool) ([]int, error) {
 	return m.m.Tokenize(text, addBOS, false)
 }
 
+// TokenizeSpecial is Tokenize without BOS and with the text of special
+// tokens (chat markers such as <|im_start|>) parsed into those tokens, as
+// a chat template's output needs.
+func (m *Model) TokenizeSpecial(text string) ([]int, error) {
+	if text == "" {
+		return nil, nil
+	}
+	return m.m.Tokenize(text, false, true)
+}
+
 // BOS is the beginning-of-sequence token.
 func (m *Model) BOS() int { return int(C.llama_vocab_bos(C.llama_model_get_vocab(m.cModel()))) }
 
