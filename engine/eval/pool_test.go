@@ -1,16 +1,9 @@
 package eval
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 )
 
 // TestPoolOptionsSized: the one sizing rule splits the thread budget
@@ -43,66 +36,5 @@ func TestPoolOptionsSized(t *testing.T) {
 				t.Errorf("Sized changed the other settings: %+v", got)
 			}
 		})
-	}
-}
-
-// fakePool starts workers of the fake kind (main_test.go); the starts
-// after the first maxStarts fail.
-func fakePool(t *testing.T, workers, maxStarts int) *Pool {
-	t.Helper()
-	starts := filepath.Join(t.TempDir(), "starts")
-	p, err := NewPool(context.Background(), PoolOptions{Workers: workers, Threads: 1, Command: []string{os.Args[0]},
-		Env: []string{"EVOMERGE_FAKE_WORKER=1", "EVOMERGE_FAKE_STARTS=" + starts, fmt.Sprintf("EVOMERGE_FAKE_MAX_STARTS=%d", maxStarts)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
-// TestPoolStopsWhenNoWorkerStarts: a worker that dies is replaced; when
-// no replacement starts (after a bounded number of attempts) the pool
-// goes on with the workers it has, and once it has none every job fails
-// at once with a *StartError giving the reason — no job waits forever.
-func TestPoolStopsWhenNoWorkerStarts(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p := fakePool(t, 2, 2)
-	if _, err := p.Do(ctx, &Request{Op: OpLoad, Model: "ok"}, nil); err != nil {
-		t.Fatalf("a job on a healthy pool: %v", err)
-	}
-	var crash *CrashError
-	if _, err := p.Do(ctx, &Request{Op: OpLoad, Model: "crash"}, nil); !errors.As(err, &crash) {
-		t.Fatalf("a job that kills its worker: %v, want a *CrashError", err)
-	}
-	// One worker is left: jobs still run while its lost peer fails to start.
-	for range 3 {
-		if _, err := p.Do(ctx, &Request{Op: OpLoad, Model: "ok"}, nil); err != nil {
-			t.Fatalf("a job on the worker left: %v", err)
-		}
-	}
-	if _, err := p.Do(ctx, &Request{Op: OpLoad, Model: "crash"}, nil); !errors.As(err, &crash) {
-		t.Fatalf("a job that kills the last worker: %v, want a *CrashError", err)
-	}
-	start := time.Now()
-	_, err := p.Do(ctx, &Request{Op: OpLoad, Model: "ok"}, nil)
-	var se *StartError
-	if !errors.As(err, &se) || se.Attempts != 3 || !strings.Contains(err.Error(), "out of memory") {
-		t.Fatalf("a job on a pool whose workers cannot start: %v after %v; want a *StartError with the reason", err, time.Since(start))
-	}
-	t.Logf("%v (after %v)", err, time.Since(start).Round(time.Millisecond))
-	if _, err := p.Do(ctx, &Request{Op: OpLoad, Model: "ok"}, nil); !errors.As(err, &se) {
-		t.Fatalf("the next job: %v, want the same *StartError", err)
-	}
-}
-
-// TestPoolReportsWhyTheFirstWorkerDidNotStart: a worker that exits at
-// once fails NewPool with its reason.
-func TestPoolReportsWhyTheFirstWorkerDidNotStart(t *testing.T) {
-	starts := filepath.Join(t.TempDir(), "starts")
-	_, err := NewPool(context.Background(), PoolOptions{Workers: 1, Threads: 1, Command: []string{os.Args[0]},
-		Env: []string{"EVOMERGE_FAKE_WORKER=1", "EVOMERGE_FAKE_STARTS=" + starts, "EVOMERGE_FAKE_MAX_STARTS=0"}})
-	if err == nil || !strings.Contains(err.Error(), "evaluation worker did not start") || !strings.Contains(err.Error(), "out of memory") {
-		t.Fatalf("NewPool: %v, want the worker's reason", err)
 	}
 }

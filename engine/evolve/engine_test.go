@@ -2,7 +2,6 @@ package evolve
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -210,13 +209,8 @@ func TestBudgetSkipsCandidates(t *testing.T) {
 	if !slices.Equal(res.Skipped, skipped) {
 		t.Errorf("result lists skipped %v, the events %v", res.Skipped, skipped)
 	}
-	raw, err := os.ReadFile(filepath.Join(cfg.Output.Dir, "summary.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum Result
-	if err := json.Unmarshal(raw, &sum); err != nil || !slices.Equal(sum.Skipped, skipped) {
-		t.Errorf("summary.json lists skipped %v (%v), want %v", sum.Skipped, err, skipped)
+	if sum := readSummaryFile(t, cfg.Output.Dir); !slices.Equal(sum.Skipped, skipped) {
+		t.Errorf("summary.json lists skipped %v, want %v", sum.Skipped, skipped)
 	}
 }
 

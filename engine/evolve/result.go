@@ -34,6 +34,10 @@ type ModelScore struct {
 	Tokens     int                `json:"tokens"`
 	Coherence  float64            `json:"coherence"`
 	Sample     string             `json:"sample"` // a generation from a fixed prompt
+	// CoherenceError and SampleError say why the coherence or the sample
+	// could not be measured (Coherence is then 0, Sample empty).
+	CoherenceError string `json:"coherence_error,omitempty"`
+	SampleError    string `json:"sample_error,omitempty"`
 }
 
 // Timings are aggregate costs of the run.

@@ -120,7 +120,8 @@ type candidateRow struct {
 	Generation                                   int
 }
 
-type sample struct{ Name, Kind, Text string }
+// sample is a model's continuation, or why there is none (Err).
+type sample struct{ Name, Kind, Text, Err string }
 
 type paretoView struct {
 	Charts     []template.HTML
@@ -355,8 +356,11 @@ func (r *Run) view() (*view, error) {
 			}
 		}
 		for _, m := range res.Comparison {
-			if m.Sample != "" {
-				v.Samples = append(v.Samples, sample{Name: m.Name, Kind: m.Kind, Text: m.Sample})
+			if m.CoherenceError != "" {
+				v.Notes = append(v.Notes, fmt.Sprintf("The held-out coherence of %s could not be measured: %s", m.Name, m.CoherenceError))
+			}
+			if m.Sample != "" || m.SampleError != "" {
+				v.Samples = append(v.Samples, sample{Name: m.Name, Kind: m.Kind, Text: m.Sample, Err: m.SampleError})
 			}
 		}
 	}
@@ -576,7 +580,7 @@ func comparison(models []evolve.ModelScore) ([]string, []comparisonRow, bool) {
 		for t := range m.Perplexity {
 			set[t] = true
 		}
-		coh = coh || m.Coherence != 0
+		coh = coh || m.Coherence != 0 || m.CoherenceError != ""
 	}
 	texts := slices.Sorted(maps.Keys(set))
 	bestOf := func(get func(evolve.ModelScore) (float64, bool)) float64 {
@@ -606,7 +610,10 @@ func comparison(models []evolve.ModelScore) ([]string, []comparisonRow, bool) {
 		}
 		gbest := bestOf(func(m evolve.ModelScore) (float64, bool) { return m.GeoMean, true })
 		row.GeoMean = cell{Text: format.Perplexity(m.GeoMean), Best: m.GeoMean == gbest}
-		if coh {
+		switch {
+		case coh && m.CoherenceError != "":
+			row.Coherence = format.Missing
+		case coh:
 			row.Coherence = format.Fraction(m.Coherence)
 		}
 		rows = append(rows, row)

@@ -561,3 +561,31 @@ func TestMinimalRun(t *testing.T) {
 	checkSelfContained(t, page)
 	checkExports(t, dir, 0)
 }
+
+// TestHeldOutFailuresShown: a model whose held-out sample or coherence
+// could not be measured shows the reason instead of a blank or a zero.
+func TestHeldOutFailuresShown(t *testing.T) {
+	dir := makeRun(t, fixture{optimizer: "ga", objectives: config.Objectives{Perplexity: 1}})
+	path := filepath.Join(dir, SummaryFile)
+	var res evolve.Result
+	if err := json.Unmarshal([]byte(readFile(t, path)), &res); err != nil {
+		t.Fatal(err)
+	}
+	res.Comparison[1].Sample, res.Comparison[1].SampleError = "", "generate: sampling failed <oops>"
+	res.Comparison[2].Coherence, res.Comparison[2].CoherenceError = 0, "coherence: worker crashed"
+	raw, _ := json.Marshal(res)
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, out)
+	for _, want := range []string{"Not generated: generate: sampling failed &lt;oops&gt;",
+		"The held-out coherence of moby could not be measured: coherence: worker crashed"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}
