@@ -1,11 +1,19 @@
 package cli
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/evomerge/evomerge/engine/eval/evaltest"
 	"github.com/evomerge/evomerge/engine/evolve"
+	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/gguf/synth"
 )
 
 // TestHeadlessPrinterShowsEveryFinalStatus: the headless lines name every
@@ -44,5 +52,122 @@ func TestHeadlessPrinterShowsEveryFinalStatus(t *testing.T) {
 	}
 	if strings.Count(s, "skipped: ") != 2 {
 		t.Errorf("want one line per skipped candidate:\n%s", s)
+	}
+}
+
+// fakeTournament writes a configuration over four small synthetic models
+// (three sources and a base) whose runs take a second or two with
+// stand-in evaluation workers of behaviour b (evaltest: the workers this
+// test binary starts inherit the setting). It returns the configuration
+// file, the output directory and the model files by name.
+func fakeTournament(t *testing.T, b evaltest.Behaviour) (string, string, map[string]string) {
+	t.Helper()
+	t.Setenv(evaltest.EnvVar, b.Value())
+	dir := t.TempDir()
+	files := map[string]string{}
+	var models strings.Builder
+	for i, name := range []string{"a", "b", "c", "base"} {
+		p := filepath.Join(dir, name+".gguf")
+		if err := (synth.Model{Layers: 4, Type: gguf.TypeF16, Seed: uint64(i + 1)}).Write(p, name); err != nil {
+			t.Fatal(err)
+		}
+		files[name] = p
+		fmt.Fprintf(&models, "[[models]]\nname = %q\npath = %q\n", name, p)
+	}
+	out := filepath.Join(dir, "out")
+	cfg := filepath.Join(dir, "fake.toml")
+	writeTestFile(t, cfg, models.String()+fmt.Sprintf(`[merge]
+base = "base"
+techniques = ["linear", "ties"]
+[evolution]
+population = 4
+generations = 2
+patience = 0
+seed = 7
+[hardware]
+workers = 1
+threads = 1
+[output]
+dir = %q
+`, out))
+	return cfg, out, files
+}
+
+// runCLILogged is runCLI with a log file.
+func runCLILogged(t *testing.T, logFile string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append(args, "--log-file", logFile), strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestHeadlessRunLogAndReport: a short headless run (stand-in workers, one
+// of which crashes on a source model) whose report cannot be written: the
+// tournament's outputs are complete and named, the report failure is a
+// warning with its reason, the exit status 0, `report DIR` writes the
+// report later, and the log file tells the run's story: its start (the
+// configuration's digest, each source with its sha256, the hardware),
+// each generation, the failed candidate with its reason, the worker's
+// crash and replacement, the result.
+func TestHeadlessRunLogAndReport(t *testing.T) {
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	cfg, out, files := fakeTournament(t, evaltest.Behaviour{Crash: "c.gguf", CrashOnce: crashed})
+	if err := os.MkdirAll(filepath.Join(out, "report.html"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(t.TempDir(), "logs", "evomerge.log")
+	code, stdout, stderr := runCLILogged(t, logFile, "--run", "--headless", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"failed: evaluation worker crashed",
+		"wrote " + filepath.Join(out, "best.gguf") + ", " + filepath.Join(out, "best-recipe.toml"),
+		"warning: the report was not written: report: writing " + filepath.Join(out, "report.html"),
+		"`evomerge-tui report " + out + "` writes it",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("headless output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "summary.json")); err != nil {
+		t.Errorf("no summary.json: %v", err)
+	}
+
+	raw, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(raw)
+	cfgRaw, _ := os.ReadFile(filepath.Join(out, "config.toml"))
+	want := []string{
+		`msg="run started" dir=` + out,
+		"config_sha256=" + fmt.Sprintf("%x", sha256.Sum256(cfgRaw)),
+		`msg=hardware workers=1 threads_per_worker=1`,
+		`msg="generation done" generation=0`,
+		`msg="generation done" generation=1`,
+		`msg="candidate failed" id=g0-c02`,
+		`msg="evaluation worker crashed; replacing it"`,
+		`msg="evaluation worker replaced"`,
+		`msg="run finished" reason=generations`,
+		`best_model=` + filepath.Join(out, "best.gguf"),
+		`msg="the report was not written"`,
+	}
+	for _, name := range []string{"a", "b", "c", "base"} {
+		data, _ := os.ReadFile(files[name])
+		want = append(want, fmt.Sprintf("msg=source name=%s file=%s bytes=%d sha256=%x", name, files[name], len(data), sha256.Sum256(data)))
+	}
+	for _, w := range want {
+		if !strings.Contains(log, w) {
+			t.Errorf("the log lacks %q", w)
+		}
+	}
+	if t.Failed() {
+		t.Logf("log:\n%s", log)
+	}
+
+	os.Remove(filepath.Join(out, "report.html"))
+	if code, stdout, stderr := runCLI(t, "report", out); code != 0 || !strings.Contains(stdout, "wrote "+filepath.Join(out, "report.html")) {
+		t.Errorf("report %s: exit %d\n%s%s", out, code, stdout, stderr)
 	}
 }

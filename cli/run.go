@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -142,14 +143,18 @@ func (o *runOptions) execute(cmd *cobra.Command, hw hardwareFlags) error {
 // summary per generation, then writes the report.
 func runHeadless(ctx context.Context, w io.Writer, cfg config.Config, opt evolve.Options) error {
 	p := &headlessPrinter{w: w}
-	opt.Sink = p.event
+	opt.Sink = logRun(cfg, opt.PoolOptions, p.event)
 	res, err := evolve.Run(ctx, cfg, opt)
 	if err != nil {
 		return err
 	}
 	path, err := report.Write(res.OutputDir)
 	if err != nil {
-		return err
+		// The tournament's outputs are complete (named above); the report
+		// is a view of them that can be written again.
+		fmt.Fprintf(w, "warning: the report was not written: %v\n  `evomerge-tui report %s` writes it\n", err, res.OutputDir)
+		slog.Warn("the report was not written", "dir", res.OutputDir, "err", err)
+		return nil
 	}
 	fmt.Fprintf(w, "report: %s\n", path)
 	return nil
@@ -221,7 +226,7 @@ func (p *headlessPrinter) event(e evolve.Event) {
 		if len(r.Comparison) > 0 {
 			writeComparison(p.w, r)
 		}
-		fmt.Fprintf(p.w, "wrote %s, %s, %s\n", r.BestModel, r.BestRecipe, filepath.Join(r.OutputDir, "history.jsonl"))
+		fmt.Fprintf(p.w, "wrote %s, %s, %s, %s\n", r.BestModel, r.BestRecipe, filepath.Join(r.OutputDir, "history.jsonl"), filepath.Join(r.OutputDir, "summary.json"))
 	}
 }
 

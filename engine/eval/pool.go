@@ -137,12 +137,8 @@ func (e *CrashError) Error() string {
 func crashReason(log string) string {
 	var reasons []string
 	for _, line := range strings.Split(log, "\n") {
-		l := strings.TrimSpace(line)
-		for _, marker := range []string{"GGML_ASSERT", "GGML_ABORT", "fatal error", "panic:", "SIGSEGV", "SIGABRT", "SIGILL", "SIGBUS", "terminate called", "CUDA error"} {
-			if strings.Contains(l, marker) {
-				reasons = append(reasons, l)
-				break
-			}
+		if l := strings.TrimSpace(line); isCrashLine(l) {
+			reasons = append(reasons, l)
 		}
 		if len(reasons) == 2 {
 			break
@@ -152,6 +148,16 @@ func crashReason(log string) string {
 		return strings.Join(reasons, "; ")
 	}
 	return lastLine(log)
+}
+
+// isCrashLine reports whether a log line tells why a process died.
+func isCrashLine(l string) bool {
+	for _, marker := range []string{"GGML_ASSERT", "GGML_ABORT", "fatal error", "panic:", "SIGSEGV", "SIGABRT", "SIGILL", "SIGBUS", "terminate called", "CUDA error"} {
+		if strings.Contains(l, marker) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrPoolClosed is returned for jobs submitted after Close.
@@ -343,6 +349,10 @@ func (p *Pool) Do(ctx context.Context, req *Request, onEvent func(Response)) (js
 	var crash *CrashError
 	switch {
 	case errors.As(err, &crash), ctx.Err() != nil, retire:
+		if crash != nil {
+			slog.Warn("evaluation worker crashed; replacing it", "pid", w.pid, "op", req.Op, "model", req.Model,
+				"status", crash.Status, "reason", crashReason(crash.Stderr))
+		}
 		go p.replace(w)
 	default:
 		if req.Model != "" && req.Op != OpUnload && err == nil {
@@ -591,16 +601,28 @@ func lastErrorLine(s string) string {
 	return ""
 }
 
-// slogWriter forwards worker stderr lines to slog at debug level.
+// slogWriter forwards worker stderr lines to slog: at debug level, but
+// lines that report an error (or a crash) at warn, so that the log keeps
+// them at its default level while llama.cpp's loader chatter stays out.
 type slogWriter struct{}
 
 func (slogWriter) Write(b []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		if line != "" {
+		switch {
+		case line == "":
+		case reportsError(line):
+			slog.Warn("worker: " + line)
+		default:
 			slog.Debug("worker: " + line)
 		}
 	}
 	return len(b), nil
+}
+
+// reportsError reports whether a worker's log line says something failed.
+func reportsError(line string) bool {
+	l := strings.ToLower(line)
+	return strings.Contains(l, "error") || strings.Contains(l, "failed") || isCrashLine(line)
 }
 
 // PoolHealth asks one idle worker for its health.

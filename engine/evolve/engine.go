@@ -294,7 +294,11 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	if e.space.BaseName != "" {
 		names = append(names, e.space.BaseName)
 	}
-	e.events.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Base: e.space.BaseName,
+	files := make([]string, len(names))
+	for i, n := range names {
+		files[i] = e.paths[n]
+	}
+	e.events.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Files: files, Base: e.space.BaseName,
 		Techniques: e.space.Techniques, Genes: e.space.Len(), Population: ev.Population, Generations: ev.Generations,
 		Budget: e.ledger.budget, Texts: e.texts, OutputDir: e.cfg.Output.Dir, Resumed: e.ledger.size(), Time: e.start})
 

@@ -43,6 +43,7 @@ type RunStarted struct {
 	Optimizer   string
 	Seed        uint64
 	Sources     []string // model names, base last if any
+	Files       []string // the Sources' local files, in the same order
 	Base        string
 	Techniques  []string
 	Genes       int // continuous genes per genome

@@ -190,14 +190,14 @@ func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.R
 		// recorded, so a resumed run evaluates the candidate.
 		return nil, err
 	}
+	// A failure is reported by the candidate's CandidateScored (Err), which
+	// every consumer shows; a log line would repeat it.
 	switch why := nonFinite(scores); {
 	case err != nil:
 		rec.Status, rec.Err = StatusFailed, err.Error()
-		e.events.logf("warn", "%s (%s) failed: %v", ind.id, info.Summary, err)
 	case why != "":
 		rec.Status, rec.Scores = StatusFailed, scores
 		rec.Err = why + ": a broken model, ranked below every scored candidate"
-		e.events.logf("warn", "%s (%s) failed: %s", ind.id, info.Summary, rec.Err)
 	default:
 		rec.Status, rec.Scores = StatusDone, scores
 		rec.Fitness, rec.Objectives = fitness(e.cfg.Evaluation.Objectives, scores)

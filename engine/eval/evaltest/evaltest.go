@@ -40,8 +40,11 @@ type Behaviour struct {
 	// Fail maps an operation (eval.OpPerplexity, ...) to the error message
 	// it answers with.
 	Fail map[string]string `json:"fail,omitempty"`
-	// Crash is a model file name (base name) on which the worker dies.
-	Crash string `json:"crash,omitempty"`
+	// Crash is a model file name (base name) on which the worker dies;
+	// with CrashOnce, only the first time (in any worker): the file
+	// CrashOnce names records that it happened.
+	Crash     string `json:"crash,omitempty"`
+	CrashOnce string `json:"crash_once,omitempty"`
 	// StartsFile counts the workers started; with it, the starts after
 	// the first MaxStarts exit at once with a reason on stderr.
 	StartsFile string `json:"starts_file,omitempty"`
@@ -100,7 +103,7 @@ func (b Behaviour) serve(in io.Reader, out, log io.Writer) int {
 			enc.Encode(eval.Response{Event: eval.EventError, Kind: eval.KindInput, Error: err.Error()})
 			continue
 		}
-		if b.Crash != "" && filepath.Base(req.Model) == b.Crash {
+		if b.crashes(req.Model) {
 			fmt.Fprintf(log, "GGML_ASSERT(%s) failed: evaltest crash\n", b.Crash)
 			return 134
 		}
@@ -117,6 +120,22 @@ func (b Behaviour) serve(in io.Reader, out, log io.Writer) int {
 		enc.Encode(eval.Response{ID: req.ID, Event: eval.EventDone, Result: raw})
 	}
 	return 0
+}
+
+// crashes reports whether a request for model kills the worker.
+func (b Behaviour) crashes(model string) bool {
+	if b.Crash == "" || filepath.Base(model) != b.Crash {
+		return false
+	}
+	if b.CrashOnce == "" {
+		return true
+	}
+	f, err := os.OpenFile(b.CrashOnce, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return false // it crashed before
+	}
+	f.Close()
+	return true
 }
 
 // countStart records one start in file and returns how many there were.
