@@ -171,3 +171,44 @@ func TestHeadlessRunLogAndReport(t *testing.T) {
 		t.Errorf("report %s: exit %d\n%s%s", out, code, stdout, stderr)
 	}
 }
+
+// TestHeadlessRunStopsWhenNoWorkerStarts: the one worker dies and no
+// replacement starts: the run stops with the reason and exit status 1
+// instead of waiting, and --resume, once workers start, finishes it with
+// the result an undisturbed run reaches.
+func TestHeadlessRunStopsWhenNoWorkerStarts(t *testing.T) {
+	cfg, out, _ := fakeTournament(t, evaltest.Behaviour{})
+	code, stdout, stderr := runCLI(t, "--run", "--headless", "--config", cfg, "--output", out+"-undisturbed")
+	if code != 0 {
+		t.Fatalf("undisturbed run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	want := readSummary(t, out+"-undisturbed")
+
+	t.Setenv(evaltest.EnvVar, evaltest.Behaviour{Crash: "c.gguf", StartsFile: filepath.Join(t.TempDir(), "starts"), MaxStarts: 1}.Value())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code, stdout, stderr = runCLI(t, "--run", "--headless", "--config", cfg)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the run waits for workers that cannot start")
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	if code != 1 || !strings.HasPrefix(last, "evomerge-tui: no evaluation worker could be started (3 attempts)") ||
+		!strings.Contains(last, "out of memory") || !strings.Contains(last, "--resume "+out) {
+		t.Fatalf("exit %d, last line of stderr %q; want the reason and how to resume\n%s", code, last, stdout)
+	}
+
+	t.Setenv(evaltest.EnvVar, evaltest.Behaviour{}.Value())
+	if code, stdout, stderr := runCLI(t, "--run", "--headless", "--resume", out); code != 0 {
+		t.Fatalf("resume: exit %d\n%s%s", code, stdout, stderr)
+	}
+	got := readSummary(t, out)
+	if got.Best.Key != want.Best.Key || got.BestFitness != want.BestFitness || got.Evaluations != want.Evaluations {
+		t.Fatalf("resumed: best %s %v after %d evaluations; undisturbed: %s %v after %d",
+			got.Best.Key, got.BestFitness, got.Evaluations, want.Best.Key, want.BestFitness, want.Evaluations)
+	}
+}
