@@ -147,7 +147,7 @@ func TestHeadlessRunLogAndReport(t *testing.T) {
 		`msg="generation done" generation=0`,
 		`msg="generation done" generation=1`,
 		`msg="candidate failed" id=g0-c02`,
-		`msg="evaluation worker crashed; replacing it"`,
+		`msg="evaluation worker crashed"`,
 		`msg="evaluation worker replaced"`,
 		`msg="run finished" reason=generations`,
 		`best_model=` + filepath.Join(out, "best.gguf"),

@@ -83,6 +83,12 @@ type Pool struct {
 	live     int
 	broken   chan struct{}
 	startErr *StartError
+	// The sources candidates are merged from (candidate.go): the latest
+	// successful Prepare's request and its generation, and the last
+	// generation handed out.
+	prepared    *PrepareRequest
+	preparedGen uint64
+	prepGen     uint64
 }
 
 // Worker starts: the attempts at replacing a lost worker, and the pause
@@ -349,10 +355,6 @@ func (p *Pool) Do(ctx context.Context, req *Request, onEvent func(Response)) (js
 	var crash *CrashError
 	switch {
 	case errors.As(err, &crash), ctx.Err() != nil, retire:
-		if crash != nil {
-			slog.Warn("evaluation worker crashed; replacing it", "pid", w.pid, "op", req.Op, "model", req.Model,
-				"status", crash.Status, "reason", crashReason(crash.Stderr))
-		}
 		go p.replace(w)
 	default:
 		if req.Model != "" && req.Op != OpUnload && err == nil {
@@ -435,7 +437,11 @@ func (p *Pool) crashed(w *procWorker, req *Request, logMark int64) error {
 	if st := w.cmd.ProcessState; st != nil {
 		status = st.String()
 	}
-	return &CrashError{Op: req.Op, Model: req.Model, Status: status, Stderr: w.stderr.since(logMark)}
+	err := &CrashError{Op: req.Op, Model: req.Model, Status: status, Stderr: w.stderr.since(logMark)}
+	if req.Op != OpHealth { // a worker that does not start is reported by spawn
+		slog.Warn("evaluation worker crashed", "pid", w.pid, "op", req.Op, "model", req.Model, "status", status, "reason", crashReason(err.Stderr))
+	}
+	return err
 }
 
 // Close stops every worker.
