@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval/evaltest"
 	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/gguf"
@@ -210,5 +212,35 @@ func TestHeadlessRunStopsWhenNoWorkerStarts(t *testing.T) {
 	if got.Best.Key != want.Best.Key || got.BestFitness != want.BestFitness || got.Evaluations != want.Evaluations {
 		t.Fatalf("resumed: best %s %v after %d evaluations; undisturbed: %s %v after %d",
 			got.Best.Key, got.BestFitness, got.Evaluations, want.Best.Key, want.BestFitness, want.Evaluations)
+	}
+}
+
+// TestWorkbenchBackendResumes: the workbench's backend resumes a run in
+// its directory (the R key): the history is replayed and the run ends
+// where it ended before.
+func TestWorkbenchBackendResumes(t *testing.T) {
+	cfgPath, out, _ := fakeTournament(t, evaltest.Behaviour{})
+	if code, stdout, stderr := runCLI(t, "--run", "--headless", "--config", cfgPath); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	want := readSummary(t, out)
+	cfg, err := config.Load(filepath.Join(out, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBackend(engineOptions(cfg, false), cfg.Hardware)
+	defer b.close()
+	var replayed int
+	res, err := b.Run(context.Background(), cfg, true, func(e evolve.Event) {
+		if s, ok := e.(evolve.RunStarted); ok {
+			replayed = s.Resumed
+		}
+	}, &evolve.Control{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replayed == 0 || res.Best.Key != want.Best.Key || res.Evaluations != want.Evaluations {
+		t.Fatalf("resumed: %d replayed, best %s after %d evaluations; want a replay ending at %s after %d",
+			replayed, res.Best.Key, res.Evaluations, want.Best.Key, want.Evaluations)
 	}
 }

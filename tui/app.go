@@ -151,6 +151,7 @@ func newModel(base context.Context, opt Options) *model {
 		height:     opt.Height,
 	}
 	m := &model{ctx: ctx, startRun: opt.StartRun, rs: newRunState()}
+	m.run.givenDir = opt.StartRun
 	m.dash = newDashboard(ctx)
 	m.conf = newConfigPage(ctx)
 	m.chat = newChatPage(ctx)
@@ -203,6 +204,8 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.finishRun(msg)
 	case startRunMsg:
 		return m, m.start()
+	case resumeFoundMsg:
+		return m, m.resumeFound(msg)
 	case pauseToggledMsg:
 		m.pauseToggled(msg)
 		return m, nil
@@ -344,6 +347,8 @@ func (m *model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		return m.togglePause(), true
 	case key.Matches(msg, k.StartRun):
 		return m.start(), true
+	case key.Matches(msg, k.ResumeRun):
+		return m.resume(), true
 	case key.Matches(msg, k.Export):
 		return m.export(), true
 	case key.Matches(msg, k.Zoom) && m.page == pageDashboard:
