@@ -62,6 +62,9 @@ func TestRunErrorIsShown(t *testing.T) {
 	if !strings.Contains(s, "✗ failed") || !strings.Contains(s, "run failed (error): models[1].path") {
 		t.Fatalf("failure not shown:\n%s", s)
 	}
+	if !logHas(h.m, "r/F5 starts a new run in a directory of its own; R/F4 resumes this one") {
+		t.Error("a failed run does not say how to go on")
+	}
 }
 
 func TestInvalidConfigurationOpensTheForm(t *testing.T) {

@@ -304,6 +304,11 @@ func (m *model) finishRun(msg runDoneMsg) tea.Cmd {
 	case m.rs.phase.active():
 		m.rs.phase = phaseFinished
 	}
+	if m.rs.phase == phaseFailed {
+		k := m.ctx.keys
+		m.dash.log.add(logLine{level: "info", text: fmt.Sprintf("%s starts a new run in a directory of its own; %s resumes this one from its history",
+			k.StartRun.Help().Key, k.ResumeRun.Help().Key)})
+	}
 	m.rs.paused = false
 	m.afterRunChange()
 	return nil
