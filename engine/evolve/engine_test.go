@@ -255,3 +255,65 @@ func TestWorkerStartFailureStopsTheRun(t *testing.T) {
 			resumed.Best.Key, resumed.BestFitness, resumed.Evaluations, full.Best.Key, full.BestFitness, full.Evaluations)
 	}
 }
+
+// TestPatienceStopsAStalledRun: the run stops once the best fitness has
+// not improved by more than min_improvement for patience generations —
+// on a flat landscape after patience+1 generations, on one that improves
+// by less than min_improvement likewise — and a run that keeps improving
+// goes to its last generation. Each generation reports how long the best
+// has stalled.
+func TestPatienceStopsAStalledRun(t *testing.T) {
+	var calls atomic.Int64
+	flat := func(context.Context, *merge.Recipe) (Scores, error) {
+		return Scores{MeanLogPPL: 2, Perplexity: map[string]float64{"synthetic": math.Exp(2)}}, nil
+	}
+	// Every evaluation is a little better than the one before: the best
+	// improves by 1e-4 per candidate, 4e-4 per generation of 4.
+	creeping := func(context.Context, *merge.Recipe) (Scores, error) {
+		l := 2 - 1e-4*float64(calls.Add(1))
+		return Scores{MeanLogPPL: l, Perplexity: map[string]float64{"synthetic": math.Exp(l)}}, nil
+	}
+	for _, tt := range []struct {
+		name           string
+		score          ScoreFunc
+		patience       int
+		minImprovement float64
+		reason         string
+		generations    int
+	}{
+		{"flat", flat, 3, 0, "patience", 4},
+		{"improving less than min_improvement", creeping, 2, 0.001, "patience", 3},
+		{"improving", creeping, 2, 0, "generations", 8},
+		{"patience 0 never stops", flat, 0, 0, "generations", 8},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			calls.Store(0)
+			cfg := testConfig(t)
+			cfg.Evolution.Population = 4
+			cfg.Evolution.Generations = 8
+			cfg.Evolution.Patience = tt.patience
+			cfg.Evolution.MinImprovement = tt.minImprovement
+			var stalled []int
+			res, err := Search(context.Background(), cfg, Options{Sink: func(e Event) {
+				if d, ok := e.(GenerationDone); ok {
+					stalled = append(stalled, d.Stalled)
+				}
+			}}, tt.score)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Reason != tt.reason || res.Generations != tt.generations {
+				t.Fatalf("stopped (%s) after %d generations, stalled %v; want %s after %d", res.Reason, res.Generations, stalled, tt.reason, tt.generations)
+			}
+			if tt.reason == "patience" {
+				want := make([]int, tt.generations)
+				for i := range want {
+					want[i] = i
+				}
+				if !slices.Equal(stalled, want) {
+					t.Errorf("stalled counts %v, want %v", stalled, want)
+				}
+			}
+		})
+	}
+}

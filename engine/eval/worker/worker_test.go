@@ -438,3 +438,75 @@ func TestRetiringWorkers(t *testing.T) {
 		t.Errorf("results differ across fresh workers: %v", ppl)
 	}
 }
+
+// TestTwoWorkers: a pool of two llama.cpp workers runs two jobs at once,
+// and each job's result is the one a single worker gives: a worker's
+// state (the models it holds, the other's load) never leaks into a job.
+func TestTwoWorkers(t *testing.T) {
+	path := baseModel(t)
+	damaged := filepath.Join(t.TempDir(), "damaged.gguf")
+	writeDamaged(t, path, damaged, 0.3)
+	ctx := context.Background()
+	text := []eval.Text{{Name: "opticks", Content: opticks(t)[:20000]}}
+	popt := eval.PerplexityOptions{Context: 256, Chunks: 2}
+	single := newPool(t, 1)
+	want := map[string]float64{}
+	for _, m := range []string{path, damaged} {
+		r, err := single.Perplexity(ctx, m, text, popt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[m] = r.Texts[0].Perplexity
+	}
+	single.Close()
+
+	p, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 2, Threads: 1,
+		Command: []string{os.Args[0]}, Env: []string{"EVOMERGE_TEST_WORKER=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// Jobs in flight: counted from a job's first progress event (it runs
+	// on a worker; a worker runs one job at a time) to its return.
+	var mu sync.Mutex
+	var running, peak int
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		m := []string{path, damaged}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started := false
+			r, err := p.Perplexity(ctx, m, text, popt, func(string, int, int) {
+				mu.Lock()
+				defer mu.Unlock()
+				if !started {
+					started = true
+					running++
+					peak = max(peak, running)
+				}
+			})
+			mu.Lock()
+			if started {
+				running--
+			}
+			mu.Unlock()
+			if err != nil {
+				errs <- err
+				return
+			}
+			if got := r.Texts[0].Perplexity; got != want[m] {
+				errs <- fmt.Errorf("%s: perplexity %v with two workers, %v with one", filepath.Base(m), got, want[m])
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if peak != 2 {
+		t.Errorf("at most %d jobs ran at once on two workers, want 2", peak)
+	}
+}
