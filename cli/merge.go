@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/engine/hub"
 	"github.com/evomerge/evomerge/engine/llm"
 	"github.com/evomerge/evomerge/engine/merge"
@@ -63,7 +64,7 @@ Hugging Face references. Methods (evomerge-tui --help describes them):
 			}
 			secs := st.Duration.Seconds()
 			fmt.Fprintf(w, "wrote %s: %d tensors, %s in, %s out, %.2fs (%.0f MB/s of input)\n", out, st.Tensors,
-				humanBytes(uint64(st.InputBytes)), humanBytes(uint64(st.OutputBytes)), secs, float64(st.InputBytes)/1e6/max(secs, 1e-9))
+				format.Bytes(st.InputBytes), format.Bytes(st.OutputBytes), secs, float64(st.InputBytes)/1e6/max(secs, 1e-9))
 			return nil
 		},
 	}
