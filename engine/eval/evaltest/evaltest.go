@@ -8,9 +8,10 @@
 // executable with the argument "worker", sets EnvVar to Behaviour.Value
 // instead: the workers inherit it.
 //
-// Results derive from the model file's bytes: perplexity per text is
-// exp(1.5 + u) with u in [0, 1) hashed from the file and the text's name,
-// coherence u/2 + 1/4, and every task's first choice is picked. Knobs make
+// Results derive from the model file's bytes (a candidate's: from its
+// recipe, which is not merged): perplexity per text is exp(1.5 + u) with
+// u in [0, 1) hashed from the file and the text's name, coherence
+// u/2 + 1/4, and every task's first choice is picked. Knobs make
 // it fail the way real workers do: an operation that answers with an
 // error, a model that kills the worker (llama.cpp's aborts), starts after
 // the first few that exit at once (no memory, no backend).
@@ -163,8 +164,13 @@ func (b Behaviour) answer(req *eval.Request) (any, string, error) {
 	if req.Op == eval.OpHealth {
 		return eval.Health{PID: os.Getpid(), Threads: 1, GPUs: []string{}, Loaded: []string{}}, "", nil
 	}
-	if req.Op == eval.OpUnload {
+	switch req.Op {
+	case eval.OpUnload:
 		return struct{}{}, "", nil
+	case eval.OpPrepare:
+		return prepare(req.Prepare)
+	case eval.OpCandidate:
+		return candidate(req.Candidate)
 	}
 	seed, err := modelHash(req.Model)
 	if err != nil {
@@ -174,40 +180,90 @@ func (b Behaviour) answer(req *eval.Request) (any, string, error) {
 	case eval.OpLoad:
 		return eval.ModelInfo{Path: req.Model, Architecture: "llama"}, "", nil
 	case eval.OpPerplexity:
-		var reply eval.PerplexityReply
-		for _, t := range req.Texts {
-			ppl := math.Exp(1.5 + unit(seed, t.Name))
-			reply.Texts = append(reply.Texts, eval.TextPerplexity{Name: t.Name, Seconds: 0.001,
-				PerplexityResult: eval.PerplexityResult{Perplexity: ppl, StdErr: ppl / 50, NLL: math.Log(ppl), Tokens: 127, Chunks: 1}})
-		}
-		return reply, "", nil
+		return perplexity(seed, req.Texts), "", nil
 	case eval.OpCoherence:
-		res := eval.CoherenceResult{Score: unit(seed, "coherence")/2 + 0.25, RefPerplexity: 20, Distinct2: 0.9}
-		prompts := eval.DefaultCoherencePrompts()
-		if req.Coherence != nil && len(req.Coherence.Prompts) > 0 {
-			prompts = req.Coherence.Prompts
-		}
-		for _, p := range prompts {
-			res.Samples = append(res.Samples, eval.CoherenceSample{Prompt: p, Text: " and so on", RefPerplexity: 20, Distinct2: 0.9, Score: res.Score})
-		}
-		return res, "", nil
+		return coherence(seed, req.Coherence), "", nil
 	case eval.OpTasks:
-		res := eval.TaskResult{Tasks: len(req.Tasks)}
-		for _, t := range req.Tasks {
-			if t.Answer == 0 {
-				res.Correct++
-				res.CorrectNorm++
-			}
-		}
-		if res.Tasks > 0 {
-			res.Accuracy = float64(res.Correct) / float64(res.Tasks)
-			res.AccuracyNorm = res.Accuracy
-		}
-		return res, "", nil
+		return tasks(req.Tasks), "", nil
 	case eval.OpGenerate:
 		return eval.GenerateResult{Text: ", there was a fake continuation.", Tokens: 7, PromptTokens: 5, StopReason: "eos"}, "", nil
 	}
 	return nil, eval.KindInput, fmt.Errorf("unknown op %q", req.Op)
+}
+
+// prepare checks the run's sources exist, as a worker loading them does.
+func prepare(req *eval.PrepareRequest) (any, string, error) {
+	if req == nil || len(req.Sources) == 0 {
+		return nil, eval.KindInput, fmt.Errorf("prepare: no sources")
+	}
+	for _, src := range req.Sources {
+		if _, err := os.Stat(src.Path); err != nil {
+			return nil, eval.KindLoad, err
+		}
+	}
+	return eval.PrepareReply{Template: req.Sources[0].Path, Buffers: []string{"CPU"}}, "", nil
+}
+
+// candidate scores a recipe by its text (nothing is merged), each
+// requested objective as for a model file.
+func candidate(req *eval.CandidateRequest) (any, string, error) {
+	if req == nil || req.Recipe == "" {
+		return nil, eval.KindInput, fmt.Errorf("candidate: no recipe")
+	}
+	h := fnv.New64a()
+	h.Write([]byte(req.Recipe))
+	seed := h.Sum64()
+	reply := eval.CandidateReply{Path: eval.PathInPlace, MergeSeconds: 0.001, EvalSeconds: 0.001}
+	if req.Perplexity != nil && len(req.Texts) > 0 {
+		p := perplexity(seed, req.Texts)
+		reply.Perplexity = &p
+	}
+	if req.Coherence != nil {
+		c := coherence(seed, req.Coherence)
+		reply.Coherence = &c
+	}
+	if len(req.Tasks) > 0 {
+		t := tasks(req.Tasks)
+		reply.Tasks = &t
+	}
+	return reply, "", nil
+}
+
+func perplexity(seed uint64, texts []eval.Text) eval.PerplexityReply {
+	var reply eval.PerplexityReply
+	for _, t := range texts {
+		ppl := math.Exp(1.5 + unit(seed, t.Name))
+		reply.Texts = append(reply.Texts, eval.TextPerplexity{Name: t.Name, Seconds: 0.001,
+			PerplexityResult: eval.PerplexityResult{Perplexity: ppl, StdErr: ppl / 50, NLL: math.Log(ppl), Tokens: 127, Chunks: 1}})
+	}
+	return reply
+}
+
+func coherence(seed uint64, opt *eval.CoherenceOptions) eval.CoherenceResult {
+	res := eval.CoherenceResult{Score: unit(seed, "coherence")/2 + 0.25, RefPerplexity: 20, Distinct2: 0.9}
+	prompts := eval.DefaultCoherencePrompts()
+	if opt != nil && len(opt.Prompts) > 0 {
+		prompts = opt.Prompts
+	}
+	for _, p := range prompts {
+		res.Samples = append(res.Samples, eval.CoherenceSample{Prompt: p, Text: " and so on", RefPerplexity: 20, Distinct2: 0.9, Score: res.Score})
+	}
+	return res
+}
+
+func tasks(ts []eval.Task) eval.TaskResult {
+	res := eval.TaskResult{Tasks: len(ts)}
+	for _, t := range ts {
+		if t.Answer == 0 {
+			res.Correct++
+			res.CorrectNorm++
+		}
+	}
+	if res.Tasks > 0 {
+		res.Accuracy = float64(res.Correct) / float64(res.Tasks)
+		res.AccuracyNorm = res.Accuracy
+	}
+	return res
 }
 
 // modelHash hashes a model file's bytes (a missing file is a load error,
