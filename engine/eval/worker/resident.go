@@ -62,7 +62,7 @@ type resident struct {
 	refs     map[string]*refModel // coherence references, by path
 	bufs     bufPool
 	cache    *merge.LRU // merged tensors by key (nil: no cache)
-	gpu      int // layers to offload (llm.ModelParams.GPULayers)
+	gpu      int        // layers to offload (llm.ModelParams.GPULayers)
 }
 
 // holding is what a weight holds: the template's bytes, a merged tensor's
