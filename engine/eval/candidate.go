@@ -41,6 +41,10 @@ type PrepareRequest struct {
 	// a tensor whose inputs and parameters an earlier candidate shared is
 	// taken from it instead of being merged again.
 	CacheBytes int64 `json:"cache_bytes,omitempty"`
+	// SourceCacheBytes bounds the worker's float32 copies of source
+	// tensors the SIMD kernels cannot decode (merge.SourceCache); the
+	// sources' magnitude profiles are always kept.
+	SourceCacheBytes int64 `json:"source_cache_bytes,omitempty"`
 }
 
 // PrepareReply describes the loaded template.

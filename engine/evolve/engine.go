@@ -200,7 +200,8 @@ func (e *engine) setup(ctx context.Context, score ScoreFunc) error {
 		return err
 	}
 	paths := slices.Sorted(maps.Values(e.paths))
-	prep, err := e.ev.prepare(ctx, paths, reference, dir, int64(cfg.Hardware.TensorCacheMB)<<20)
+	prep, err := e.ev.prepare(ctx, eval.PrepareRequest{Template: reference, Scratch: dir,
+		CacheBytes: int64(cfg.Hardware.TensorCacheMB) << 20, SourceCacheBytes: int64(cfg.Hardware.SourceCacheMB) << 20}, paths)
 	if err != nil {
 		return fmt.Errorf("preparing the evaluation workers: %w", err)
 	}

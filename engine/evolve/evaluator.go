@@ -61,12 +61,9 @@ func newEvaluator(cfg config.Evaluation, pool *eval.Pool, texts []eval.Text, tas
 
 func (ev *evaluator) parallel() int { return ev.pool.Size() }
 
-// prepare tells the workers the run's sources; template is the one they
-// keep loaded (the base when there is one), scratch the directory of the
-// file path's temporary merges, cacheBytes the size of each worker's
-// cache of merged tensors.
-func (ev *evaluator) prepare(ctx context.Context, paths []string, template, scratch string, cacheBytes int64) (eval.PrepareReply, error) {
-	req := eval.PrepareRequest{Template: template, Scratch: scratch, CacheBytes: cacheBytes}
+// prepare tells the workers the run's sources, the model files at paths
+// (recipes name them by path), with req's template and caches.
+func (ev *evaluator) prepare(ctx context.Context, req eval.PrepareRequest, paths []string) (eval.PrepareReply, error) {
 	for _, p := range paths {
 		req.Sources = append(req.Sources, eval.SourceRef{Name: p, Path: p})
 	}

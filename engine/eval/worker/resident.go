@@ -62,7 +62,8 @@ type resident struct {
 	refs     map[string]*refModel // coherence references, by path
 	bufs     bufPool
 	cache    *merge.LRU // merged tensors by key (nil: no cache)
-	gpu      int        // layers to offload (llm.ModelParams.GPULayers)
+	sources  *merge.SourceCache
+	gpu      int // layers to offload (llm.ModelParams.GPULayers)
 }
 
 // holding is what a weight holds: the template's bytes, a merged tensor's
@@ -161,6 +162,7 @@ func newResident(spec eval.PrepareRequest, paths map[string]string, template str
 	if spec.CacheBytes > 0 {
 		r.cache = merge.NewLRU(spec.CacheBytes)
 	}
+	r.sources = merge.NewSourceCache(spec.SourceCacheBytes)
 	ws, err := m.Weights()
 	if err != nil {
 		r.close()
@@ -384,9 +386,9 @@ func (r *resident) wanted(p *merge.Plan, i int) holding {
 }
 
 // execOptions are the executor's options for this run's candidates:
-// ggml's codec and the run's tensor cache.
-func (r *resident) execOptions() merge.ExecOptions {
-	opt := merge.ExecOptions{Codec: llm.Codec{}}
+// ggml's codec, the run's tensor and source caches, and threads threads.
+func (r *resident) execOptions(threads int) merge.ExecOptions {
+	opt := merge.ExecOptions{Codec: llm.Codec{}, Threads: threads, Sources: r.sources}
 	if r.cache != nil {
 		opt.Cache = r.cache
 	}
@@ -448,7 +450,7 @@ func (r *resident) apply(ctx context.Context, p *merge.Plan, workers int, reply 
 					ti, _ = r.file.Tensor(tp.Out.Name)
 					_, err = r.file.ReadTensor(ti, buf)
 				} else {
-					err = p.ComputeTensor(ctx, i, buf, r.execOptions())
+					err = p.ComputeTensor(ctx, i, buf, r.execOptions(1)) // `workers` tensors at once, a thread each
 				}
 				results[k] <- result{buf, err}
 			}()
@@ -590,8 +592,7 @@ func (s *server) candidateFile(ctx context.Context, req *eval.Request, plan *mer
 	path := f.Name()
 	f.Close()
 	defer os.Remove(path)
-	opt := r.execOptions()
-	opt.Workers = s.opt.Threads
+	opt := r.execOptions(s.opt.Threads)
 	opt.Progress = func(p merge.Progress) {
 		s.send(eval.Response{ID: req.ID, Event: eval.EventProgress, Text: eval.ProgressMerge, Done: p.Done, Total: p.Total})
 	}
