@@ -122,8 +122,22 @@ RACE_PKGS := ./kernels ./engine/merge ./engine/evolve ./engine/gguf ./engine/hub
 race:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
-fuzz:
-	$(GO) test ./engine/gguf -run '^$$' -fuzz FuzzRead -fuzztime $${FUZZTIME:-60s}
+# Every fuzz target, one after another, FUZZTIME each (default 30s): the
+# GGUF reader, the recipe readers (TOML and mergekit YAML), the
+# configuration and the worker protocol. Each prints its exec count; a
+# failure stops here, its input saved under the package's
+# testdata/fuzz/ (commit it: it becomes a test case).
+FUZZ_TARGETS := ./engine/gguf:FuzzRead ./engine/merge:FuzzRecipeTOML ./engine/merge:FuzzRecipeYAML \
+	./engine/config:FuzzParse ./engine/eval:FuzzProtocol
+FUZZTIME ?= 30s
+
+fuzz: deps
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name ($$pkg), $(FUZZTIME)"; \
+	  out=$$($(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) 2>&1) || { echo "$$out"; exit 1; }; \
+	  echo "$$out" | grep -E 'execs: [0-9]+' | tail -1; \
+	done
 
 # ---------------------------------------------------------------------------
 # CUDA: llama.cpp's GPU backend is a CMake-only shared module, built from the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/gguf/synth"
 	"github.com/evomerge/evomerge/zoo"
 )
 
@@ -40,7 +41,9 @@ func evaluate(t *testing.T, model string, extra ...string) evalReport {
 	return rep
 }
 
-func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) && x > 0 }
+func finite[F ~float64](x F) bool {
+	return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) && x > 0
+}
 
 // TestMergesLoadAndEvaluate: merges made with the CLI on the zoo load in
 // llama.cpp and evaluate to a finite perplexity, a frankenmerge deeper than
@@ -195,6 +198,19 @@ func TestEvaluateAndGenerate(t *testing.T) {
 		t.Fatalf("generate: exit %d: %q %s", code, out, errs)
 	}
 	dir := t.TempDir()
+	// A random-weight model: its perplexity is +Inf, reported as such.
+	random := filepath.Join(dir, "random.gguf")
+	if err := synth.Random(zoo.Model(zoo.Base), random, 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCLI(t, "--evaluate", random, "--json", "--chunks", "1")
+	if code != 0 || !strings.Contains(out, `"perplexity": "+Inf"`) || !strings.Contains(out, `"coherence": `) {
+		t.Fatalf("--evaluate of a random model: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCLI(t, "--evaluate", random, "--no-coherence", "--chunks", "1")
+	if code != 0 || !strings.Contains(out, "perplexity   ∞") || !strings.Contains(out, "probability zero") {
+		t.Fatalf("--evaluate of a random model: exit %d\n%s%s", code, out, errs)
+	}
 	notModel := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notModel, []byte("hello"), 0o644)
 	for _, tt := range []struct {

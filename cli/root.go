@@ -19,14 +19,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // Main runs the command line and returns the process exit code.
@@ -94,41 +91,4 @@ Without arguments it opens the terminal workbench.
 		root.AddCommand(c)
 	}
 	return root
-}
-
-func defaultLogFile() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(dir, "evomerge", "evomerge.log")
-}
-
-// setupLogging sends slog to the rotating log file and, unless the TUI owns
-// the terminal, to stderr as well.
-func (g *globals) setupLogging(cmd *cobra.Command) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
-	}
-	var writers []io.Writer
-	if g.logFile != "" {
-		if err := os.MkdirAll(filepath.Dir(g.logFile), 0o755); err == nil {
-			writers = append(writers, &lumberjack.Logger{Filename: g.logFile, MaxSize: 10, MaxBackups: 3})
-		}
-	}
-	if !usesTUI(cmd) {
-		writers = append(writers, os.Stderr)
-	}
-	var w io.Writer = io.Discard
-	if len(writers) > 0 {
-		w = io.MultiWriter(writers...)
-	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
-	return nil
-}
-
-// usesTUI reports whether the command will take over the terminal.
-func usesTUI(cmd *cobra.Command) bool {
-	return cmd.Annotations["tui"] == "true"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -172,14 +173,18 @@ func (o *runOptions) execute(cmd *cobra.Command, hw hardwareFlags) error {
 // summary per generation, then writes the report.
 func runHeadless(ctx context.Context, w io.Writer, cfg config.Config, opt evolve.Options) error {
 	p := &headlessPrinter{w: w}
-	opt.Sink = p.event
+	opt.Sink = logRun(cfg, opt.PoolOptions, p.event)
 	res, err := evolve.Run(ctx, cfg, opt)
 	if err != nil {
 		return err
 	}
 	path, err := report.Write(res.OutputDir)
 	if err != nil {
-		return err
+		// The tournament's outputs are complete (named above); the report
+		// is a view of them that can be written again.
+		fmt.Fprintf(w, "warning: the report was not written: %v\n  `evomerge-tui report %s` writes it\n", err, res.OutputDir)
+		slog.Warn("the report was not written", "dir", res.OutputDir, "err", err)
+		return nil
 	}
 	fmt.Fprintf(w, "report: %s\n", path)
 	return nil
@@ -214,6 +219,8 @@ func (p *headlessPrinter) event(e evolve.Event) {
 		switch e.Status {
 		case evolve.StatusFailed:
 			fmt.Fprintf(p.w, "  %-7s %-44s failed: %s\n", c.ID, clip(c.Summary, 44), e.Err)
+		case evolve.StatusSkipped:
+			fmt.Fprintf(p.w, "  %-7s %-44s skipped: %s\n", c.ID, clip(c.Summary, 44), e.Err)
 		default:
 			var ppl []string
 			for _, k := range slices.Sorted(maps.Keys(e.Scores.Perplexity)) {
@@ -245,11 +252,15 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			return
 		}
 		r := e.Result
-		fmt.Fprintf(p.w, "finished (%s) after %d evaluations in %s: best %s %s\n", r.Reason, r.Evaluations, r.Elapsed.Round(time.Second), r.Best.ID, r.Best.Summary)
+		skipped := ""
+		if len(r.Skipped) > 0 {
+			skipped = fmt.Sprintf(" (%d candidates skipped)", len(r.Skipped))
+		}
+		fmt.Fprintf(p.w, "finished (%s) after %d evaluations in %s%s: best %s %s\n", r.Reason, r.Evaluations, r.Elapsed.Round(time.Second), skipped, r.Best.ID, r.Best.Summary)
 		if len(r.Comparison) > 0 {
 			writeComparison(p.w, r)
 		}
-		fmt.Fprintf(p.w, "wrote %s, %s, %s\n", r.BestModel, r.BestRecipe, filepath.Join(r.OutputDir, "history.jsonl"))
+		fmt.Fprintf(p.w, "wrote %s, %s, %s, %s\n", r.BestModel, r.BestRecipe, filepath.Join(r.OutputDir, "history.jsonl"), filepath.Join(r.OutputDir, "summary.json"))
 	}
 }
 

@@ -45,10 +45,11 @@ func newBackend(opt evolve.Options, hw config.Hardware) *backend {
 	return &backend{opt: opt, poolOpts: po, hw: hw, merged: map[string]string{}}
 }
 
-// Run runs a tournament and writes its report.
-func (b *backend) Run(ctx context.Context, cfg config.Config, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error) {
+// Run runs a tournament (or resumes the one in cfg.Output.Dir) and writes
+// its report.
+func (b *backend) Run(ctx context.Context, cfg config.Config, resume bool, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error) {
 	opt := b.opt
-	opt.Sink, opt.Control = sink, ctl
+	opt.Sink, opt.Control, opt.Resume = logRun(cfg, opt.PoolOptions, sink), ctl, resume
 	res, err := evolve.Run(ctx, cfg, opt)
 	if err != nil {
 		return res, err
@@ -56,7 +57,7 @@ func (b *backend) Run(ctx context.Context, cfg config.Config, sink evolve.Sink, 
 	if path, rerr := report.Write(res.OutputDir); rerr == nil {
 		sink(evolve.Log{Level: "info", Message: "report: " + path})
 	} else {
-		sink(evolve.Log{Level: "warn", Message: "report: " + rerr.Error()})
+		sink(evolve.Log{Level: "warn", Message: fmt.Sprintf("the report was not written: %v; `evomerge-tui report %s` writes it", rerr, res.OutputDir)})
 	}
 	return res, nil
 }

@@ -243,7 +243,7 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.threads }, func(c *config.Config) *int { return &c.Hardware.Threads }),
 		intField(groupHardware, "hardware.workers", "Evaluation workers", "Worker processes evaluating in parallel.",
 			func(d *draft) *string { return &d.workers }, func(c *config.Config) *int { return &c.Hardware.Workers }),
-		stringField(groupHardware, "output.dir", "Output directory", "best.gguf, the recipe, history and report go here.",
+		stringField(groupHardware, "output.dir", "Output directory", "Where runs write best.gguf, the recipe, the history and the report: each run started here in a new run-<time> directory inside it (--run: in it).",
 			func(d *draft) *string { return &d.outputDir }, func(c *config.Config) *string { return &c.Output.Dir }),
 		selectField(groupHardware, "ui.theme", "Theme", "",
 			themes.Names(), func(d *draft) *string { return &d.theme }, func(c *config.Config) *string { return &c.UI.Theme }),

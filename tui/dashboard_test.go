@@ -275,3 +275,41 @@ func TestStatusBarETAAndRate(t *testing.T) {
 		}
 	}
 }
+
+// TestSkippedCandidatesGetAFinalStatus: candidates the spent budget left
+// unevaluated show as skipped, not queued; the generation counts them as
+// finished; they never become the best and sort with the failed.
+func TestSkippedCandidatesGetAFinalStatus(t *testing.T) {
+	fb := newFake(2, 1)
+	h := newHarness(t, fb, 100, 30)
+	infos := []evolve.CandidateInfo{
+		{ID: "g0-c00", Technique: "ties", Summary: "ties w=[0.5 0.5]"},
+		{ID: "g0-c01", Technique: "linear", Summary: "linear w=[0.2 0.8]"},
+		{ID: "g0-c02", Technique: "dfs", Summary: "dfs w=[0.1 0.9]"},
+	}
+	why := "not evaluated: the evaluation budget of 1 is spent"
+	h.send(eventsMsg{events: []evolve.Event{
+		evolve.RunStarted{Optimizer: "ga", Population: 3, Generations: 1, Budget: 1, Time: t0},
+		evolve.GenerationStarted{Generation: 0, Candidates: infos},
+		evolve.CandidateScored{Candidate: infos[0], Scores: scoresFor(-2.5), Fitness: -2.5, Status: evolve.StatusDone, Evaluation: 1},
+		evolve.CandidateScored{Candidate: infos[1], Status: evolve.StatusSkipped, Err: why, Evaluation: 1},
+		evolve.CandidateScored{Candidate: infos[2], Status: evolve.StatusSkipped, Err: why, Evaluation: 1},
+	}})
+	rs := &h.m.rs
+	if rs.bestID != "g0-c00" {
+		t.Errorf("best is %s, want g0-c00 (skipped candidates have no fitness)", rs.bestID)
+	}
+	s := h.screen()
+	for _, id := range []string{"g0-c01", "g0-c02"} {
+		if l := lineWith(s, id); !strings.Contains(l, "skipped") || strings.Contains(l, "queued") || strings.Contains(l, "0.0000") {
+			t.Errorf("row of %s: %q; want skipped, without a fitness", id, l)
+		}
+	}
+	if !strings.Contains(s, "generation 0 · 3/3 done") {
+		t.Errorf("the population pane does not count skipped candidates as finished:\n%s", s)
+	}
+	rows := rs.rows(false, true)
+	if len(rows) != 3 || rows[0].info.ID != "g0-c00" {
+		t.Errorf("sorted by fitness, the rows start with %s, want the scored g0-c00", rows[0].info.ID)
+	}
+}

@@ -41,6 +41,10 @@ type candidate struct {
 	seen       int // arrival order
 }
 
+// hasScores reports whether the candidate has a fitness: it finished as
+// done or cached (not failed, skipped or still on its way).
+func (c *candidate) hasScores() bool { return c.scored && c.status.Scored() }
+
 // genStat is one point of the fitness chart.
 type genStat struct {
 	gen                        int
@@ -141,7 +145,7 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 		if e.Evaluation > s.evaluations {
 			s.evaluations = e.Evaluation
 		}
-		if e.Status != evolve.StatusFailed && e.Fitness > s.best {
+		if e.Status.Scored() && e.Fitness > s.best {
 			s.best, s.bestID = e.Fitness, e.Candidate.ID
 		}
 		if e.Status == evolve.StatusFailed {
@@ -253,7 +257,7 @@ func (s *runState) rows(all, byFitness bool) []*candidate {
 
 func sortRank(c *candidate) int {
 	switch {
-	case c.scored && c.status != evolve.StatusFailed:
+	case c.hasScores():
 		return 0
 	case !c.scored:
 		return 1

@@ -7,6 +7,11 @@ import "encoding/json"
 // zero or more events ("token", "progress") and then exactly one final
 // line ("done" with a result, or "error"). One request runs at a time per
 // worker. Worker stderr carries llama.cpp's log, never protocol.
+//
+// Results carry every value a model can produce, infinite and NaN ones
+// included (a broken model's perplexity is +Inf or NaN): such a float is
+// the JSON string "+Inf", "-Inf" or "NaN" where a number would stand (see
+// Float). A reader that expects plain JSON numbers must accept those.
 
 // Operations a worker understands.
 const (

@@ -82,6 +82,7 @@ type engine struct {
 	ev       *evaluator
 	scratch  *scratch
 	final    time.Duration // the held-out comparison's time
+	skipped  []string      // candidates the spent budget left unevaluated
 }
 
 // Run searches for the best merge recipe as configured and writes the
@@ -273,7 +274,11 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	if e.space.BaseName != "" {
 		names = append(names, e.space.BaseName)
 	}
-	e.events.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Base: e.space.BaseName,
+	files := make([]string, len(names))
+	for i, n := range names {
+		files[i] = e.paths[n]
+	}
+	e.events.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Files: files, Base: e.space.BaseName,
 		Techniques: e.space.Techniques, Genes: e.space.Len(), Population: ev.Population, Generations: ev.Generations,
 		Budget: e.ledger.budget, Texts: e.texts, OutputDir: e.cfg.Output.Dir, Resumed: e.ledger.size(), Time: e.start,
 		Models: e.models.Models, BaseNote: e.models.BaseNote, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut})
@@ -289,7 +294,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 			break
 		}
 		if err := e.evaluate(ctx, gen, inds); err != nil {
-			return nil, err
+			return nil, e.stopped(err)
 		}
 		opt.tell(gen, inds)
 		gens = gen + 1
@@ -327,14 +332,14 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	res := &Result{OutputDir: e.cfg.Output.Dir, Models: e.models.Models, BaseNote: e.models.BaseNote,
 		Techniques: e.space.Techniques, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
 		Reason: reason, Best: e.info(best), BestFitness: best.fitness,
-		BestScores: e.ledger.lookup(best.key).Scores, Evaluations: evaluations, Generations: gens,
+		BestScores: e.ledger.lookup(best.key).Scores, Evaluations: evaluations, Skipped: e.skipped, Generations: gens,
 		Seed: ev.Seed, Optimizer: ev.Optimizer}
 	for _, f := range opt.front() {
 		res.Front = append(res.Front, e.info(f))
 	}
 	if e.ev != nil {
 		if err := e.finish(ctx, best, res); err != nil {
-			return res, err
+			return res, e.stopped(err)
 		}
 	}
 	res.Elapsed = time.Since(e.start)
@@ -348,6 +353,16 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// stopped adds to an error that stops the run for want of evaluation
+// workers how to go on: the history holds every outcome so far.
+func (e *engine) stopped(err error) error {
+	var noWorkers *eval.StartError
+	if !errors.As(err, &noWorkers) {
+		return err
+	}
+	return fmt.Errorf("%w (the run's history is kept: once workers can start, --resume %s continues it)", err, e.cfg.Output.Dir)
 }
 
 // generationDone summarises a generation's successful candidates and the

@@ -31,13 +31,21 @@ const (
 	StatusDone       Status = "done"
 	StatusCached     Status = "cached" // fitness known from an identical earlier candidate
 	StatusFailed     Status = "failed"
+	// StatusSkipped: never evaluated, because the evaluation budget ran
+	// out in the candidate's generation (Result.Skipped lists them).
+	StatusSkipped Status = "skipped"
 )
+
+// Scored reports whether a candidate with this status has scores (done
+// or cached; not failed, skipped or still on its way).
+func (s Status) Scored() bool { return s == StatusDone || s == StatusCached }
 
 // RunStarted opens a run.
 type RunStarted struct {
 	Optimizer   string
 	Seed        uint64
 	Sources     []string // model names, base last if any
+	Files       []string // the Sources' local files, in the same order
 	Base        string
 	Techniques  []string
 	Genes       int // continuous genes per genome
@@ -92,14 +100,16 @@ type Scores struct {
 	TaskAccuracy float64            `json:"task_accuracy,omitempty"`
 }
 
-// CandidateScored reports a finished (or failed) evaluation.
+// CandidateScored is a candidate's final status: its evaluation finished
+// (done, or cached from an identical candidate), failed (Err says why), or
+// never ran because the budget was spent (skipped, Err says so).
 type CandidateScored struct {
 	Candidate  CandidateInfo
 	Scores     Scores
 	Fitness    float64   // scalar fitness, higher is better
 	Objectives []float64 // NSGA-II objective vector (all maximised)
 	Rank       int       // NSGA-II front (0 = Pareto front); 0 for other optimisers
-	Status     Status    // done, cached or failed
+	Status     Status    // done, cached, failed or skipped
 	Err        string
 	MergeTime  time.Duration
 	EvalTime   time.Duration

@@ -27,11 +27,14 @@ type Result struct {
 	Front       []CandidateInfo    `json:"pareto_front,omitempty"`
 	Comparison  []ModelScore       `json:"comparison"` // on the held-out test texts
 	Evaluations int                `json:"evaluations"`
-	Generations int                `json:"generations"`
-	Seed        uint64             `json:"seed"`
-	Optimizer   string             `json:"optimizer"`
-	Elapsed     time.Duration      `json:"elapsed_ns"`
-	Timings     Timings            `json:"timings"`
+	// Skipped lists the candidates never evaluated because the evaluation
+	// budget ran out in their generation (status skipped).
+	Skipped     []string      `json:"skipped,omitempty"`
+	Generations int           `json:"generations"`
+	Seed        uint64        `json:"seed"`
+	Optimizer   string        `json:"optimizer"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	Timings     Timings       `json:"timings"`
 }
 
 // ModelScore is one model's held-out scores in the final comparison.
@@ -44,6 +47,10 @@ type ModelScore struct {
 	Tokens     int                `json:"tokens"`
 	Coherence  float64            `json:"coherence"`
 	Sample     string             `json:"sample"` // a generation from a fixed prompt
+	// CoherenceError and SampleError say why the coherence or the sample
+	// could not be measured (Coherence is then 0, Sample empty).
+	CoherenceError string `json:"coherence_error,omitempty"`
+	SampleError    string `json:"sample_error,omitempty"`
 }
 
 // Timings are aggregate costs of the run.

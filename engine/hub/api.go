@@ -67,8 +67,9 @@ func (r *Resolver) modelInfo(ctx context.Context, repo, rev string) (repoInfo, e
 
 // fileMeta is what a HEAD of the resolve URL tells about one file.
 type fileMeta struct {
-	Etag string // normalized: no W/ prefix, no quotes
-	Size int64  // -1 when unknown
+	Etag   string // normalized: no W/ prefix, no quotes
+	Size   int64  // -1 when unknown
+	Status string // the HEAD's status line, e.g. "200 OK"
 }
 
 // resolveURL is {endpoint}/{repo}/resolve/{rev}/{file}.
@@ -103,7 +104,7 @@ func (r *Resolver) headFile(ctx context.Context, repo, rev, file string) (fileMe
 	if resp.StatusCode >= 400 {
 		return fileMeta{}, statusError(resp, repo, file)
 	}
-	m := fileMeta{Etag: resp.Header.Get("X-Linked-Etag"), Size: -1}
+	m := fileMeta{Etag: resp.Header.Get("X-Linked-Etag"), Size: -1, Status: resp.Status}
 	if m.Etag == "" {
 		m.Etag = resp.Header.Get("ETag")
 	}

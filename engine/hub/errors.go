@@ -26,6 +26,10 @@ var (
 	ErrNotCached = errors.New("not in the local cache")
 	// ErrUnsafePath: a file name, etag or revision would escape the cache.
 	ErrUnsafePath = errors.New("unsafe path")
+	// ErrNoETag: the hub's answer for a file carries no ETag and its
+	// listing no hash, so the download can be neither named in the cache
+	// nor checked.
+	ErrNoETag = errors.New("the hub's answer has no ETag")
 	// ErrSplitGGUF: the selected model is split over several GGUF files.
 	ErrSplitGGUF = errors.New("split GGUF files are not supported")
 	// ErrNoMatch: no file in the repository fits the reference.

@@ -312,6 +312,10 @@ func (r *Resolver) fetch(ctx context.Context, c cache, repo, commit string, e en
 		return "", err
 	}
 	etag := firstNonEmpty(meta.Etag, e.SHA256, e.BlobID)
+	if etag == "" {
+		return "", fmt.Errorf("%s: file %q: %w: HEAD %s answered %s without an X-Linked-Etag or ETag header, and the file listing gives no sha256 or blob id, so the download could be neither named in the cache nor checked (a proxy in between may have removed them)",
+			repo, e.Name, ErrNoETag, r.resolveURL(repo, commit, e.Name), meta.Status)
+	}
 	if err := checkName("etag", etag); err != nil {
 		return "", fmt.Errorf("%s: file %q: %w", repo, e.Name, err)
 	}

@@ -3,7 +3,7 @@
 // models, tokenizes, decodes batches and exposes logits, plus ggml's
 // quantization routines as a kernels.Codec.
 //
-// It adds what the ollama wrapper lacks (see ../../../shared/notes/llama-bindings.md):
+// It adds what the ollama wrapper lacks:
 //   - contexts are freed (llama_free), so evaluating thousands of candidates
 //     does not leak a KV cache each;
 //   - embeddings output is switched off (the wrapper turns it on for every

@@ -120,7 +120,8 @@ type candidateRow struct {
 	Generation                                   int
 }
 
-type sample struct{ Name, Kind, Text string }
+// sample is a model's continuation, or why there is none (Err).
+type sample struct{ Name, Kind, Text, Err string }
 
 type paretoView struct {
 	Charts     []template.HTML
@@ -177,6 +178,15 @@ func dur(d time.Duration) string {
 
 var optimizerNames = map[string]string{
 	"ga": "genetic algorithm (ga)", "cmaes": "CMA-ES (cmaes)", "nsga2": "NSGA-II (nsga2)", "random": "random search (random)",
+}
+
+// evaluationsFact is the Evaluations line of the run facts.
+func evaluationsFact(res evolve.Result, budget, history, failed int) string {
+	s := fmt.Sprintf("%d (budget %d); %d in the history, %d failed", res.Evaluations, budget, history, failed)
+	if n := len(res.Skipped); n > 0 {
+		s += fmt.Sprintf("; %d skipped when the budget ran out (%s)", n, strings.Join(res.Skipped, ", "))
+	}
+	return s
 }
 
 func (r *Run) stopReason() string {
@@ -248,7 +258,7 @@ func (r *Run) view() (*view, error) {
 		{Name: "Seed", Value: fmt.Sprint(res.Seed)},
 		{Name: "Population", Value: fmt.Sprint(cfg.Evolution.Population)},
 		{Name: "Generations", Value: fmt.Sprintf("%d of %d", res.Generations, cfg.Evolution.Generations)},
-		{Name: "Evaluations", Value: fmt.Sprintf("%d (budget %d); %d in the history, %d failed", res.Evaluations, budget, len(r.Candidates), failed)},
+		{Name: "Evaluations", Value: evaluationsFact(res, budget, len(r.Candidates), failed)},
 		{Name: "Elapsed", Value: dur(res.Elapsed)},
 		{Name: "Stopped", Value: r.stopReason()},
 		{Name: "Sources", List: sources},
@@ -346,8 +356,11 @@ func (r *Run) view() (*view, error) {
 			}
 		}
 		for _, m := range res.Comparison {
-			if m.Sample != "" {
-				v.Samples = append(v.Samples, sample{Name: m.Name, Kind: m.Kind, Text: m.Sample})
+			if m.CoherenceError != "" {
+				v.Notes = append(v.Notes, fmt.Sprintf("The held-out coherence of %s could not be measured: %s", m.Name, m.CoherenceError))
+			}
+			if m.Sample != "" || m.SampleError != "" {
+				v.Samples = append(v.Samples, sample{Name: m.Name, Kind: m.Kind, Text: m.Sample, Err: m.SampleError})
 			}
 		}
 	}
@@ -567,7 +580,7 @@ func comparison(models []evolve.ModelScore) ([]string, []comparisonRow, bool) {
 		for t := range m.Perplexity {
 			set[t] = true
 		}
-		coh = coh || m.Coherence != 0
+		coh = coh || m.Coherence != 0 || m.CoherenceError != ""
 	}
 	texts := slices.Sorted(maps.Keys(set))
 	bestOf := func(get func(evolve.ModelScore) (float64, bool)) float64 {
@@ -597,7 +610,10 @@ func comparison(models []evolve.ModelScore) ([]string, []comparisonRow, bool) {
 		}
 		gbest := bestOf(func(m evolve.ModelScore) (float64, bool) { return m.GeoMean, true })
 		row.GeoMean = cell{Text: format.Perplexity(m.GeoMean), Best: m.GeoMean == gbest}
-		if coh {
+		switch {
+		case coh && m.CoherenceError != "":
+			row.Coherence = format.Missing
+		case coh:
 			row.Coherence = format.Fraction(m.Coherence)
 		}
 		rows = append(rows, row)

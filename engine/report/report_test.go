@@ -67,6 +67,7 @@ func scorer(_ context.Context, r *merge.Recipe) (evolve.Scores, error) {
 type fixture struct {
 	optimizer  string
 	objectives config.Objectives
+	budget     int // evolution.max_evaluations (0: population × generations)
 }
 
 // makeRun runs the engine into a new directory and completes its summary.
@@ -91,6 +92,7 @@ func makeRun(t testing.TB, fx fixture) string {
 	cfg.Evolution.Population = 8
 	cfg.Evolution.Generations = 4
 	cfg.Evolution.Patience = 0
+	cfg.Evolution.MaxEvaluations = fx.budget
 	cfg.Evaluation.Objectives = fx.objectives
 	cfg.Output.Dir = filepath.Join(dir, "run")
 	res, err := evolve.Search(context.Background(), cfg, evolve.Options{}, scorer)
@@ -353,6 +355,27 @@ func TestWriteSingleObjective(t *testing.T) {
 	checkSelfContained(t, page)
 }
 
+// TestSkippedCandidatesNamed: candidates left unevaluated when the budget
+// ran out are named in the run facts.
+func TestSkippedCandidatesNamed(t *testing.T) {
+	dir := makeRun(t, fixture{optimizer: "ga", objectives: config.Objectives{Perplexity: 1}, budget: 13})
+	var res evolve.Result
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, SummaryFile))), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Skipped) == 0 {
+		t.Fatal("the fixture skipped no candidate: give it a budget that runs out within a generation")
+	}
+	path, err := Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d skipped when the budget ran out (%s)", len(res.Skipped), strings.Join(res.Skipped, ", "))
+	if page := readFile(t, path); !strings.Contains(page, want) {
+		t.Errorf("the report does not say %q", want)
+	}
+}
+
 func TestTruncatedLastLine(t *testing.T) {
 	dir := makeRun(t, fixture{optimizer: "ga", objectives: config.Objectives{Perplexity: 1}})
 	lines := historyLines(t, dir)
@@ -537,4 +560,32 @@ func TestMinimalRun(t *testing.T) {
 	}
 	checkSelfContained(t, page)
 	checkExports(t, dir, 0)
+}
+
+// TestHeldOutFailuresShown: a model whose held-out sample or coherence
+// could not be measured shows the reason instead of a blank or a zero.
+func TestHeldOutFailuresShown(t *testing.T) {
+	dir := makeRun(t, fixture{optimizer: "ga", objectives: config.Objectives{Perplexity: 1}})
+	path := filepath.Join(dir, SummaryFile)
+	var res evolve.Result
+	if err := json.Unmarshal([]byte(readFile(t, path)), &res); err != nil {
+		t.Fatal(err)
+	}
+	res.Comparison[1].Sample, res.Comparison[1].SampleError = "", "generate: sampling failed <oops>"
+	res.Comparison[2].Coherence, res.Comparison[2].CoherenceError = 0, "coherence: worker crashed"
+	raw, _ := json.Marshal(res)
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, out)
+	for _, want := range []string{"Not generated: generate: sampling failed &lt;oops&gt;",
+		"The held-out coherence of moby could not be measured: coherence: worker crashed"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
 }

@@ -30,7 +30,7 @@ type Options struct {
 	// Retire makes the worker exit after every job that used a model (the
 	// pool starts a fresh one). It is forced on when a GPU backend is
 	// loaded: freeing a llama.cpp context whose batches ran on the GPU
-	// crashed (SIGSEGV in llama_free, seen on an H100 with the CUDA backend
+	// crashes (SIGSEGV in llama_free, on an H100 with the CUDA backend
 	// loaded beside the statically linked CPU one), and a process exit is
 	// the one reliable way to return GPU memory anyway. Candidates merged
 	// in place (resident.go) free nothing and do not count: they run on
