@@ -169,6 +169,9 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			e.Optimizer, e.Population, e.Generations, e.Budget, e.Seed)
 		fmt.Fprintf(p.w, "sources: %s (base %s); techniques: %s; fitness texts: %s; output: %s\n",
 			strings.Join(e.Sources, ", "), orNone(e.Base), strings.Join(e.Techniques, ", "), strings.Join(e.Texts, ", "), e.OutputDir)
+		if e.Device.Workers > 0 {
+			fmt.Fprintf(p.w, "device: %s\n", e.Device)
+		}
 		if e.Resumed > 0 {
 			fmt.Fprintf(p.w, "resuming: %d evaluated candidates are replayed from history.jsonl\n", e.Resumed)
 		}

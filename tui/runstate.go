@@ -95,7 +95,15 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 		if e.Resumed > 0 {
 			what += fmt.Sprintf(" (resumed: %d evaluations replayed)", e.Resumed)
 		}
-		return []logLine{{time: e.Time, level: "info", text: what}}
+		lines := []logLine{{time: e.Time, level: "info", text: what}}
+		if e.Device.Workers > 0 {
+			level := "info"
+			if e.Device.Unused != "" {
+				level = "warn"
+			}
+			lines = append(lines, logLine{time: e.Time, level: level, text: "device: " + e.Device.String()})
+		}
+		return lines
 	case evolve.GenerationStarted:
 		if s.phase == phaseIdle || s.phase == phaseStarting {
 			s.phase = phaseRunning

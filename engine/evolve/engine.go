@@ -95,6 +95,7 @@ type engine struct {
 	slots   chan struct{} // one per worker: evaluation time excludes queueing
 	start   time.Time
 	timings Timings
+	device  eval.Placement // where candidates are evaluated
 
 	mu          sync.Mutex // guards everything below and serialises events
 	cache       map[string]*Record
@@ -231,6 +232,7 @@ func (e *engine) setup(ctx context.Context) error {
 		if err := e.startPool(ctx); err != nil {
 			return err
 		}
+		e.probeDevice(ctx)
 	}
 	e.tcache = newLRUCache(int64(cfg.Hardware.TensorCacheMB) << 20)
 	e.slots = make(chan struct{}, e.poolSize())
@@ -306,6 +308,24 @@ func (e *engine) startPool(ctx context.Context) error {
 	}
 	e.pool = p
 	return nil
+}
+
+// probeDevice finds out where candidates will be evaluated by loading
+// one source (the base when there is one) in a worker, then unloading it.
+// A source that does not load is reported by the evaluations; here it
+// only costs the description.
+func (e *engine) probeDevice(ctx context.Context) {
+	name := e.space.BaseName
+	if name == "" {
+		name = e.space.Names[0]
+	}
+	pl, err := e.pool.Placement(ctx, e.paths[name])
+	if err != nil {
+		e.logf("warn", "could not tell where evaluation runs: %v", err)
+		return
+	}
+	e.pool.Unload(ctx, e.paths[name])
+	e.device = pl
 }
 
 // openHistory replays (with Resume) and opens history.jsonl for appending.
@@ -408,7 +428,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	}
 	e.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Base: e.space.BaseName,
 		Techniques: e.space.Techniques, Genes: e.space.Len(), Population: ev.Population, Generations: ev.Generations,
-		Budget: e.budget, Texts: textNames, OutputDir: e.cfg.Output.Dir, Resumed: len(e.cache), Time: e.start})
+		Budget: e.budget, Texts: textNames, OutputDir: e.cfg.Output.Dir, Resumed: len(e.cache), Time: e.start, Device: e.device})
 
 	reason := "generations"
 	stalled := 0
@@ -472,7 +492,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	}
 	res := &Result{OutputDir: e.cfg.Output.Dir, Reason: reason, Best: e.info(e.best), BestFitness: e.best.fitness,
 		BestScores: e.cache[e.best.key].Scores, Evaluations: e.evaluations, Generations: gens,
-		Seed: ev.Seed, Optimizer: ev.Optimizer}
+		Seed: ev.Seed, Optimizer: ev.Optimizer, Device: e.device}
 	for _, f := range opt.front() {
 		res.Front = append(res.Front, e.info(f))
 	}

@@ -2,6 +2,8 @@ package evolve
 
 import (
 	"time"
+
+	"github.com/evomerge/evomerge/engine/eval"
 )
 
 // The engine reports everything it does as typed events, delivered in
@@ -44,6 +46,9 @@ type RunStarted struct {
 	OutputDir   string
 	Resumed     int // evaluations replayed from a checkpoint
 	Time        time.Time
+	// Device is where candidates are evaluated (zero when no evaluation
+	// workers run, as with a Scorer).
+	Device eval.Placement
 }
 
 // GenerationStarted announces the candidates of a generation.

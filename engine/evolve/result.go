@@ -1,6 +1,10 @@
 package evolve
 
-import "time"
+import (
+	"time"
+
+	"github.com/evomerge/evomerge/engine/eval"
+)
 
 // Result is what a run produced. It is also written as summary.json.
 type Result struct {
@@ -19,6 +23,7 @@ type Result struct {
 	Optimizer   string          `json:"optimizer"`
 	Elapsed     time.Duration   `json:"elapsed_ns"`
 	Timings     Timings         `json:"timings"`
+	Device      eval.Placement  `json:"device"` // where candidates were evaluated
 }
 
 // ModelScore is one model's held-out scores in the final comparison.
