@@ -433,3 +433,36 @@ func TestPlacementThroughWorker(t *testing.T) {
 		t.Logf("gpu-layers %d: %s", gpuLayers, pl)
 	}
 }
+
+// BenchmarkPerplexityScoring times perplexity in a worker's session —
+// decode plus the Go scoring of every logit — on the zoo base over 16
+// windows of 256 of the Opticks, scoring serially after each decode and
+// overlapped with the next decode (PerplexityOptions.Overlap), in the same
+// process; tokens/s is reported per variant.
+func BenchmarkPerplexityScoring(b *testing.B) {
+	m, err := llm.Load(baseModel(b), llm.ModelParams{GPULayers: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	threads := runtime.NumCPU()
+	c, err := m.NewContext(llm.ContextParams{Size: 256, Batch: 256, Threads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	sess := &session{Model: m, ctx: c}
+	text := opticks(b)
+	const windows = 16
+	for _, overlap := range []bool{false, true} {
+		name := map[bool]string{false: "serial", true: "overlap"}[overlap]
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := eval.Perplexity(context.Background(), sess, text, eval.PerplexityOptions{Context: 256, Chunks: windows, Overlap: overlap}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*windows*256)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
