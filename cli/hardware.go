@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,12 +45,7 @@ func (h hardwareFlags) poolOptions(logLevel string) (eval.PoolOptions, error) {
 	if err != nil {
 		return eval.PoolOptions{}, err
 	}
-	workers := max(1, h.workers)
-	threads := h.threads
-	if threads <= 0 {
-		threads = runtime.NumCPU()
-	}
-	return eval.PoolOptions{Workers: workers, Threads: max(1, threads/workers), GPULayers: gl, Env: workerEnv(), LogLevel: logLevel}, nil
+	return eval.PoolOptions{Env: workerEnv(), LogLevel: logLevel}.Sized(h.workers, h.threads, gl), nil
 }
 
 // newPool starts the evaluation workers these flags describe.

@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -184,7 +185,7 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			fmt.Fprintf(p.w, "  %-7s %-44s failed: %s\n", c.ID, clip(c.Summary, 44), e.Err)
 		default:
 			var ppl []string
-			for _, k := range sortedNames(e.Scores.Perplexity) {
+			for _, k := range slices.Sorted(maps.Keys(e.Scores.Perplexity)) {
 				ppl = append(ppl, k+" "+format.Perplexity(e.Scores.Perplexity[k]))
 			}
 			extra := ""
@@ -223,7 +224,7 @@ func (p *headlessPrinter) event(e evolve.Event) {
 
 // writeComparison prints the held-out table.
 func writeComparison(w io.Writer, r *evolve.Result) {
-	texts := sortedNames(r.Comparison[0].Perplexity)
+	texts := slices.Sorted(maps.Keys(r.Comparison[0].Perplexity))
 	fmt.Fprintf(w, "held-out perplexity (test texts the search never saw):\n  %-12s", "model")
 	for _, t := range texts {
 		fmt.Fprintf(w, " %10s", t)
@@ -236,15 +237,6 @@ func writeComparison(w io.Writer, r *evolve.Result) {
 		}
 		fmt.Fprintf(w, " %10s %9s\n", format.Perplexity(m.GeoMean), format.Fraction(m.Coherence))
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func clip(s string, n int) string {

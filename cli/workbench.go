@@ -34,17 +34,14 @@ type backend struct {
 	devDesc string
 }
 
-// newBackend takes the chat's hardware settings from hw, as the
-// tournament's pool does (evolve's startPool): its one worker gets the
-// configured thread budget and GPU offload. (opt.PoolOptions leaves both
-// zero, which meant all cores and no GPU: the chat ran on the CPU of a GPU
-// machine, and on a loaded machine its threads spun against the
-// tournament's, ~2 tokens/s on 2 busy cores instead of ~60.)
+// newBackend sizes the chat's pool from hw by the rule the tournament's
+// pool follows (eval.PoolOptions.Sized): its one worker gets the configured
+// thread budget and GPU offload. Left to opt.PoolOptions' zero values, a
+// chat would run on the CPU of a GPU machine, and on a loaded machine its
+// threads would spin against the tournament's (~2 tokens/s on 2 busy cores
+// instead of ~60).
 func newBackend(opt evolve.Options, hw config.Hardware) *backend {
-	po := opt.PoolOptions
-	po.Workers = 1
-	po.Threads = hw.Threads
-	po.GPULayers = hw.GPULayersN()
+	po := opt.PoolOptions.Sized(1, hw.Threads, hw.GPULayersN())
 	return &backend{opt: opt, poolOpts: po, hw: hw, merged: map[string]string{}}
 }
 
@@ -52,7 +49,6 @@ func newBackend(opt evolve.Options, hw config.Hardware) *backend {
 func (b *backend) Run(ctx context.Context, cfg config.Config, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error) {
 	opt := b.opt
 	opt.Sink, opt.Control = sink, ctl
-	opt.PoolOptions.Workers = cfg.Hardware.Workers
 	res, err := evolve.Run(ctx, cfg, opt)
 	if err != nil {
 		return res, err
@@ -132,7 +128,7 @@ func (b *backend) Device() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.devDesc == "" {
-		b.devDesc = describeDevice(evolve.WorkerPoolOptions(b.poolOpts, b.hw))
+		b.devDesc = describeDevice(b.poolOpts.Sized(b.hw.Workers, b.hw.Threads, b.hw.GPULayersN()))
 	}
 	return b.devDesc
 }

@@ -126,7 +126,7 @@ func exportRun(t *testing.T, optimizer string) (string, runState) {
 	cfg.Output.Dir = filepath.Join(dir, "run")
 	rs := newRunState()
 	sink := func(e evolve.Event) { rs.apply(e) } // the engine calls its sink from one goroutine at a time
-	if _, err := evolve.Run(context.Background(), cfg, evolve.Options{Scorer: exportScorer, SkipFinal: true, Sink: sink}); err != nil {
+	if _, err := evolve.Search(context.Background(), cfg, evolve.Options{Sink: sink}, exportScorer); err != nil {
 		t.Fatal(err)
 	}
 	return cfg.Output.Dir, rs

@@ -55,7 +55,7 @@ type Options struct {
 	Threads   int    // CPU threads (default all)
 	GPULayers int    // −1: GPU rows when a GPU backend is found; 0: CPU only
 	Env       []string
-	Skip      map[string]bool // groups to skip: "merge", "eval", "turnaround", "overhead"
+	Skip      map[string]bool // groups to skip: "merge", "eval", "turnaround", "inplace", "overhead"
 	Log       io.Writer       // progress lines (may be nil)
 }
 
@@ -82,6 +82,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		{"merge", mergeBench},
 		{"eval", evalBench},
 		{"turnaround", turnaroundBench},
+		{"inplace", inplaceBench},
 		{"overhead", overheadBench},
 	}
 	for _, g := range groups {

@@ -67,6 +67,12 @@ func bareDecode(model string, threads int) (float64, error) {
 	return float64(benchChunks*benchCtx) / time.Since(start).Seconds(), nil
 }
 
+// newPool starts workers of the benchmarked executable, splitting the
+// thread budget between them.
+func (o *Options) newPool(ctx context.Context, workers, gpuLayers int) (*eval.Pool, error) {
+	return eval.NewPool(ctx, eval.PoolOptions{Command: []string{o.Exe, "worker"}, Env: o.Env}.Sized(workers, o.Threads, gpuLayers))
+}
+
 // poolPerplexity runs `jobs` perplexity jobs at once on a pool and returns
 // the aggregate tokens/s.
 func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs int) (float64, []string, error) {
@@ -74,8 +80,7 @@ func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs in
 	if err != nil {
 		return 0, nil, err
 	}
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: workers, Threads: max(1, o.Threads/workers), GPULayers: gpuLayers,
-		Command: []string{o.Exe, "worker"}, Env: o.Env})
+	pool, err := o.newPool(ctx, workers, gpuLayers)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -112,7 +117,7 @@ func poolPerplexity(ctx context.Context, o *Options, workers, gpuLayers, jobs in
 }
 
 func generation(ctx context.Context, o *Options, gpuLayers int) (float64, error) {
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 1, Threads: o.Threads, GPULayers: gpuLayers, Command: []string{o.Exe, "worker"}, Env: o.Env})
+	pool, err := o.newPool(ctx, 1, gpuLayers)
 	if err != nil {
 		return 0, err
 	}
@@ -199,7 +204,7 @@ func turnaroundBench(ctx context.Context, o *Options) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 1, Threads: o.Threads, GPULayers: 0, Command: []string{o.Exe, "worker"}, Env: o.Env})
+	pool, err := o.newPool(ctx, 1, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +250,7 @@ func overheadBench(ctx context.Context, o *Options) ([]Row, error) {
 		return evolve.Scores{MeanLogPPL: 5 + math.Mod(float64(len(text)), 7)/10}, nil
 	}
 	start := time.Now()
-	res, err := evolve.Run(ctx, cfg, evolve.Options{Scorer: free, SkipFinal: true})
+	res, err := evolve.Search(ctx, cfg, evolve.Options{}, free)
 	if err != nil {
 		return nil, err
 	}

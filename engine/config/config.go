@@ -9,10 +9,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -72,6 +72,11 @@ type Merge struct {
 	DFSMaxLayers int `toml:"dfs_max_layers"`
 	// PSMethod is the parameter-space method ps_dfs merges with.
 	PSMethod string `toml:"ps_method"`
+	// TokenizerSource is the vocabulary candidates keep when the models'
+	// vocabularies differ (mergekit's tokenizer_source): "base", "union"
+	// or a model's name. Empty: "base" when the models differ only in
+	// added tokens; identical vocabularies need nothing.
+	TokenizerSource string `toml:"tokenizer_source"`
 }
 
 // Ranges are [min, max] for each continuous gene.
@@ -383,7 +388,10 @@ func (c Config) Validate() Problems {
 		}
 	}
 	if c.Merge.Base != "" && !names[c.Merge.Base] {
-		ps.add("merge.base", "%q is not one of the models (%s)", c.Merge.Base, strings.Join(sortedKeys(names), ", "))
+		ps.add("merge.base", "%q is not one of the models (%s)", c.Merge.Base, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
+	}
+	if ts := c.Merge.TokenizerSource; ts != "" && !slices.Contains(merge.TokenizerSources, ts) && !names[ts] {
+		ps.add("merge.tokenizer_source", "%q is not base, union or one of the models (%s)", ts, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 	}
 	sources := len(c.Models)
 	if c.Merge.Base != "" {
@@ -568,13 +576,4 @@ func (c Config) BaseModel() (Model, bool) {
 		}
 	}
 	return Model{}, false
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -48,6 +48,28 @@ type PoolOptions struct {
 	Log io.Writer
 }
 
+// Sized returns o sized for a machine: workers worker processes (at least
+// one), a budget of threads CPU threads in all (every core when ≤ 0) split
+// evenly between them (at least one each), and gpuLayers layers offloaded
+// to a GPU (−1: all, when one is found). Every pool evomerge starts — the
+// tournament's, the chat's, the CLI commands' and the benchmarks' — is
+// sized by this one rule, so a status line that describes a pool and the
+// pool itself cannot disagree.
+func (o PoolOptions) Sized(workers, threads, gpuLayers int) PoolOptions {
+	o.Workers = max(1, workers)
+	o.Threads = threadsPerWorker(threads, o.Workers)
+	o.GPULayers = gpuLayers
+	return o
+}
+
+// threadsPerWorker splits a thread budget (every core when ≤ 0) evenly.
+func threadsPerWorker(total, workers int) int {
+	if total <= 0 {
+		total = runtime.NumCPU()
+	}
+	return max(1, total/max(1, workers))
+}
+
 // Pool runs evaluation jobs on a set of worker processes.
 type Pool struct {
 	opt   PoolOptions
@@ -57,6 +79,12 @@ type Pool struct {
 	all   map[*procWorker]bool
 	next  uint64
 	done  bool
+	// The sources candidates are merged from (candidate.go): the latest
+	// successful Prepare's request and its generation, and the last
+	// generation handed out.
+	prepared    *PrepareRequest
+	preparedGen uint64
+	prepGen     uint64
 }
 
 type procWorker struct {
@@ -130,7 +158,7 @@ func NewPool(ctx context.Context, opt PoolOptions) (*Pool, error) {
 		opt.Workers = 1
 	}
 	if opt.Threads <= 0 {
-		opt.Threads = max(1, runtime.NumCPU()/opt.Workers)
+		opt.Threads = threadsPerWorker(0, opt.Workers)
 	}
 	if opt.LogLevel == "" {
 		opt.LogLevel = "warn"

@@ -17,6 +17,11 @@ const (
 	OpGenerate   = "generate"
 	OpTasks      = "tasks"
 	OpCoherence  = "coherence"
+	// OpPrepare gives a worker the run's source models and loads one of
+	// them to merge candidates into (see candidate.go).
+	OpPrepare = "prepare"
+	// OpCandidate merges a recipe over the prepared sources and scores it.
+	OpCandidate = "candidate"
 )
 
 // Request is one job for a worker.
@@ -31,6 +36,8 @@ type Request struct {
 	Generate   *GenerateOptions   `json:"generate,omitempty"`   // generate
 	Tasks      []Task             `json:"tasks,omitempty"`      // tasks
 	Coherence  *CoherenceOptions  `json:"coherence,omitempty"`  // coherence
+	Prepare    *PrepareRequest    `json:"prepare,omitempty"`    // prepare
+	Candidate  *CandidateRequest  `json:"candidate,omitempty"`  // candidate
 }
 
 // Text is a named evaluation text.

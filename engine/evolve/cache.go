@@ -3,7 +3,6 @@ package evolve
 import (
 	"container/list"
 	"sync"
-	"syscall"
 )
 
 // lruCache is a merge.TensorCache bounded in bytes: merged tensors whose
@@ -55,13 +54,4 @@ func (c *lruCache) Put(key [32]byte, data []byte) {
 		delete(c.items, ent.key)
 		c.size -= int64(len(ent.data))
 	}
-}
-
-// freeBytes is the space available to this user on the file system at path.
-func freeBytes(path string) (uint64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, err
-	}
-	return st.Bavail * uint64(st.Bsize), nil
 }

@@ -1,6 +1,8 @@
 package evolve
 
 import (
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/evomerge/evomerge/engine/eval"
@@ -140,3 +142,27 @@ func (GenerationDone) event()    {}
 func (Log) event()               {}
 func (Paused) event()            {}
 func (Finished) event()          {}
+
+// emitter delivers a run's events to its sink one at a time, in order. Its
+// lock serialises the sink only; no other state of the run is behind it.
+type emitter struct {
+	mu   sync.Mutex
+	sink Sink
+}
+
+func newEmitter(sink Sink) *emitter {
+	if sink == nil {
+		sink = func(Event) {}
+	}
+	return &emitter{sink: sink}
+}
+
+func (em *emitter) emit(ev Event) {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	em.sink(ev)
+}
+
+func (em *emitter) logf(level, format string, args ...any) {
+	em.emit(Log{Level: level, Message: fmt.Sprintf(format, args...), Time: time.Now()})
+}

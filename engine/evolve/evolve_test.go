@@ -64,9 +64,7 @@ func landscape(_ context.Context, r *merge.Recipe) (Scores, error) {
 
 func runSynthetic(t testing.TB, cfg config.Config, opt Options) *Result {
 	t.Helper()
-	opt.Scorer = landscape
-	opt.SkipFinal = true
-	res, err := Run(context.Background(), cfg, opt)
+	res, err := Search(context.Background(), cfg, opt, landscape)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,23 +141,23 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 
 			cfg.Output.Dir += "-interrupted"
 			ctx, cancel := context.WithCancel(context.Background())
-			_, err := Run(ctx, cfg, Options{Scorer: landscape, SkipFinal: true, Sink: func(e Event) {
+			_, err := Search(ctx, cfg, Options{Sink: func(e Event) {
 				if d, ok := e.(GenerationDone); ok && d.Generation == 2 {
 					cancel()
 				}
-			}})
+			}}, landscape)
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("interrupted run: %v", err)
 			}
-			if _, err := Run(context.Background(), cfg, Options{Scorer: landscape, SkipFinal: true}); err == nil {
+			if _, err := Search(context.Background(), cfg, Options{}, landscape); err == nil {
 				t.Fatal("starting over an existing run without resume was accepted")
 			}
 			var replayed int
-			resumed, err := Run(context.Background(), cfg, Options{Resume: true, Scorer: landscape, SkipFinal: true, Sink: func(e Event) {
+			resumed, err := Search(context.Background(), cfg, Options{Resume: true, Sink: func(e Event) {
 				if s, ok := e.(RunStarted); ok {
 					replayed = s.Resumed
 				}
-			}})
+			}}, landscape)
 			if err != nil {
 				t.Fatal(err)
 			}

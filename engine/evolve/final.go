@@ -19,16 +19,16 @@ import (
 // model with every source, the base and the uniform average on the
 // held-out test texts — the numbers a user should trust, since the search
 // never saw those texts.
-func (e *engine) finish(ctx context.Context, res *Result) error {
+func (e *engine) finish(ctx context.Context, best *individual, res *Result) error {
 	dir := e.cfg.Output.Dir
-	rec := e.cache[e.best.key]
+	rec := e.ledger.lookup(best.key)
 	r, err := merge.ParseRecipe(rec.Recipe)
 	if err != nil {
 		return fmt.Errorf("best recipe: %w", err)
 	}
-	r.Name = "evomerge best " + e.best.id
+	r.Name = "evomerge best " + best.id
 	header := fmt.Sprintf("# evomerge best recipe: candidate %s (%s), fitness %.6f, seed %d\n# Re-run with: evomerge-tui merge %s -o best.gguf\n",
-		e.best.id, rec.Summary, rec.Fitness, e.cfg.Evolution.Seed, filepath.Join(dir, "best-recipe.toml"))
+		best.id, rec.Summary, rec.Fitness, e.cfg.Evolution.Seed, filepath.Join(dir, "best-recipe.toml"))
 	text, err := r.Encode()
 	if err != nil {
 		return err
@@ -38,7 +38,7 @@ func (e *engine) finish(ctx context.Context, res *Result) error {
 		return err
 	}
 	res.BestModel = filepath.Join(dir, "best.gguf")
-	e.logf("info", "writing %s", res.BestModel)
+	e.events.logf("info", "writing %s", res.BestModel)
 	plan, err := merge.NewPlan(r, merge.PlanOptions{Codec: e.opt.Codec})
 	if err != nil {
 		return fmt.Errorf("best recipe: %w", err)
@@ -49,12 +49,12 @@ func (e *engine) finish(ctx context.Context, res *Result) error {
 		return fmt.Errorf("writing best.gguf: %w", err)
 	}
 
-	tests, err := LoadTexts(e.cfg.Evaluation.TestTexts)
+	tests, err := eval.LoadTexts(e.cfg.Evaluation.TestTexts)
 	if err != nil || len(tests) == 0 {
 		return err
 	}
 	t0 := time.Now()
-	defer func() { e.timings.FinalEval = time.Since(t0) }()
+	defer func() { e.final = time.Since(t0) }()
 	type entry struct{ name, kind, path string }
 	var models []entry
 	for i, src := range e.space.Sources {
@@ -64,11 +64,11 @@ func (e *engine) finish(ctx context.Context, res *Result) error {
 		models = append(models, entry{e.space.BaseName, "base", e.space.Base})
 	}
 	if e.space.M() > 1 {
-		uniform := &merge.Recipe{Method: "linear", OutType: e.space.OutType}
+		uniform := &merge.Recipe{Method: "linear", OutType: e.space.OutType, TokenizerSource: e.space.TokenizerSource}
 		for _, src := range e.space.Sources {
 			uniform.Models = append(uniform.Models, merge.ModelRef{Model: src})
 		}
-		tmp, err := e.candidateDir()
+		tmp, err := e.mat.scratchDir()
 		if err != nil {
 			return err
 		}
@@ -82,8 +82,8 @@ func (e *engine) finish(ctx context.Context, res *Result) error {
 	models = append(models, entry{"best", "best", res.BestModel})
 	prompt := eval.DefaultCoherencePrompts()[0]
 	for _, m := range models {
-		e.logf("info", "held-out evaluation of %s", m.name)
-		reply, err := e.pool.Perplexity(ctx, m.path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)
+		e.events.logf("info", "held-out evaluation of %s", m.name)
+		reply, err := e.ev.pool.Perplexity(ctx, m.path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)
 		if err != nil {
 			return fmt.Errorf("held-out evaluation of %s: %w", m.name, err)
 		}
@@ -96,12 +96,12 @@ func (e *engine) finish(ctx context.Context, res *Result) error {
 			logSum += math.Log(t.Perplexity)
 		}
 		ms.GeoMean = math.Exp(logSum / float64(len(reply.Texts)))
-		if coh, err := e.coherence(ctx, m.path); err == nil {
+		if coh, err := e.ev.coherence(ctx, m.path); err == nil {
 			ms.Coherence = coh.Score
 		} else {
-			e.logf("warn", "coherence of %s: %v", m.name, err)
+			e.events.logf("warn", "coherence of %s: %v", m.name, err)
 		}
-		g, err := e.pool.Generate(ctx, m.path, prompt, eval.GenerateOptions{SamplingOptions: eval.SamplingOptions{Temperature: 0, RepeatPenalty: 1.1, RepeatLastN: 64}, MaxTokens: 40}, nil)
+		g, err := e.ev.pool.Generate(ctx, m.path, prompt, eval.GenerateOptions{SamplingOptions: eval.SamplingOptions{Temperature: 0, RepeatPenalty: 1.1, RepeatLastN: 64}, MaxTokens: 40}, nil)
 		if err == nil {
 			ms.Sample = prompt + strings.TrimRight(g.Text, " \n")
 		}

@@ -59,6 +59,9 @@ type Space struct {
 	PSMethod   string
 	OutType    string
 	Seed       uint64
+	// TokenizerSource is the recipes' tokenizer_source: "", "base" (no
+	// base model), "union" or a model path (set by ResolveTokenizer).
+	TokenizerSource string
 }
 
 // NewSpace lays out the genome for a configuration whose models have the
@@ -234,7 +237,55 @@ func (s *Space) Decode(gn Genome) (*merge.Recipe, error) {
 	}
 	r.OutType = s.OutType
 	r.Seed = s.Seed
+	r.TokenizerSource = s.TokenizerSource
 	return r, nil
+}
+
+// ResolveTokenizer sets TokenizerSource from merge.tokenizer_source for the
+// models at paths (by name), reading their vocabularies (see
+// tokenizerSource).
+func (s *Space) ResolveTokenizer(configured string, paths map[string]string) error {
+	ts, err := tokenizerSource(configured, paths, s.Sources, s.Base)
+	if err != nil {
+		return err
+	}
+	s.TokenizerSource = ts
+	return nil
+}
+
+// tokenizerSource resolves merge.tokenizer_source for the run's models: a
+// model name becomes its path, and so does "base" when the run has one —
+// a candidate's recipe may not include the base (linear, frankenmerge),
+// yet every candidate keeps the base's vocabulary. Empty becomes the base
+// when the vocabularies differ only in added tokens (fine-tunes that added
+// chat markers) and stays empty when they are identical; other
+// differences are refused unless a source is configured: the models were
+// trained with different tokenizers, or one extends the other's.
+func tokenizerSource(configured string, paths map[string]string, sources []string, base string) (string, error) {
+	keep := "base"
+	if base != "" {
+		keep = base
+	}
+	switch {
+	case configured == "base":
+		return keep, nil
+	case configured == "union":
+		return configured, nil
+	case configured != "":
+		return paths[configured], nil
+	}
+	models := slices.Clone(sources)
+	if base != "" {
+		models = append([]string{base}, models...) // the others are compared with the base
+	}
+	rel, err := merge.CompareVocabularies(models...)
+	switch rel {
+	case merge.VocabIdentical:
+		return "", err
+	case merge.VocabAddedTokens:
+		return keep, nil
+	}
+	return "", fmt.Errorf("%w (merge.tokenizer_source)", err)
 }
 
 func (s *Space) decodeTechnique(name string, g []float64) (*merge.Recipe, error) {
@@ -370,6 +421,7 @@ func (s *Space) decodeDFS(t merge.Technique, g []float64) (*merge.Recipe, error)
 			return nil, err
 		}
 		ps.Seed = s.Seed
+		ps.TokenizerSource = s.TokenizerSource
 		r.Sources = map[string]*merge.Recipe{"ps": ps}
 	}
 	if r.Base == "" {

@@ -9,7 +9,10 @@
 //   - embeddings output is switched off (the wrapper turns it on for every
 //     context, which costs a copy per token);
 //   - logits are read in place through llama_get_logits instead of copying
-//     n_vocab floats per token.
+//     n_vocab floats per token;
+//   - a model's weight tensors are reachable through llama.cpp's internal
+//     tensor map (a C++ shim, tensormap.cpp) and, for a model loaded
+//     Writable, overwritten with ggml_backend_tensor_set (weights.go).
 //
 // llama.cpp aborts the process on internal assertion failures, so callers
 // run this package inside a child worker process (engine/eval), never in
@@ -62,6 +65,10 @@ type ModelParams struct {
 	// GPULayers is the number of layers to offload; negative means all of
 	// them when a GPU is present (the "auto" setting).
 	GPULayers int
+	// Writable loads the weights into memory llama.cpp allocates (use_mmap
+	// off) instead of mapping the file read-only, so SetWeight can
+	// overwrite them. It costs a copy of the model in memory.
+	Writable bool
 }
 
 // Model is a loaded model.
@@ -69,6 +76,7 @@ type Model struct {
 	m         *llama.Model
 	path      string
 	arch      string
+	writable  bool
 	offloaded int
 }
 
@@ -96,11 +104,11 @@ func Load(path string, p ModelParams) (*Model, error) {
 			layers = 999
 		}
 	}
-	m, err := llama.LoadModelFromFile(path, llama.ModelParams{NumGpuLayers: layers, UseMmap: true})
+	m, err := llama.LoadModelFromFile(path, llama.ModelParams{NumGpuLayers: layers, UseMmap: !p.Writable})
 	if err != nil {
 		return nil, fmt.Errorf("%s (architecture %q): %w", path, arch, ErrLoad)
 	}
-	model := &Model{m: m, path: path, arch: arch}
+	model := &Model{m: m, path: path, arch: arch, writable: p.Writable}
 	if gpus > 0 {
 		// llama.cpp's rule (llama_model::load_tensors): the last
 		// min(n_gpu_layers, n_layer+1) layers, the output layer counted
@@ -171,6 +179,16 @@ func (m *Model) Tokenize(text string, addBOS bool) ([]int, error) {
 		return nil, nil
 	}
 	return m.m.Tokenize(text, addBOS, false)
+}
+
+// TokenizeSpecial is Tokenize without BOS and with the text of special
+// tokens (chat markers such as <|im_start|>) parsed into those tokens, as
+// a chat template's output needs.
+func (m *Model) TokenizeSpecial(text string) ([]int, error) {
+	if text == "" {
+		return nil, nil
+	}
+	return m.m.Tokenize(text, false, true)
 }
 
 // BOS is the beginning-of-sequence token.

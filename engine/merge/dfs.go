@@ -40,7 +40,7 @@ func (p *Plan) planDFS(t Technique, ref *gguf.File, errs *problems) {
 	if len(*errs) > 0 {
 		return
 	}
-	p.planStructural(ref, out, errs)
+	p.planStructural(ref, out, nil, errs)
 }
 
 func (p *Plan) planLayerPath(t Technique, errs *problems) []outLayer {

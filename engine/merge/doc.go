@@ -30,9 +30,17 @@
 // read. A Plan lists every output tensor with its operands, method and
 // resolved parameters, and the output header, whose metadata comes from
 // the reference model (the base, else the first model). A parameter-space
-// recipe merges every tensor; structural recipes (slices, dfs layer paths)
-// stack renumbered blocks between the reference's non-block tensors, which
-// are copied.
+// recipe merges every tensor. A slices recipe stacks renumbered blocks and,
+// as mergekit's planner does, merges the tensors outside the blocks with
+// the recipe's method: the embedding side over the first slice's sources,
+// the output side (final norm, output head) over the last slice's, with
+// parameters read at gradient position 0 (a one-source slice copies them).
+// A dfs layer path takes them from the reference. Tensors that are no
+// trained weight (rope frequency factors) are always copied from the
+// reference, and Gemma's norms, stored by the converter as weight + 1, are
+// merged without that offset (arch.go). Models whose vocabularies differ
+// are aligned by token text as the recipe's tokenizer_source says
+// (vocab.go).
 //
 // # Streaming execution
 //

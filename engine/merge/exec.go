@@ -208,7 +208,7 @@ func nonFinite(v []float32) int {
 // rawCopy returns a copied tensor's stored bytes when no conversion is
 // needed, which keeps it bit-identical.
 func (p *Plan) rawCopy(tp *TensorPlan) ([]byte, bool, error) {
-	if tp.Method != nil || tp.Scale != 1 || len(tp.Models) != 1 {
+	if tp.Method != nil || tp.Scale != 1 || len(tp.Models) != 1 || tp.vocab {
 		return nil, false, nil
 	}
 	fs, ok := p.sources[tp.Models[0].Source].(*fileSource)
@@ -228,9 +228,21 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 	read := func(op Operand, buf []float32) error {
 		return p.sources[op.Source].read(ctx, op.Tensor, buf)
 	}
+	off := tp.Offset
+	shift := func(v []float32, d float32) {
+		for i := range v {
+			v[i] += d
+		}
+	}
+	if tp.vocab {
+		return p.computeEmbedding(read, tp, dst)
+	}
 	if tp.Method == nil {
 		if err := read(tp.Models[0], dst); err != nil {
 			return err
+		}
+		if off != 0 && tp.Scale != 1 {
+			shift(dst, -off)
 		}
 	} else {
 		in := &Input{Tensor: tp.Out.Name, Shape: tp.Out.Shape, Global: tp.Global, ModelParams: tp.ModelParams, Seed: tp.Seed,
@@ -249,6 +261,9 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 			if err := read(*tp.Base, in.Base); err != nil {
 				return err
 			}
+			if off != 0 {
+				shift(in.Base, -off)
+			}
 		}
 		for _, op := range tp.Models {
 			buf := p.floats.get(n)
@@ -256,7 +271,59 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 			if err := read(op, buf); err != nil {
 				return err
 			}
+			if off != 0 {
+				shift(buf, -off)
+			}
 		}
+		if err := tp.Method.Merge(in, dst); err != nil {
+			return err
+		}
+	}
+	if tp.Scale != 1 {
+		s := float32(tp.Scale)
+		for i := range dst {
+			dst[i] *= s
+		}
+	}
+	if off != 0 && (tp.Method != nil || tp.Scale != 1) {
+		shift(dst, off)
+	}
+	return nil
+}
+
+// computeEmbedding computes a tensor with one row per token: the
+// operands' rows permuted into the output vocabulary (vocab.go), then the
+// plan's method (or the copy) and scale.
+func (p *Plan) computeEmbedding(read func(Operand, []float32) error, tp *TensorPlan, dst []float32) error {
+	n := len(dst)
+	var ops []Operand
+	base := -1
+	if tp.Base != nil {
+		base = 0
+		ops = append(ops, *tp.Base)
+	}
+	ops = append(ops, tp.Models...)
+	bufs := make([][]float32, len(ops))
+	for k := range bufs {
+		bufs[k] = p.floats.get(n)
+		defer p.floats.put(bufs[k])
+	}
+	if err := p.readEmbeddings(read, tp, ops, base, bufs); err != nil {
+		return err
+	}
+	if tp.Method == nil {
+		copy(dst, bufs[0])
+	} else {
+		in := &Input{Tensor: tp.Out.Name, Shape: tp.Out.Shape, Global: tp.Global, ModelParams: tp.ModelParams, Seed: tp.Seed,
+			scratch: &p.floats, Models: bufs[len(bufs)-len(tp.Models):]}
+		if base >= 0 {
+			in.Base = bufs[0]
+		}
+		defer func() {
+			for _, buf := range in.temps {
+				p.floats.put(buf)
+			}
+		}()
 		if err := tp.Method.Merge(in, dst); err != nil {
 			return err
 		}
@@ -304,6 +371,10 @@ func (p *Plan) tensorKey(tp *TensorPlan) [32]byte {
 	putParams(put, num, tp.Global)
 	num(tp.Scale)
 	num(float64(tp.Seed))
+	num(float64(tp.Offset))
+	if tp.vocab {
+		h.Write(p.vocab.key[:])
+	}
 	var key [32]byte
 	copy(key[:], h.Sum(nil))
 	return key

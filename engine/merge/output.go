@@ -76,7 +76,7 @@ func writable(codec kernels.Codec, t gguf.Type, rowLen uint64) bool {
 // rawCopyType returns the stored type of a tensor that is a plain copy
 // from a file.
 func (p *Plan) rawCopyType(tp *TensorPlan) (gguf.Type, bool, error) {
-	if tp.Method != nil || tp.Scale != 1 || len(tp.Models) != 1 {
+	if tp.Method != nil || tp.Scale != 1 || len(tp.Models) != 1 || tp.vocab {
 		return 0, false, nil
 	}
 	fs, ok := p.sources[tp.Models[0].Source].(*fileSource)
@@ -118,6 +118,7 @@ func (p *Plan) outputMetadata(ref *gguf.File) gguf.Metadata {
 	if ft, ok := fileType(p.Tensors); ok {
 		md = md.Set("general.file_type", sameIntType(md, "general.file_type", uint64(ft)))
 	}
+	md = p.vocabMetadata(md)
 	md = md.Set("evomerge.method", r.Method)
 	md = md.Set("evomerge.sources", gguf.Array{Elem: gguf.ValueString, Values: r.modelNames()})
 	if text, err := r.Encode(); err == nil {

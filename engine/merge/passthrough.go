@@ -41,7 +41,7 @@ func (p *Plan) planPassthrough(t Technique, ref *gguf.File, errs *problems) {
 	}
 	layers := blockCount(ref)
 	for _, ti := range p.sources[src.Model].tensors() {
-		scale := paramOr(mergedParams(r.Params, src.Params), "scale", ti.Name, LayerOf(ti.Name), layers, 1)
+		scale := paramOr("scale", ti.Name, LayerOf(ti.Name), layers, 1, src.Params, r.Params)
 		p.Tensors = append(p.Tensors, TensorPlan{Out: outInfo(ti), Models: []Operand{{src.Model, ti.Name}}, Scale: scale})
 	}
 }

@@ -33,6 +33,10 @@ type Plan struct {
 	outLayers   int
 	layerOrigin []Operand
 
+	// vocab, when the models' vocabularies differ, is the output
+	// vocabulary and each model's row permutation (vocab.go).
+	vocab *vocabPlan
+
 	// Recycled buffers for execution (scratch.go).
 	floats scratch[float32]
 	raw    scratch[byte]
@@ -49,6 +53,11 @@ type TensorPlan struct {
 	ModelParams []map[string]float64
 	Scale       float64 // multiplies the result (1 = none)
 	Seed        uint64
+	// Offset is subtracted from every input and added back to the result
+	// (Gemma's norm weights are stored plus one; see normOffset).
+	Offset float32
+
+	vocab bool // rows are tokens, permuted into the plan's vocabulary
 }
 
 // Operand is one input tensor.
@@ -164,6 +173,7 @@ func (p *Plan) build(r *Recipe, opt PlanOptions) error {
 		return errors.New("invalid recipe: no model file among the inputs")
 	}
 	p.checkCompatible(ref, &errs)
+	p.planVocab(ref, &errs)
 	if err := errs.err(); err != nil {
 		return err
 	}
@@ -181,6 +191,8 @@ func (p *Plan) build(r *Recipe, opt PlanOptions) error {
 	default:
 		p.planParameterSpace(ref, &errs)
 	}
+	p.applyVocab()
+	p.checkOperands(&errs)
 	if err := errs.err(); err != nil {
 		return err
 	}
@@ -205,10 +217,9 @@ func (p *Plan) reference() *gguf.File {
 	return nil
 }
 
-// checkCompatible compares architectures and vocabularies with ref.
+// checkCompatible compares architectures with ref (vocabularies: planVocab).
 func (p *Plan) checkCompatible(ref *gguf.File, errs *problems) {
 	arch := ref.Metadata.Architecture()
-	refToks, _ := ref.Metadata.Strings("tokenizer.ggml.tokens")
 	for _, m := range p.Recipe.modelNames() {
 		f := p.sources[m].file()
 		if f == nil || f == ref {
@@ -216,17 +227,6 @@ func (p *Plan) checkCompatible(ref *gguf.File, errs *problems) {
 		}
 		if a := f.Metadata.Architecture(); a != arch {
 			errs.add("model "+m, "architecture %q differs from %q of %s", a, arch, ref.Path)
-		}
-		toks, _ := f.Metadata.Strings("tokenizer.ggml.tokens")
-		switch {
-		case len(toks) != len(refToks):
-			errs.add("model "+m, "vocabulary of %d tokens differs from %d in %s: the models do not share a tokenizer and cannot be merged", len(toks), len(refToks), ref.Path)
-		case !slices.Equal(toks, refToks):
-			i := 0
-			for i < len(toks) && toks[i] == refToks[i] {
-				i++
-			}
-			errs.add("model "+m, "tokenizer differs from %s (token %d is %q there, %q here): merging would mix unrelated embeddings", ref.Path, i, refToks[i], toks[i])
 		}
 	}
 }
@@ -276,9 +276,14 @@ func (p *Plan) planParameterSpace(ref *gguf.File, errs *problems) {
 		checkParamNames(m, mr.Params, fmt.Sprintf("models[%d] (%s).parameters", i, mr.Model), PerModel, errs)
 	}
 	layers := blockCount(ref)
+	arch := ref.Metadata.Architecture()
 	for _, ti := range ref.Tensors {
-		tp := TensorPlan{Out: outInfo(ti), Method: m, Scale: 1, Seed: tensorSeed(r.Seed, ti.Name)}
 		layer := LayerOf(ti.Name)
+		if layer < 0 && nonBlockRole(ti.Name) == roleFixed {
+			p.Tensors = append(p.Tensors, TensorPlan{Out: outInfo(ti), Models: []Operand{{Source: p.refKey, Tensor: ti.Name}}, Scale: 1})
+			continue
+		}
+		tp := TensorPlan{Out: outInfo(ti), Method: m, Scale: 1, Seed: tensorSeed(r.Seed, ti.Name), Offset: normOffset(arch, ti.Name)}
 		if base != "" {
 			tp.Base = &Operand{Source: base, Tensor: ti.Name}
 		}
@@ -288,7 +293,6 @@ func (p *Plan) planParameterSpace(ref *gguf.File, errs *problems) {
 		tp.Global, tp.ModelParams = resolveParams(m, r.Params, nil, models, ti.Name, layer, layers)
 		p.Tensors = append(p.Tensors, tp)
 	}
-	p.checkOperands(errs)
 	p.checkRanges(errs)
 }
 
@@ -298,6 +302,7 @@ type outLayer struct {
 	method  Method
 	base    int // index in sources of the slice's base, or -1
 	params  []Params
+	slice   Params // the slice's parameters (over global)
 	global  Params
 	index   int // position within its slice (for gradients)
 	count   int // layers in its slice
@@ -319,6 +324,12 @@ func (p *Plan) planSlices(ref *gguf.File, errs *problems) {
 		}
 		method = m
 	}
+	// The tensors outside the blocks follow mergekit's planner (plan.py,
+	// plan_module): the embedding side is merged over the first slice's
+	// sources, the output side over the last slice's, with the slice's
+	// parameters read at gradient position 0. A slice of one source
+	// copies them, as passthrough does.
+	var ends [2]outLayer
 	for i, s := range r.Slices {
 		at := fmt.Sprintf("slices[%d]", i)
 		n := s.Sources[0].To - s.Sources[0].From
@@ -348,27 +359,42 @@ func (p *Plan) planSlices(ref *gguf.File, errs *problems) {
 				checkParamNames(method, src.Params, fmt.Sprintf("%s.sources[%d].parameters", at, j), PerModel, errs)
 			}
 		}
-		for k := range n {
-			ol := outLayer{method: method, base: baseIdx, global: mergedParams(r.Params, s.Params), index: k, count: n, scale: 1, residualScale: 1}
+		for k := -1; k < n; k++ {
+			ol := outLayer{method: method, base: baseIdx, slice: s.Params, global: r.Params, index: k, count: n, scale: 1, residualScale: 1}
 			if len(s.Sources) == 1 {
 				ol.method = nil
 			}
 			for _, src := range s.Sources {
-				ol.sources = append(ol.sources, Operand{Source: src.Model, Tensor: fmt.Sprintf("blk.%d.", src.From+k)})
+				prefix := fmt.Sprintf("blk.%d.", src.From+k)
+				if k < 0 {
+					prefix = "" // the slice's sources for tensors outside the blocks
+				}
+				ol.sources = append(ol.sources, Operand{Source: src.Model, Tensor: prefix})
 				ol.params = append(ol.params, src.Params)
 			}
-			out = append(out, ol)
+			switch {
+			case k >= 0:
+				out = append(out, ol)
+			case i == 0 && i == len(r.Slices)-1:
+				ends = [2]outLayer{ol, ol}
+			case i == 0:
+				ends[0] = ol
+			case i == len(r.Slices)-1:
+				ends[1] = ol
+			}
 		}
 	}
 	if len(*errs) > 0 {
 		return
 	}
-	p.planStructural(ref, out, errs)
+	p.planStructural(ref, out, &ends, errs)
 }
 
 // planStructural emits the reference's leading non-block tensors, the
-// output blocks renumbered, then its trailing non-block tensors.
-func (p *Plan) planStructural(ref *gguf.File, out []outLayer, errs *problems) {
+// output blocks renumbered, then its trailing non-block tensors. With
+// ends (slices), the embedding side comes from ends[0] and the output side
+// from ends[1]; without (a layer path), from the reference.
+func (p *Plan) planStructural(ref *gguf.File, out []outLayer, ends *[2]outLayer, errs *problems) {
 	emitted := false
 	for _, ti := range ref.Tensors {
 		if LayerOf(ti.Name) >= 0 {
@@ -380,14 +406,22 @@ func (p *Plan) planStructural(ref *gguf.File, out []outLayer, errs *problems) {
 			}
 			continue
 		}
-		p.Tensors = append(p.Tensors, TensorPlan{Out: outInfo(ti), Models: []Operand{{Source: p.refKey, Tensor: ti.Name}}, Scale: 1})
+		role := nonBlockRole(ti.Name)
+		if ends == nil || role == roleFixed {
+			p.Tensors = append(p.Tensors, TensorPlan{Out: outInfo(ti), Models: []Operand{{Source: p.refKey, Tensor: ti.Name}}, Scale: 1})
+			continue
+		}
+		side := ends[0]
+		if role == roleOutput {
+			side = ends[1]
+		}
+		p.Tensors = append(p.Tensors, p.planTensor(outInfo(ti), side, ti.Name))
 	}
 	p.outLayers = len(out)
 	p.layerOrigin = make([]Operand, len(out))
 	for k, ol := range out {
 		p.layerOrigin[k] = ol.sources[0]
 	}
-	p.checkOperands(errs)
 	p.checkRanges(errs)
 }
 
@@ -409,44 +443,58 @@ func (p *Plan) planBlock(k int, ol outLayer, errs *problems) {
 		suffix := strings.TrimPrefix(ti.Name, prefix)
 		out := outInfo(ti)
 		out.Name = fmt.Sprintf("blk.%d.%s", k, suffix)
-		tp := TensorPlan{Out: out, Method: ol.method, Scale: ol.scale, Seed: tensorSeed(p.Recipe.Seed, out.Name)}
-		if ol.residualScale != 0 && isResidualOutput(suffix) {
-			tp.Scale *= ol.residualScale
-		}
-		var models []ModelRef
-		for j, src := range ol.sources {
-			op := Operand{Source: src.Source, Tensor: src.Tensor + suffix}
-			if ol.method != nil && j == ol.base && ol.method.Base() != BaseIgnored {
-				tp.Base = &op
-				continue
-			}
-			tp.Models = append(tp.Models, op)
-			models = append(models, ModelRef{Model: src.Source, Params: ol.params[j]})
-		}
-		if ol.method != nil {
-			tp.Global, tp.ModelParams = resolveParams(ol.method, ol.global, nil, models, out.Name, ol.index, ol.count)
-		} else if v, ok := ol.global["scale"]; ok {
-			s, _ := v.At(out.Name, ol.index, ol.count)
-			tp.Scale *= s
-		}
-		p.Tensors = append(p.Tensors, tp)
+		p.Tensors = append(p.Tensors, p.planTensor(out, ol, suffix))
 	}
 }
 
-// checkOperands verifies every input tensor exists with the output's shape.
+// planTensor plans output tensor out from tensor prefix+suffix of each of
+// ol's sources (prefix is the source's Tensor field): a copy of the one
+// source, or ol's method over them.
+func (p *Plan) planTensor(out gguf.TensorInfo, ol outLayer, suffix string) TensorPlan {
+	tp := TensorPlan{Out: out, Method: ol.method, Scale: ol.scale, Seed: tensorSeed(p.Recipe.Seed, out.Name)}
+	if f := p.sources[ol.sources[0].Source].file(); f != nil {
+		tp.Offset = normOffset(f.Metadata.Architecture(), out.Name)
+	}
+	if ol.residualScale != 0 && isResidualOutput(suffix) {
+		tp.Scale *= ol.residualScale
+	}
+	var models []ModelRef
+	for j, src := range ol.sources {
+		op := Operand{Source: src.Source, Tensor: src.Tensor + suffix}
+		if ol.method != nil && j == ol.base && ol.method.Base() != BaseIgnored {
+			tp.Base = &op
+			continue
+		}
+		tp.Models = append(tp.Models, op)
+		models = append(models, ModelRef{Model: src.Source, Params: ol.params[j]})
+	}
+	if ol.method != nil {
+		tp.Global, tp.ModelParams = resolveParams(ol.method, ol.global, ol.slice, models, out.Name, ol.index, ol.count)
+	} else {
+		tp.Scale *= paramOr("scale", out.Name, ol.index, ol.count, 1, ol.params[0], ol.slice, ol.global)
+	}
+	return tp
+}
+
+// checkOperands verifies every input tensor exists with the output's shape
+// (an embedding: the output's row length and the source's vocabulary).
 func (p *Plan) checkOperands(errs *problems) {
 	reported := map[string]bool{}
 	for _, t := range p.Tensors {
 		for _, op := range t.operands() {
 			info, ok := p.sources[op.Source].info(op.Tensor)
 			key := op.Source + "\x00" + op.Tensor
+			want := t.Out.Shape
+			if t.vocab { // the source's own vocabulary size
+				want = []uint64{t.Out.Shape[0], uint64(p.vocab.size[op.Source])}
+			}
 			switch {
 			case reported[key]:
 			case !ok:
 				errs.add("model "+op.Source, "has no tensor %q (needed for %s)", op.Tensor, t.Out.Name)
 				reported[key] = true
-			case !slices.Equal(info.Shape, t.Out.Shape):
-				errs.add("model "+op.Source, "tensor %q is %v, expected %v", op.Tensor, info.Shape, t.Out.Shape)
+			case !slices.Equal(info.Shape, want):
+				errs.add("model "+op.Source, "tensor %q is %v, expected %v", op.Tensor, info.Shape, want)
 				reported[key] = true
 			}
 		}
@@ -545,6 +593,9 @@ func lookupParam(name, tensor string, layer, layers int, levels ...Params) (floa
 	return 0, false
 }
 
+// mergedParams is the union of the levels' parameters, an earlier level's
+// value winning (for checking names; resolving values goes through
+// lookupParam, which falls through a level whose filters do not match).
 func mergedParams(levels ...Params) Params {
 	out := Params{}
 	for i := len(levels) - 1; i >= 0; i-- {
@@ -555,8 +606,10 @@ func mergedParams(levels ...Params) Params {
 	return out
 }
 
-func paramOr(ps Params, name, tensor string, layer, layers int, def float64) float64 {
-	if v, ok := lookupParam(name, tensor, layer, layers, ps); ok {
+// paramOr resolves a parameter through levels (most specific first), or
+// returns def.
+func paramOr(name, tensor string, layer, layers int, def float64, levels ...Params) float64 {
+	if v, ok := lookupParam(name, tensor, layer, layers, levels...); ok {
 		return v
 	}
 	return def

@@ -32,6 +32,10 @@ type Recipe struct {
 	Params  Params             // global parameters
 	OutType string             // "keep" (default), "f32", "f16", "bf16", "q8_0", "q4_k", ...
 	Seed    uint64             // for random sparsification (DARE, DELLA)
+	// TokenizerSource is mergekit's tokenizer_source: "base", "union" or a
+	// model, the vocabulary the output keeps when the models' vocabularies
+	// differ ("" = they must not differ). See vocab.go.
+	TokenizerSource string
 }
 
 // ModelRef is one input model with its parameters.

@@ -82,6 +82,9 @@ func (r *Recipe) relativeTo(dir string) {
 		}
 	}
 	fix(&r.Base)
+	if !slices.Contains(TokenizerSources, r.TokenizerSource) {
+		fix(&r.TokenizerSource)
+	}
 	for i := range r.Models {
 		fix(&r.Models[i].Model)
 	}
@@ -159,6 +162,7 @@ func recipeFromMap(m map[string]any, at string, p *problems) *Recipe {
 			p.add(key("seed"), "must be a non-negative integer, got %v", v)
 		}
 	}
+	r.TokenizerSource = tokenizerSource(m, key, p)
 	r.Params = params(m["parameters"], key("parameters"), p)
 	for i, item := range list(m["models"], key("models"), p) {
 		at := fmt.Sprintf("%s[%d]", key("models"), i)
@@ -246,6 +250,27 @@ func recipeFromMap(m map[string]any, at string, p *problems) *Recipe {
 		}
 	}
 	return r
+}
+
+// tokenizerSource reads tokenizer_source, or mergekit's tokenizer table
+// (source; per-token embedding overrides are not supported).
+func tokenizerSource(m map[string]any, key func(string) string, p *problems) string {
+	src := str(m, "tokenizer_source", key("tokenizer_source"), p)
+	if v, ok := m["tokenizer"]; ok {
+		tm, ok := v.(map[string]any)
+		if !ok {
+			p.add(key("tokenizer"), "must be a table with source")
+			return src
+		}
+		checkKeys(tm, key("tokenizer"), []string{"source"}, p)
+		if s := modelName(tm["source"], key("tokenizer.source"), p); s != "" {
+			if src != "" && src != s {
+				p.add(key("tokenizer.source"), "conflicts with tokenizer_source %q", src)
+			}
+			src = s
+		}
+	}
+	return src
 }
 
 func checkKeys(m map[string]any, at string, allowed []string, p *problems) {
@@ -434,6 +459,9 @@ func (r *Recipe) toMap() map[string]any {
 	}
 	if r.Seed != 0 {
 		m["seed"] = int64(r.Seed)
+	}
+	if r.TokenizerSource != "" {
+		m["tokenizer_source"] = r.TokenizerSource
 	}
 	if len(r.Params) > 0 {
 		m["parameters"] = r.Params.toMap()

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -65,7 +66,7 @@ func parseBench(raw []byte) (*Bench, error) {
 		if !found {
 			return nil, fmt.Errorf(`no list of rows: expected a JSON array or an object with "rows", "results" or "benchmarks"`)
 		}
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			if s, ok := scalar(v[k]); ok {
 				b.Facts = append(b.Facts, BenchFact{Name: k, Value: s})
 			}
@@ -151,13 +152,4 @@ func formatNumber(x float64) string {
 		return strconv.FormatInt(int64(x), 10)
 	}
 	return strconv.FormatFloat(x, 'g', 5, 64)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -271,7 +271,7 @@ func (r *Run) view() (*view, error) {
 	if len(res.Best.Parents) > 0 {
 		v.BestFacts = append(v.BestFacts, fact{Name: "Parents", Value: strings.Join(res.Best.Parents, ", ")})
 	}
-	for _, t := range sortedKeys(res.BestScores.Perplexity) {
+	for _, t := range slices.Sorted(maps.Keys(res.BestScores.Perplexity)) {
 		v.BestFacts = append(v.BestFacts, fact{Name: "Perplexity on " + t, Value: format.Perplexity(res.BestScores.Perplexity[t])})
 	}
 	if res.BestModel != "" {
@@ -580,7 +580,7 @@ func comparison(models []evolve.ModelScore) ([]string, []comparisonRow, bool) {
 		}
 		coh = coh || m.Coherence != 0
 	}
-	texts := sortedKeys(set)
+	texts := slices.Sorted(maps.Keys(set))
 	bestOf := func(get func(evolve.ModelScore) (float64, bool)) float64 {
 		b := math.Inf(1)
 		for _, m := range models {

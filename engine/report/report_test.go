@@ -94,7 +94,7 @@ func makeRun(t testing.TB, fx fixture) string {
 	cfg.Evolution.Patience = 0
 	cfg.Evaluation.Objectives = fx.objectives
 	cfg.Output.Dir = filepath.Join(dir, "run")
-	res, err := evolve.Run(context.Background(), cfg, evolve.Options{Scorer: scorer, SkipFinal: true})
+	res, err := evolve.Search(context.Background(), cfg, evolve.Options{}, scorer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,9 @@ type Options struct {
 	// loaded: freeing a llama.cpp context whose batches ran on the GPU
 	// crashed (SIGSEGV in llama_free, seen on an H100 with the CUDA backend
 	// loaded beside the statically linked CPU one), and a process exit is
-	// the one reliable way to return GPU memory anyway.
+	// the one reliable way to return GPU memory anyway. Candidates merged
+	// in place (resident.go) free nothing and do not count: they run on
+	// contexts that live as long as the process.
 	Retire bool
 }
 
@@ -41,6 +43,7 @@ type server struct {
 	opt    Options
 	used   bool      // a job used a model since the worker started (Retire)
 	models []*loaded // most recently used last
+	res    *resident // the prepared sources (resident.go)
 	out    *json.Encoder
 	mu     sync.Mutex // serialises writes to out
 }
@@ -70,6 +73,9 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opt Options) error 
 	defer func() {
 		if !s.opt.Retire {
 			s.unloadAll() // with Retire, exiting frees everything
+			if s.res != nil {
+				s.res.close()
+			}
 		}
 	}()
 	sc := bufio.NewScanner(in)
@@ -121,7 +127,10 @@ func (e loadError) Unwrap() error { return e.err }
 func kindOf(err error) string {
 	var le loadError
 	var fe *gguf.FormatError
+	var ie inputError
 	switch {
+	case errors.As(err, &ie):
+		return eval.KindInput
 	case errors.As(err, &le), errors.As(err, &fe), errors.Is(err, os.ErrNotExist):
 		return eval.KindLoad
 	case errors.Is(err, eval.ErrTextTooShort):
@@ -136,6 +145,9 @@ func (s *server) handle(ctx context.Context, req *eval.Request) (any, error) {
 		h := s.health()
 		for _, m := range s.models {
 			h.Loaded = append(h.Loaded, m.path)
+		}
+		if s.res != nil {
+			h.Loaded = append(h.Loaded, s.res.template)
 		}
 		return h, nil
 	case eval.OpLoad:
@@ -158,6 +170,10 @@ func (s *server) handle(ctx context.Context, req *eval.Request) (any, error) {
 		return s.tasks(ctx, req)
 	case eval.OpCoherence:
 		return s.coherence(ctx, req)
+	case eval.OpPrepare:
+		return s.prepare(req)
+	case eval.OpCandidate:
+		return s.candidate(ctx, req)
 	}
 	return nil, fmt.Errorf("unknown op %q", req.Op)
 }

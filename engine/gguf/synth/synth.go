@@ -1,6 +1,23 @@
-// Package synth writes small llama-shaped GGUF models with deterministic
-// pseudo-random weights, for tests and benchmarks that need models with
-// known contents (the merge tests recompute expected values from Values).
+// Package synth writes small GGUF models with deterministic pseudo-random
+// weights, for tests and benchmarks that need models with known contents.
+//
+// Spec (arch.go) generates real architectures — Llama 3, Qwen2, Gemma 2,
+// Gemma 3, Phi-3 — with the exact tensors, metadata and a valid
+// vocabulary (vocab.go) that llama.cpp loads and runs, in any tensor type
+// or in llama-quantize's per-tensor mixes (Q4_K_M …), and derives
+// fine-tunes of one base (Spec.FineTune). A typical use:
+//
+//	base := synth.Spec{Arch: synth.Qwen2, Seed: 1}
+//	base.Write(dir+"/base.gguf", "base")
+//	for i := range 3 {
+//		ft := base.FineTune(uint64(100+i), 0.05)
+//		ft.BaseModels = []synth.BaseModel{{Name: "base", Organization: "evomerge"}}
+//		ft.Write(fmt.Sprintf("%s/ft%d.gguf", dir, i), fmt.Sprintf("ft%d", i))
+//	}
+//
+// Model is a minimal llama-shaped layout (no key/value projections) that
+// llama.cpp does not load: it serves tests of the merge arithmetic and the
+// search, which recompute expected values from Values.
 package synth
 
 import (

@@ -1,0 +1,69 @@
+package evolve
+
+import (
+	"math/rand/v2"
+	"slices"
+
+	"github.com/evomerge/evomerge/engine/config"
+)
+
+// An optimiser proposes a generation of genomes (ask) and learns their
+// fitness (tell). Every random draw happens inside ask and tell, in a fixed
+// order, so a run is a pure function of its seed and the fitness values —
+// which is what makes resuming by replay exact.
+//
+// Each optimiser lives in a file of its own (ga.go, cmaes.go, nsga2.go,
+// random.go) and shares the variation operators of genome.go. Adding one
+// means a file with its type, a case in newOptimizer and its name in
+// config.Optimizers; its tests run it on the landscapes of
+// internal/testfunc.
+type optimizer interface {
+	ask(gen int) []*individual // nil: the optimiser has converged
+	tell(gen int, inds []*individual)
+	front() []*individual // NSGA-II's Pareto front; nil for the others
+	close()
+}
+
+// newOptimizer builds the configured optimiser. key is a genome's recipe
+// identity, with which the GA and NSGA-II avoid proposing recipes already
+// evaluated (see operators.novel).
+func newOptimizer(ev config.Evolution, ops *operators, key func(Genome) string) optimizer {
+	rng := rand.New(rand.NewPCG(ev.Seed, 0x5eed5eed5eed5eed))
+	switch ev.Optimizer {
+	case "cmaes":
+		return newCMAES(ops, ev.CMAESTechnique, ev.CMAESSigma, ev.Population, ev.Seed)
+	case "nsga2":
+		return &nsga2{op: ops, rng: rng, size: ev.Population, key: key}
+	case "random":
+		return &randomSearch{op: ops, rng: rng, size: ev.Population}
+	}
+	return &ga{op: ops, rng: rng, size: ev.Population, elitism: ev.Elitism, key: key}
+}
+
+// better compares scalar fitness; failed candidates lose to everything.
+func better(x, y *individual) bool {
+	if x.failed != y.failed {
+		return !x.failed
+	}
+	return x.fitness > y.fitness
+}
+
+func sortByFitness(pop []*individual) {
+	slices.SortStableFunc(pop, func(a, b *individual) int {
+		switch {
+		case better(a, b):
+			return -1
+		case better(b, a):
+			return 1
+		}
+		return 0
+	})
+}
+
+func ptrs(in []individual) []*individual {
+	out := make([]*individual, len(in))
+	for i := range in {
+		out[i] = &in[i]
+	}
+	return out
+}
