@@ -234,3 +234,26 @@ func TestMakeBuildRunsTheBackendStep(t *testing.T) {
 		t.Fatalf("GPU_BACKEND=none not passed on:\n%s", out)
 	}
 }
+
+// TestGPUCheckWithoutToolkit: `make gpu-check` on a machine without nvcc
+// says it was not run and why, and fails.
+func TestGPUCheckWithoutToolkit(t *testing.T) {
+	makeBin, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make not installed")
+	}
+	s := newSandbox(t)
+	if err := os.Symlink(makeBin, filepath.Join(s.bin, "make")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(s.bin, "make"), "-s", "-C", "..", "gpu-check")
+	cmd.Env = []string{"PATH=" + s.bin, "HOME=" + s.repo, "CUDA_HOME=" + filepath.Join(s.repo, "no-cuda")}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "nvcc is neither on PATH nor in") ||
+		!strings.Contains(string(out), "gpu-check: not run: it needs an NVIDIA GPU and the CUDA toolkit") {
+		t.Fatalf("make gpu-check without nvcc: %v\n%s", err, out)
+	}
+	if s.exists("lib") || strings.Contains(string(out), "go build") {
+		t.Fatalf("make gpu-check without nvcc went on:\n%s", out)
+	}
+}

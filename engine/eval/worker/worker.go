@@ -302,6 +302,15 @@ func (s *session) Decode(tokens []int, pos, outputFrom int) ([]float32, error) {
 	return s.ctx.Decode(tokens, pos, outputFrom)
 }
 
+// overlapScoring decides eval.PerplexityOptions.Overlap for a session:
+// scoring a window while the next decodes pays when the whole decode runs
+// on a GPU, leaving the CPU cores to the scoring; with layers on the CPU
+// the two compete for the same cores, and the serial order is kept (see
+// BenchmarkPerplexityScoring). The result is the same either way.
+func overlapScoring(s *session) bool {
+	return s.Offloaded() > 0 && s.Offloaded() >= s.OffloadableLayers()
+}
+
 func (s *server) progress(id uint64) func(done, total int) {
 	return func(done, total int) {
 		s.send(eval.Response{ID: id, Event: eval.EventProgress, Done: done, Total: total})
@@ -324,6 +333,7 @@ func (s *server) perplexity(ctx context.Context, req *eval.Request) (any, error)
 		return nil, err
 	}
 	defer sess.close()
+	opt.Overlap = overlapScoring(sess)
 	var reply eval.PerplexityReply
 	for i, t := range req.Texts {
 		opt.Progress = func(done, total int) {
