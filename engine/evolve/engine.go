@@ -77,7 +77,7 @@ type engine struct {
 	measurer measurer
 	ev       *evaluator
 	mat      *materialiser
-	final    time.Duration // the held-out comparison's time
+	final    time.Duration  // the held-out comparison's time
 	device   eval.Placement // where candidates are evaluated (Run only)
 }
 
