@@ -3,7 +3,7 @@
 // models, tokenizes, decodes batches and exposes logits, plus ggml's
 // quantization routines as a kernels.Codec.
 //
-// It adds what the ollama wrapper lacks (see ../../../shared/notes/llama-bindings.md):
+// It adds what the ollama wrapper lacks:
 //   - contexts are freed (llama_free), so evaluating thousands of candidates
 //     does not leak a KV cache each;
 //   - embeddings output is switched off (the wrapper turns it on for every
@@ -12,7 +12,10 @@
 //     n_vocab floats per token;
 //   - a model's weight tensors are reachable through llama.cpp's internal
 //     tensor map (a C++ shim, tensormap.cpp) and, for a model loaded
-//     Writable, overwritten with ggml_backend_tensor_set (weights.go).
+//     Writable, overwritten with ggml_backend_tensor_set (weights.go);
+//   - the compute devices of the loaded backends — name, description,
+//     memory — through ggml's device API (device.go), and how many of a
+//     model's layers were offloaded to a GPU.
 //
 // llama.cpp aborts the process on internal assertion failures, so callers
 // run this package inside a child worker process (engine/eval), never in
