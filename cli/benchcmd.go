@@ -23,8 +23,9 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure merge and evaluation throughput, each against a baseline from the same run",
 		Long: `Measure what a tournament spends its time on, each figure next to a baseline
-measured in the same run: merges (linear, TIES on F16 and Q8_0 models) against
-the I/O floor, with peak memory; evaluation through the worker pool against a
+measured in the same run: merges (linear, TIES on F16 and Q8_0 models, and a
+TIES candidate after another from the same sources) against the I/O floor and
+the memory bandwidth, with peak memory; evaluation through the worker pool against a
 bare llama.cpp decode loop, 2 workers against 1, GPU against CPU when a GPU
 backend is present; one candidate's turnaround; the engine's own overhead.
 Prints a table and writes JSON (the run report includes it when it sits in

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/engine/gguf"
 )
 
@@ -93,7 +94,7 @@ func summarize(f *gguf.File) inspectSummary {
 }
 
 func printSummary(w io.Writer, s inspectSummary, all bool) {
-	fmt.Fprintf(w, "file          %s (%s, GGUF v%d, alignment %d)\n", s.Path, humanBytes(uint64(s.FileBytes)), s.Version, s.Alignment)
+	fmt.Fprintf(w, "file          %s (%s, GGUF v%d, alignment %d)\n", s.Path, format.Bytes(s.FileBytes), s.Version, s.Alignment)
 	fmt.Fprintf(w, "architecture  %s\n", s.Architecture)
 	if s.Name != "" {
 		fmt.Fprintf(w, "name          %s\n", s.Name)
@@ -137,18 +138,6 @@ func formatValue(v any, all bool) string {
 		s = s[:117] + "…"
 	}
 	return s
-}
-
-func humanBytes(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 func humanCount(n uint64) string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/engine/hub"
 	"github.com/evomerge/evomerge/engine/llm"
 	"github.com/evomerge/evomerge/engine/merge"
@@ -16,7 +17,7 @@ import (
 func newMergeCmd() *cobra.Command {
 	var out, outType string
 	var dryRun bool
-	var workers int
+	var workers, threads int
 	cmd := &cobra.Command{
 		Use:   "merge RECIPE.toml|mergekit.yml -o OUT.gguf",
 		Short: "Merge models once, from an evomerge recipe or a mergekit config",
@@ -54,7 +55,7 @@ Hugging Face references. Methods (evomerge-tui --help describes them):
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", warn)
 			}
 			bar := newLineProgress(os.Stderr, "merging")
-			st, err := plan.Execute(cmd.Context(), out, merge.ExecOptions{Codec: codec, Workers: workers, Progress: func(p merge.Progress) {
+			st, err := plan.Execute(cmd.Context(), out, merge.ExecOptions{Codec: codec, Threads: threads, Workers: workers, Progress: func(p merge.Progress) {
 				bar.update(float64(p.Bytes), float64(p.TotalBytes), fmt.Sprintf("%d/%d %s", p.Done, p.Total, p.Tensor))
 			}})
 			bar.done()
@@ -63,14 +64,15 @@ Hugging Face references. Methods (evomerge-tui --help describes them):
 			}
 			secs := st.Duration.Seconds()
 			fmt.Fprintf(w, "wrote %s: %d tensors, %s in, %s out, %.2fs (%.0f MB/s of input)\n", out, st.Tensors,
-				humanBytes(uint64(st.InputBytes)), humanBytes(uint64(st.OutputBytes)), secs, float64(st.InputBytes)/1e6/max(secs, 1e-9))
+				format.Bytes(st.InputBytes), format.Bytes(st.OutputBytes), secs, float64(st.InputBytes)/1e6/max(secs, 1e-9))
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output GGUF file (written atomically)")
 	cmd.Flags().StringVar(&outType, "out-type", "", "override the recipe's out_type (keep, f32, f16, bf16, q8_0, q4_k, ...)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan without merging")
-	cmd.Flags().IntVar(&workers, "workers", 0, "tensors merged in parallel (default: all CPUs)")
+	cmd.Flags().IntVar(&threads, "threads", 0, "CPU threads the merge computes on (default: all CPUs)")
+	cmd.Flags().IntVar(&workers, "workers", 0, "tensors in flight (default: the threads)")
 	return cmd
 }
 

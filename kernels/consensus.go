@@ -1,7 +1,5 @@
 package kernels
 
-import "math"
-
 // SignConsensus is TIES sign election and disjoint merge. For every element
 // j, with the weighted task vectors Δ_ij = w_i·δ_ij (rounded to float32):
 //
@@ -23,33 +21,16 @@ func SignConsensus(dst []float32, deltas [][]float32, w []float32, normalize boo
 		for i, delta := range deltas {
 			Axpy(d, delta[lo:hi], w[i])
 		}
-		for j, s := range d {
-			elected[j] = math.Float32frombits(one | ^maskIf(s >= 0)&signBit) // ±1
-		}
-		// M_j in d, D_j in div. Branch-free (maskIf): the signs are
-		// data-dependent and a branch would mispredict half the time.
-		clear(d)
-		clear(div[:len(d)])
 		el, q := elected[:len(d)], div[:len(d)]
+		signElect(el, d)
+		// M_j in d, D_j in q.
+		clear(d)
+		clear(q)
 		for i, delta := range deltas {
-			wi := w[i]
-			wBits := math.Float32bits(wi)
-			x := delta[lo:hi]
-			x = x[:len(d)]
-			for j, v := range x {
-				dv := float32(wi * v)
-				in := maskIf(dv*el[j] > 0) // same sign, non-zero, not NaN
-				d[j] += math.Float32frombits(math.Float32bits(dv) & in)
-				q[j] += math.Float32frombits(wBits & in)
-			}
+			consensusAdd(d, q, delta[lo:hi], el, w[i])
 		}
 		if normalize {
-			for j, q := range q {
-				if q == 0 {
-					q = 1
-				}
-				d[j] /= q
-			}
+			divNonZero(d, q)
 		}
 	}
 }

@@ -109,7 +109,16 @@ func F32ToBF16(f float32) uint16 {
 
 // DecodeF16 converts len(dst) half-precision values from src.
 func DecodeF16(dst []float32, src []byte) {
-	_ = src[2*len(dst)-1]
+	src = src[:2*len(dst)]
+	n := simdLen(len(dst))
+	if n > 0 && decodeF16AVX2(&dst[0], &src[0], n) {
+		decodeF16Go(dst[:n], src) // F16C quiets signalling NaNs; the table keeps them
+	}
+	decodeF16Go(dst[n:], src[2*n:])
+}
+
+func decodeF16Go(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
 	for i := range dst {
 		dst[i] = f16Table[binary.LittleEndian.Uint16(src[2*i:])]
 	}
@@ -117,7 +126,16 @@ func DecodeF16(dst []float32, src []byte) {
 
 // EncodeF16 converts src to half precision into dst (2 bytes per value).
 func EncodeF16(dst []byte, src []float32) {
-	_ = dst[2*len(src)-1]
+	dst = dst[:2*len(src)]
+	n := simdLen(len(src))
+	if n > 0 {
+		encodeF16AVX2(&dst[0], &src[0], n)
+	}
+	encodeF16Go(dst[2*n:], src[n:])
+}
+
+func encodeF16Go(dst []byte, src []float32) {
+	dst = dst[:2*len(src)]
 	for i, f := range src {
 		u := math.Float32bits(f)
 		var h uint16
@@ -132,7 +150,16 @@ func EncodeF16(dst []byte, src []float32) {
 
 // DecodeBF16 converts len(dst) bfloat16 values from src.
 func DecodeBF16(dst []float32, src []byte) {
-	_ = src[2*len(dst)-1]
+	src = src[:2*len(dst)]
+	n := simdLen(len(dst))
+	if n > 0 {
+		decodeBF16AVX2(&dst[0], &src[0], n)
+	}
+	decodeBF16Go(dst[n:], src[2*n:])
+}
+
+func decodeBF16Go(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
 	for i := range dst {
 		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
 	}
@@ -140,7 +167,16 @@ func DecodeBF16(dst []float32, src []byte) {
 
 // EncodeBF16 converts src to bfloat16 into dst.
 func EncodeBF16(dst []byte, src []float32) {
-	_ = dst[2*len(src)-1]
+	dst = dst[:2*len(src)]
+	n := simdLen(len(src)) &^ 15
+	if n > 0 {
+		encodeBF16AVX2(&dst[0], &src[0], n)
+	}
+	encodeBF16Go(dst[2*n:], src[n:])
+}
+
+func encodeBF16Go(dst []byte, src []float32) {
+	dst = dst[:2*len(src)]
 	for i, f := range src {
 		binary.LittleEndian.PutUint16(dst[2*i:], F32ToBF16(f))
 	}
@@ -148,7 +184,7 @@ func EncodeBF16(dst []byte, src []float32) {
 
 // DecodeF32 copies little-endian float32 values.
 func DecodeF32(dst []float32, src []byte) {
-	_ = src[4*len(dst)-1]
+	src = src[:4*len(dst)]
 	for i := range dst {
 		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 	}
@@ -156,7 +192,7 @@ func DecodeF32(dst []float32, src []byte) {
 
 // EncodeF32 writes little-endian float32 values.
 func EncodeF32(dst []byte, src []float32) {
-	_ = dst[4*len(src)-1]
+	dst = dst[:4*len(src)]
 	for i, f := range src {
 		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(f))
 	}

@@ -24,39 +24,59 @@ const blockLen = 1024
 // Axpy computes dst[j] += a·x[j].
 func Axpy(dst, x []float32, a float32) {
 	x = x[:len(dst)]
-	for j, v := range x {
-		dst[j] += float32(a * v)
+	n := simdLen(len(dst))
+	if n > 0 {
+		axpyAVX2(&dst[0], &x[0], n, a)
+	}
+	for j := n; j < len(dst); j++ {
+		dst[j] += float32(a * x[j])
 	}
 }
 
 // AxpyDiff computes dst[j] += a·(x[j] − base[j]).
 func AxpyDiff(dst, x, base []float32, a float32) {
 	x, base = x[:len(dst)], base[:len(dst)]
-	for j, v := range x {
-		dst[j] += float32(a * (v - base[j]))
+	n := simdLen(len(dst))
+	if n > 0 {
+		axpyDiffAVX2(&dst[0], &x[0], &base[0], n, a)
+	}
+	for j := n; j < len(dst); j++ {
+		dst[j] += float32(a * (x[j] - base[j]))
 	}
 }
 
 // Sub computes dst[j] = x[j] − base[j] (the task vector δ = x − B).
 func Sub(dst, x, base []float32) {
 	x, base = x[:len(dst)], base[:len(dst)]
-	for j, v := range x {
-		dst[j] = v - base[j]
+	n := simdLen(len(dst))
+	if n > 0 {
+		subAVX2(&dst[0], &x[0], &base[0], n)
+	}
+	for j := n; j < len(dst); j++ {
+		dst[j] = x[j] - base[j]
 	}
 }
 
 // AddScaled computes dst[j] = base[j] + a·dst[j].
 func AddScaled(dst, base []float32, a float32) {
 	base = base[:len(dst)]
-	for j, b := range base {
-		dst[j] = b + float32(a*dst[j])
+	n := simdLen(len(dst))
+	if n > 0 {
+		addScaledAVX2(&dst[0], &base[0], n, a)
+	}
+	for j := n; j < len(dst); j++ {
+		dst[j] = base[j] + float32(a*dst[j])
 	}
 }
 
 // LinComb2 computes dst[j] = c0·x0[j] + c1·x1[j]. dst may alias x0 or x1.
 func LinComb2(dst, x0, x1 []float32, c0, c1 float32) {
 	x0, x1 = x0[:len(dst)], x1[:len(dst)]
-	for j := range dst {
+	n := simdLen(len(dst))
+	if n > 0 {
+		linComb2AVX2(&dst[0], &x0[0], &x1[0], n, c0, c1)
+	}
+	for j := n; j < len(dst); j++ {
 		dst[j] = float32(c0*x0[j]) + float32(c1*x1[j])
 	}
 }
@@ -76,10 +96,7 @@ func WeightedSum(dst []float32, xs [][]float32, w []float32) {
 	for lo := 0; lo < len(dst); lo += blockLen {
 		hi := min(lo+blockLen, len(dst))
 		d := dst[lo:hi]
-		x0, w0 := xs[0][lo:hi], w[0]
-		for j, v := range x0 {
-			d[j] = float32(w0 * v)
-		}
+		Scale(d, xs[0][lo:hi], w[0])
 		for i := 1; i < len(xs); i++ {
 			Axpy(d, xs[i][lo:hi], w[i])
 		}

@@ -14,7 +14,17 @@ const q8Block = 32
 // DecodeQ8_0 dequantizes len(dst) values (a multiple of 32).
 func DecodeQ8_0(dst []float32, src []byte) {
 	nb := len(dst) / q8Block
-	_ = src[nb*34-1]
+	src = src[:nb*34]
+	if useAVX2 && nb > 0 {
+		decodeQ8_0AVX2(&dst[0], &src[0], nb)
+		return
+	}
+	decodeQ8_0Go(dst, src)
+}
+
+func decodeQ8_0Go(dst []float32, src []byte) {
+	nb := len(dst) / q8Block
+	src = src[:nb*34]
 	for b := range nb {
 		blk := src[b*34 : b*34+34]
 		d := F16ToF32(binary.LittleEndian.Uint16(blk))
@@ -28,7 +38,24 @@ func DecodeQ8_0(dst []float32, src []byte) {
 // EncodeQ8_0 quantizes src (a multiple of 32 values) into dst.
 func EncodeQ8_0(dst []byte, src []float32) {
 	nb := len(src) / q8Block
-	_ = dst[nb*34-1]
+	dst = dst[:nb*34]
+	if !useAVX2 {
+		encodeQ8_0Go(dst, src)
+		return
+	}
+	// The assembly stops before blocks it leaves to Go: non-finite ones,
+	// and those so small that 1/d could overflow.
+	for b := 0; b < nb; b++ {
+		b += encodeQ8_0AVX2(&dst[b*34], &src[b*q8Block], nb-b)
+		if b < nb {
+			encodeQ8_0Go(dst[b*34:b*34+34], src[b*q8Block:b*q8Block+q8Block])
+		}
+	}
+}
+
+func encodeQ8_0Go(dst []byte, src []float32) {
+	nb := len(src) / q8Block
+	dst = dst[:nb*34]
 	for b := range nb {
 		x := src[b*q8Block : b*q8Block+q8Block]
 		var amax float32

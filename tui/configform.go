@@ -50,7 +50,7 @@ type draft struct {
 	cmaesTechnique, cmaesSigma              string
 	dfsRepeats, dfsMaxLayers, psMethod      string
 	testChunks, coherenceTokens             string
-	tensorCache, tmpDir                     string
+	tensorCache, sourceCache, tmpDir        string
 	ranges                                  map[string]*string // by config.RangeKeys
 }
 
@@ -78,7 +78,7 @@ func newDraft(c config.Config, path string) *draft {
 		minImprov: f(c.Evolution.MinImprovement), cmaesTechnique: c.Evolution.CMAESTechnique,
 		cmaesSigma: f(c.Evolution.CMAESSigma), dfsRepeats: i(c.Merge.DFSRepeats), dfsMaxLayers: i(c.Merge.DFSMaxLayers),
 		psMethod: c.Merge.PSMethod, testChunks: i(c.Evaluation.TestChunks), coherenceTokens: i(c.Evaluation.CoherenceTokens),
-		tensorCache: i(c.Hardware.TensorCacheMB), tmpDir: c.Hardware.TmpDir,
+		tensorCache: i(c.Hardware.TensorCacheMB), sourceCache: i(c.Hardware.SourceCacheMB), tmpDir: c.Hardware.TmpDir,
 	}
 	if d.theme == "" {
 		d.theme = themes.Dark
@@ -270,6 +270,8 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.coherenceTokens }, func(c *config.Config) *int { return &c.Evaluation.CoherenceTokens }),
 		intField(groupAdvanced, "hardware.tensor_cache_mb", "Tensor cache (MB)", "Merged tensors reused across candidates.",
 			func(d *draft) *string { return &d.tensorCache }, func(c *config.Config) *int { return &c.Hardware.TensorCacheMB }),
+		intField(groupAdvanced, "hardware.source_cache_mb", "Source cache (MB)", "Dequantised copies of K-quant/IQ source tensors, per worker.",
+			func(d *draft) *string { return &d.sourceCache }, func(c *config.Config) *int { return &c.Hardware.SourceCacheMB }),
 		stringField(groupAdvanced, "hardware.tmp_dir", "Temporary directory", "Where candidate models live while evaluated (empty: /dev/shm when it has room).",
 			func(d *draft) *string { return &d.tmpDir }, func(c *config.Config) *string { return &c.Hardware.TmpDir }),
 

@@ -3,8 +3,10 @@
 // own overhead — each next to a baseline measured in the same run, because
 // these machines are noisy and only ratios carry over between them:
 //
-//   - merges against the I/O floor: reading every input tensor and writing
-//     an output of the same size, with no arithmetic;
+//   - merges against the I/O floor — reading every input with large reads
+//     on all threads and writing an output of the same size as the merge
+//     does, with no arithmetic — and against the machine's streaming
+//     memory bandwidth (floor.go);
 //   - evaluation through the worker pool against a bare llama.cpp decode
 //     loop in this process (the pool's overhead), and 2 workers against 1;
 //   - GPU evaluation against CPU, when a GPU backend is present.

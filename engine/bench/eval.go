@@ -247,7 +247,7 @@ func turnaroundBench(ctx context.Context, o *Options) ([]Row, error) {
 	}
 	out := filepath.Join(dir, "candidate.gguf")
 	t0 := time.Now()
-	if _, _, err := merge.Run(ctx, r, out, llm.Codec{}, merge.ExecOptions{Codec: llm.Codec{}}); err != nil {
+	if _, _, err := merge.Run(ctx, r, out, llm.Codec{}, merge.ExecOptions{Codec: llm.Codec{}, Threads: o.Threads}); err != nil {
 		return nil, err
 	}
 	mergeT := time.Since(t0)

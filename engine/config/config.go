@@ -166,8 +166,13 @@ type Hardware struct {
 	// TmpDir holds candidate models while they are evaluated ("" = /dev/shm
 	// when it has room, else the system temp directory).
 	TmpDir string `toml:"tmp_dir"`
-	// TensorCacheMB bounds the cache of merged tensors reused across candidates.
+	// TensorCacheMB bounds each worker's cache of merged tensors reused
+	// across candidates.
 	TensorCacheMB int `toml:"tensor_cache_mb"`
+	// SourceCacheMB bounds each worker's float32 copies of source tensors
+	// whose types the SIMD kernels cannot decode (K-quants, IQ types), so
+	// candidates do not dequantise them again.
+	SourceCacheMB int `toml:"source_cache_mb"`
 }
 
 // Output configures what a run writes.
@@ -273,7 +278,7 @@ func Default() Config {
 			CoherenceTokens:  48,
 			Objectives:       Objectives{Perplexity: 1},
 		},
-		Hardware: Hardware{GPULayers: "auto", Workers: 1, TensorCacheMB: 512},
+		Hardware: Hardware{GPULayers: "auto", Workers: 1, TensorCacheMB: 512, SourceCacheMB: 1024},
 		Output:   Output{Dir: "out"},
 		UI:       UI{Theme: "dark"},
 	}
@@ -512,6 +517,7 @@ func (c Config) Validate() Problems {
 	intIn("hardware.threads", h.Threads, 0, 4096)
 	intIn("hardware.workers", h.Workers, 1, 256)
 	intIn("hardware.tensor_cache_mb", h.TensorCacheMB, 0, 1<<20)
+	intIn("hardware.source_cache_mb", h.SourceCacheMB, 0, 1<<20)
 	if c.Output.Dir == "" {
 		ps.add("output.dir", "missing")
 	}

@@ -37,6 +37,14 @@ type PrepareRequest struct {
 	// Scratch is the directory for the file path's temporary merges
 	// (default: the system's temporary directory).
 	Scratch string `json:"scratch,omitempty"`
+	// CacheBytes bounds the worker's cache of merged tensors (0: none):
+	// a tensor whose inputs and parameters an earlier candidate shared is
+	// taken from it instead of being merged again.
+	CacheBytes int64 `json:"cache_bytes,omitempty"`
+	// SourceCacheBytes bounds the worker's float32 copies of source
+	// tensors the SIMD kernels cannot decode (merge.SourceCache); the
+	// sources' magnitude profiles are always kept.
+	SourceCacheBytes int64 `json:"source_cache_bytes,omitempty"`
 }
 
 // PrepareReply describes the loaded template.
@@ -89,6 +97,9 @@ type CandidateReply struct {
 	Written  int `json:"written"`
 	Restored int `json:"restored"`
 	Kept     int `json:"kept"`
+	// CacheHits counts the merged tensors taken from the worker's tensor
+	// cache (PrepareRequest.CacheBytes) rather than computed.
+	CacheHits int `json:"cache_hits"`
 
 	Perplexity *PerplexityReply `json:"perplexity,omitempty"`
 	Tasks      *TaskResult      `json:"tasks,omitempty"`

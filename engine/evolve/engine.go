@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval"
+	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/engine/gguf"
 	"github.com/evomerge/evomerge/kernels"
 )
@@ -71,12 +73,12 @@ type engine struct {
 	texts  []string // names of the evaluation texts
 	salt   string   // evaluation settings, part of every recipe key
 	ledger *ledger
-	// history, measurer: set up by Run and Search alike; ev and mat only
-	// by Run (nil in Search).
+	// history, measurer: set up by Run and Search alike; ev and scratch
+	// only by Run (nil in Search).
 	history  *history
 	measurer measurer
 	ev       *evaluator
-	mat      *materialiser
+	scratch  *scratch
 	final    time.Duration  // the held-out comparison's time
 	device   eval.Placement // where candidates are evaluated (Run only)
 }
@@ -183,18 +185,29 @@ func (e *engine) setup(ctx context.Context, score ScoreFunc) error {
 	if err != nil {
 		return err
 	}
-	e.mat = &materialiser{root: cfg.Hardware.TmpDir, inFlight: pool.Size() + 1, codec: e.opt.Codec,
-		cache: newLRUCache(int64(cfg.Hardware.TensorCacheMB) << 20), logf: e.events.logf}
+	e.scratch = &scratch{root: cfg.Hardware.TmpDir, inFlight: pool.Size() + 1, logf: e.events.logf}
 	for _, p := range e.paths {
-		e.mat.models = append(e.mat.models, p)
+		e.scratch.models = append(e.scratch.models, p)
 	}
 	reference := e.space.Base
 	if reference == "" {
 		reference = e.space.Sources[0]
 	}
-	e.ev = newEvaluator(cfg.Evaluation, pool, texts, tasks, reference, e.mat)
+	e.ev = newEvaluator(cfg.Evaluation, pool, texts, tasks, reference)
 	e.measurer = e.ev
 	e.device = probeDevice(ctx, pool, reference, e.events.logf)
+	dir, err := e.scratch.scratchDir()
+	if err != nil {
+		return err
+	}
+	paths := slices.Sorted(maps.Values(e.paths))
+	prep, err := e.ev.prepare(ctx, eval.PrepareRequest{Template: reference, Scratch: dir,
+		CacheBytes: int64(cfg.Hardware.TensorCacheMB) << 20, SourceCacheBytes: int64(cfg.Hardware.SourceCacheMB) << 20}, paths)
+	if err != nil {
+		return fmt.Errorf("preparing the evaluation workers: %w", err)
+	}
+	e.events.logf("info", "workers keep %s loaded and merge candidates into it in place (%s, %s in %d weights)",
+		prep.Template, strings.Join(prep.Buffers, "+"), format.Bytes(prep.Bytes), prep.Weights)
 	return nil
 }
 
@@ -292,8 +305,8 @@ func (e *engine) teardown() {
 	if e.ev != nil {
 		e.ev.pool.Close()
 	}
-	if e.mat != nil {
-		e.mat.close()
+	if e.scratch != nil {
+		e.scratch.close()
 	}
 }
 
@@ -374,8 +387,8 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	res.Elapsed = time.Since(e.start)
 	res.Timings = e.ledger.costs()
 	res.Timings.FinalEval = e.final
-	if e.mat != nil {
-		res.Timings.TensorHits = e.mat.hits()
+	if e.ev != nil {
+		res.Timings.TensorHits = e.ev.reused()
 	}
 	res.Timings.Overhead = res.Elapsed - res.Timings.Merge - res.Timings.Evaluate - res.Timings.FinalEval
 	if err := writeJSON(filepath.Join(e.cfg.Output.Dir, "summary.json"), res); err != nil {

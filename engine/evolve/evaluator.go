@@ -3,8 +3,8 @@ package evolve
 import (
 	"context"
 	"math"
-	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/evomerge/evomerge/engine/config"
@@ -36,55 +36,130 @@ func (f ScoreFunc) measure(ctx context.Context, _ string, r *merge.Recipe, rec *
 
 func (ScoreFunc) parallel() int { return 1 }
 
-// evaluator measures candidates for real: it merges each into the
-// materialiser's scratch directory (a source model alone is read from its
-// file) and scores it on the worker pool. Merging is not limited by the
-// pool; evaluating takes one of its slots, so evaluation time excludes
-// queueing.
+// evaluator measures candidates for real, on the worker pool. A candidate
+// travels to a worker as its recipe: the worker, prepared once with the
+// run's sources, merges it into the model it keeps loaded (in place; data-
+// flow recipes through a temporary file in the worker) and scores it, so
+// no candidate file is written here and nothing is reloaded (see
+// eval.Pool.Candidate). A recipe that is just one source model is scored
+// from that model's file. Each candidate takes one worker slot for its
+// merge and its evaluation together.
 type evaluator struct {
 	cfg       config.Evaluation
 	pool      *eval.Pool
 	texts     []eval.Text
 	tasks     []eval.Task
-	reference string // the model coherence is judged against
-	mat       *materialiser
+	reference string        // the model coherence is judged against
 	slots     chan struct{} // one per worker
+	tensors   atomic.Int64  // merged tensors the workers reused
 }
 
-func newEvaluator(cfg config.Evaluation, pool *eval.Pool, texts []eval.Text, tasks []eval.Task, reference string, mat *materialiser) *evaluator {
-	return &evaluator{cfg: cfg, pool: pool, texts: texts, tasks: tasks, reference: reference, mat: mat,
+func newEvaluator(cfg config.Evaluation, pool *eval.Pool, texts []eval.Text, tasks []eval.Task, reference string) *evaluator {
+	return &evaluator{cfg: cfg, pool: pool, texts: texts, tasks: tasks, reference: reference,
 		slots: make(chan struct{}, pool.Size())}
 }
 
 func (ev *evaluator) parallel() int { return ev.pool.Size() }
 
-// measure merges a candidate (unless it is a source model) and evaluates it.
-func (ev *evaluator) measure(ctx context.Context, id string, r *merge.Recipe, rec *Record, progress func(Status, float64)) (Scores, error) {
-	model, direct := directModel(r)
-	if !direct {
-		path, took, err := ev.mat.candidate(ctx, id, r, func(f float64) { progress(StatusMerging, f) })
-		if path != "" {
-			defer os.Remove(path)
-		}
-		if took > 0 {
-			rec.MergeSec = took.Seconds()
-		}
-		if err != nil {
-			return Scores{}, err
-		}
-		model = path
+// prepare tells the workers the run's sources, the model files at paths
+// (recipes name them by path), with req's template and caches.
+func (ev *evaluator) prepare(ctx context.Context, req eval.PrepareRequest, paths []string) (eval.PrepareReply, error) {
+	for _, p := range paths {
+		req.Sources = append(req.Sources, eval.SourceRef{Name: p, Path: p})
 	}
-	progress(StatusQueued, 1)
+	return ev.pool.Prepare(ctx, req)
+}
+
+// measure scores a candidate: merged and evaluated by a worker, or, when
+// it is a source model, evaluated from that model's file.
+func (ev *evaluator) measure(ctx context.Context, _ string, r *merge.Recipe, rec *Record, progress func(Status, float64)) (Scores, error) {
+	progress(StatusQueued, 0)
 	select {
 	case ev.slots <- struct{}{}:
 	case <-ctx.Done():
 		return Scores{}, ctx.Err()
 	}
 	defer func() { <-ev.slots }()
-	t0 := time.Now()
-	defer func() { rec.EvalSec = time.Since(t0).Seconds() }()
-	progress(StatusEvaluating, 0)
-	return ev.scoreModel(ctx, model, ev.texts, ev.cfg.Chunks, func(f float64) { progress(StatusEvaluating, f) })
+	if model, direct := directModel(r); direct {
+		t0 := time.Now()
+		defer func() { rec.EvalSec = time.Since(t0).Seconds() }()
+		progress(StatusEvaluating, 0)
+		return ev.scoreModel(ctx, model, ev.texts, ev.cfg.Chunks, func(f float64) { progress(StatusEvaluating, f) })
+	}
+	return ev.candidate(ctx, r, rec, progress)
+}
+
+// candidate has a worker merge and score recipe r.
+func (ev *evaluator) candidate(ctx context.Context, r *merge.Recipe, rec *Record, progress func(Status, float64)) (Scores, error) {
+	text, err := r.Encode()
+	if err != nil {
+		return Scores{}, err
+	}
+	v := ev.cfg
+	req := eval.CandidateRequest{Recipe: string(text)}
+	if len(ev.texts) > 0 && v.Objectives.Perplexity > 0 {
+		req.Texts = ev.texts
+		req.Perplexity = &eval.PerplexityOptions{Context: v.Context, Chunks: v.Chunks}
+	}
+	if v.Objectives.Coherence > 0 {
+		opt := ev.coherenceOptions()
+		req.Coherence = &opt
+	}
+	if v.Objectives.Tasks > 0 && len(ev.tasks) > 0 {
+		req.Tasks = ev.tasks
+	}
+	track := newTextProgress(len(ev.texts), func(f float64) { progress(StatusEvaluating, f) })
+	progress(StatusMerging, 0)
+	reply, err := ev.pool.Candidate(ctx, req, func(stage string, done, total int) {
+		if stage == eval.ProgressMerge {
+			progress(StatusMerging, float64(done)/float64(max(total, 1)))
+			return
+		}
+		track(stage, done, total)
+	})
+	rec.MergeSec, rec.EvalSec = reply.MergeSeconds, reply.EvalSeconds
+	ev.tensors.Add(int64(reply.Kept + reply.CacheHits))
+	if err != nil {
+		return Scores{}, err
+	}
+	var s Scores
+	if reply.Perplexity != nil {
+		s.Perplexity = map[string]float64{}
+		for _, t := range reply.Perplexity.Texts {
+			s.Perplexity[t.Name] = t.Perplexity
+			s.MeanLogPPL += math.Log(t.Perplexity) / float64(len(reply.Perplexity.Texts))
+		}
+	}
+	if reply.Coherence != nil {
+		s.Coherence = reply.Coherence.Score
+	}
+	if reply.Tasks != nil {
+		s.TaskAccuracy = reply.Tasks.Accuracy
+	}
+	return s, nil
+}
+
+// reused is the number of merged tensors the workers reused rather than
+// computed.
+func (ev *evaluator) reused() int { return int(ev.tensors.Load()) }
+
+// newTextProgress turns per-text progress (text name, windows done, total)
+// into the fraction of all n texts done.
+func newTextProgress(n int, progress func(float64)) func(text string, done, total int) {
+	var mu sync.Mutex
+	fractions := map[string]float64{}
+	return func(text string, d, t int) {
+		mu.Lock()
+		fractions[text] = float64(d) / float64(max(t, 1))
+		var sum float64
+		for _, x := range fractions {
+			sum += x
+		}
+		mu.Unlock()
+		if progress != nil {
+			progress(sum / float64(max(n, 1)))
+		}
+	}
 }
 
 // scoreModel measures every configured objective of one model file.
@@ -92,22 +167,8 @@ func (ev *evaluator) scoreModel(ctx context.Context, model string, texts []eval.
 	v := ev.cfg
 	var s Scores
 	if len(texts) > 0 && (v.Objectives.Perplexity > 0 || chunks != v.Chunks) {
-		total := float64(len(texts))
-		done := map[string]float64{}
-		var mu sync.Mutex
 		reply, err := ev.pool.Perplexity(ctx, model, texts, eval.PerplexityOptions{Context: v.Context, Chunks: chunks},
-			func(text string, d, t int) {
-				mu.Lock()
-				done[text] = float64(d) / float64(max(t, 1))
-				var sum float64
-				for _, x := range done {
-					sum += x
-				}
-				mu.Unlock()
-				if progress != nil {
-					progress(sum / total)
-				}
-			})
+			newTextProgress(len(texts), progress))
 		if err != nil {
 			return s, err
 		}
@@ -135,13 +196,19 @@ func (ev *evaluator) scoreModel(ctx context.Context, model string, texts []eval.
 }
 
 func (ev *evaluator) coherence(ctx context.Context, model string) (eval.CoherenceResult, error) {
+	return ev.pool.Coherence(ctx, model, ev.coherenceOptions())
+}
+
+// coherenceOptions are the configured coherence settings, judged by the
+// reference model.
+func (ev *evaluator) coherenceOptions() eval.CoherenceOptions {
 	opt := eval.DefaultCoherence()
 	if len(ev.cfg.CoherencePrompts) > 0 {
 		opt.Prompts = ev.cfg.CoherencePrompts
 	}
 	opt.MaxTokens = ev.cfg.CoherenceTokens
 	opt.Reference = ev.reference
-	return ev.pool.Coherence(ctx, model, opt)
+	return opt
 }
 
 // fitness combines the scores: F = −w_ppl·mean(ln ppl) + w_coh·coherence

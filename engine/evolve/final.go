@@ -68,7 +68,7 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 		for _, src := range e.space.Sources {
 			uniform.Models = append(uniform.Models, merge.ModelRef{Model: src})
 		}
-		tmp, err := e.mat.scratchDir()
+		tmp, err := e.scratch.scratchDir()
 		if err != nil {
 			return err
 		}

@@ -40,10 +40,13 @@ type ModelScore struct {
 
 // Timings are aggregate costs of the run.
 type Timings struct {
-	Merge      time.Duration `json:"merge_ns"`
-	Evaluate   time.Duration `json:"evaluate_ns"`
-	Overhead   time.Duration `json:"overhead_ns"` // everything else: selection, bookkeeping, I/O
-	FinalEval  time.Duration `json:"final_eval_ns"`
-	CacheHits  int           `json:"fitness_cache_hits"`
-	TensorHits int           `json:"tensor_cache_hits"`
+	Merge     time.Duration `json:"merge_ns"`
+	Evaluate  time.Duration `json:"evaluate_ns"`
+	Overhead  time.Duration `json:"overhead_ns"` // everything else: selection, bookkeeping, I/O
+	FinalEval time.Duration `json:"final_eval_ns"`
+	CacheHits int           `json:"fitness_cache_hits"`
+	// TensorHits counts merged tensors the workers reused rather than
+	// computed: already held by their resident model, or found in their
+	// tensor cache (hardware.tensor_cache_mb).
+	TensorHits int `json:"tensor_cache_hits"`
 }

@@ -40,3 +40,17 @@ func TestNumbers(t *testing.T) {
 		})
 	}
 }
+
+func TestBytes(t *testing.T) {
+	tests := []struct {
+		in   int64
+		want string
+	}{
+		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {25480396, "24.3 MiB"}, {3 << 29, "1.50 GiB"},
+	}
+	for _, tt := range tests {
+		if got := Bytes(tt.in); got != tt.want {
+			t.Errorf("Bytes(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

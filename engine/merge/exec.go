@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -17,18 +18,30 @@ import (
 )
 
 // Execution streams tensor by tensor: up to Workers output tensors are
-// computed in parallel and written in order, so peak memory is about
-// Workers × (inputs + 1) × the largest tensor, never whole models.
+// computed at once, on Threads threads, and written in order, so peak
+// memory is about Workers × (inputs + 1) × the largest encoded tensor
+// (plus its float32 copies for tensors that go through Method.Merge, see
+// fused.go), never whole models.
 
 // ExecOptions configure execution.
 type ExecOptions struct {
-	Codec    kernels.Codec  // default kernels.Native
-	Workers  int            // tensors computed at once (default GOMAXPROCS)
+	Codec kernels.Codec // default kernels.Native
+	// Threads is the number of threads the execution computes on (default
+	// GOMAXPROCS): reads, kernels, decoding and encoding all share them
+	// (parallel.go).
+	Threads  int
+	Workers  int            // output tensors in flight (default Threads)
 	Progress func(Progress) // called after each tensor is written
 	// Cache, if set, reuses encoded output tensors between executions whose
 	// inputs, method, parameters and output type are identical (the
 	// evolution engine's candidates share most of them).
 	Cache TensorCache
+	// Sources, if set, keeps work that depends only on the input tensors
+	// (magnitude profiles, decoded copies of codec-only types) for later
+	// executions from the same sources: one per tournament.
+	Sources *SourceCache
+
+	noFuse bool // tests: every tensor through Method.Merge
 }
 
 // TensorCache stores encoded output tensors by content key. The executor's
@@ -55,6 +68,28 @@ type Stats struct {
 	Duration    time.Duration `json:"duration_ns"`
 	CacheHits   int           `json:"cache_hits"`
 	RawCopies   int           `json:"raw_copies"`
+	Fused       int           `json:"fused"` // tensors computed block by block (fused.go)
+}
+
+// env is what the tensors of one execution share.
+type env struct {
+	codec   kernels.Codec
+	cpu     limiter
+	sources *SourceCache
+	noFuse  bool
+}
+
+func newEnv(opt ExecOptions) *env {
+	e := &env{codec: opt.Codec, sources: opt.Sources, noFuse: opt.noFuse}
+	if e.codec == nil {
+		e.codec = kernels.Native{}
+	}
+	threads := opt.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	e.cpu = newLimiter(threads)
+	return e
 }
 
 // Execute writes the merged model to path atomically: nothing appears at
@@ -88,20 +123,57 @@ func (p *Plan) WriteTo(ctx context.Context, w io.Writer, opt ExecOptions) (Stats
 	return st, gw.Close()
 }
 
+// ComputeTensor computes output tensor i (p.Tensors[i]) into dst, which
+// must be p.Tensors[i].Out.Bytes() long: exactly the bytes Execute writes
+// for it. It computes on opt.Threads threads with opt.Codec and
+// opt.Sources, and consults and fills opt.Cache as Execute does (the
+// cache keeps its own copy); opt.Workers and Progress are not used. Calls
+// for different tensors may run concurrently. It is how an evaluation
+// worker writes merged tensors straight into a loaded model.
+func (p *Plan) ComputeTensor(ctx context.Context, i int, dst []byte, opt ExecOptions) error {
+	if i < 0 || i >= len(p.Tensors) {
+		return fmt.Errorf("tensor index %d out of range (%d tensors)", i, len(p.Tensors))
+	}
+	tp := &p.Tensors[i]
+	if want := tp.Out.Bytes(); uint64(len(dst)) != want {
+		return fmt.Errorf("tensor %s: buffer of %d bytes, the tensor has %d", tp.Out.Name, len(dst), want)
+	}
+	var key [32]byte
+	if opt.Cache != nil {
+		key = p.tensorKey(tp)
+		if data, ok := opt.Cache.Get(key); ok {
+			copy(dst, data)
+			return nil
+		}
+	}
+	if _, err := p.computeTensor(ctx, newEnv(opt), tp, dst); err != nil {
+		return err
+	}
+	if opt.Cache != nil {
+		opt.Cache.Put(key, bytes.Clone(dst))
+	}
+	return nil
+}
+
+// TensorKey identifies the content of output tensor i (see tensorKey):
+// equal keys mean equal bytes, so a caller holding tensor i of an earlier
+// plan with the same key need not compute it again.
+func (p *Plan) TensorKey(i int) [32]byte { return p.tensorKey(&p.Tensors[i]) }
+
 type result struct {
 	data    []byte
 	raw     bool
+	fused   bool
 	hit     bool
 	recycle bool // data came from p.raw and nothing else holds it
 	err     error
 }
 
 func (p *Plan) run(ctx context.Context, w *gguf.Writer, opt ExecOptions) (Stats, error) {
-	if opt.Codec == nil {
-		opt.Codec = kernels.Native{}
-	}
-	if opt.Workers <= 0 {
-		opt.Workers = runtime.GOMAXPROCS(0)
+	e := newEnv(opt)
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = cap(e.cpu)
 	}
 	start := time.Now()
 	st := Stats{Tensors: len(p.Tensors), InputBytes: p.InputBytes()}
@@ -113,7 +185,7 @@ func (p *Plan) run(ctx context.Context, w *gguf.Writer, opt ExecOptions) (Stats,
 	for i := range results {
 		results[i] = make(chan result, 1)
 	}
-	sem := make(chan struct{}, opt.Workers)
+	sem := make(chan struct{}, workers)
 	go func() {
 		for i := range p.Tensors {
 			select {
@@ -121,7 +193,7 @@ func (p *Plan) run(ctx context.Context, w *gguf.Writer, opt ExecOptions) (Stats,
 			case <-ctx.Done():
 				return
 			}
-			go func() { results[i] <- p.produce(ctx, i, opt) }()
+			go func() { results[i] <- p.produce(ctx, e, i, opt.Cache) }()
 		}
 	}()
 	for i := range p.Tensors {
@@ -148,6 +220,9 @@ func (p *Plan) run(ctx context.Context, w *gguf.Writer, opt ExecOptions) (Stats,
 		if r.raw {
 			st.RawCopies++
 		}
+		if r.fused {
+			st.Fused++
+		}
 		if opt.Progress != nil {
 			opt.Progress(Progress{Tensor: p.Tensors[i].Out.Name, Done: i + 1, Total: len(p.Tensors),
 				Bytes: st.OutputBytes, TotalBytes: total, Elapsed: time.Since(start)})
@@ -158,75 +233,95 @@ func (p *Plan) run(ctx context.Context, w *gguf.Writer, opt ExecOptions) (Stats,
 }
 
 // produce computes and encodes output tensor i.
-func (p *Plan) produce(ctx context.Context, i int, opt ExecOptions) result {
+func (p *Plan) produce(ctx context.Context, e *env, i int, cache TensorCache) result {
 	if err := ctx.Err(); err != nil {
 		return result{err: err}
 	}
 	tp := &p.Tensors[i]
 	var key [32]byte
-	if opt.Cache != nil {
+	if cache != nil {
 		key = p.tensorKey(tp)
-		if data, ok := opt.Cache.Get(key); ok {
+		if data, ok := cache.Get(key); ok {
 			return result{data: data, hit: true}
 		}
 	}
-	if data, ok, err := p.rawCopy(tp); ok || err != nil {
-		return result{data: data, raw: true, recycle: err == nil, err: err}
+	data := p.raw.get(int(tp.Out.Bytes()))
+	how, err := p.computeTensor(ctx, e, tp, data)
+	if err != nil {
+		p.raw.put(data)
+		return result{err: err}
+	}
+	r := result{data: data, raw: how == copyRoute, fused: how == fusedRoute, recycle: cache == nil}
+	if cache != nil {
+		cache.Put(key, data) // the cache keeps data: not recycled
+	}
+	return r
+}
+
+// route is how a tensor was computed.
+type route int
+
+const (
+	mergeRoute route = iota // decoded float32 through Method.Merge
+	fusedRoute              // block by block (fused.go)
+	copyRoute               // an unconverted copy
+)
+
+// computeTensor computes tp, encoded, into dst: a byte copy when the
+// tensor is an unconverted copy, the fused block pipeline where it applies
+// (fused.go), else Method.Merge on decoded float32 tensors.
+func (p *Plan) computeTensor(ctx context.Context, e *env, tp *TensorPlan, dst []byte) (route, error) {
+	if ok, err := p.rawCopy(ctx, e, tp, dst); ok || err != nil {
+		return copyRoute, err
+	}
+	if !e.noFuse {
+		prog, ok, err := fusedFor(tp)
+		if err != nil {
+			return fusedRoute, err
+		}
+		if ok && p.fusable(tp, prog) {
+			return fusedRoute, p.computeFused(ctx, e, tp, prog, dst)
+		}
 	}
 	vals := p.floats.get(int(tp.Out.Elements()))
 	defer p.floats.put(vals)
-	if err := p.compute(ctx, tp, vals); err != nil {
-		return result{err: err}
+	if err := p.compute(ctx, e, tp, vals); err != nil {
+		return mergeRoute, err
 	}
-	if j := nonFinite(vals); j >= 0 {
-		return result{err: fmt.Errorf("tensor %s: the merge produced %v at element %d", tp.Out.Name, vals[j], j)}
+	if j := kernels.NonFinite(vals); j >= 0 {
+		return mergeRoute, fmt.Errorf("tensor %s: the merge produced %v at element %d", tp.Out.Name, vals[j], j)
 	}
-	data := p.raw.get(int(tp.Out.Bytes()))
-	if err := encodeParallel(opt.Codec, tp.Out.Type, data, vals, int(tp.Out.Shape[0])); err != nil {
-		p.raw.put(data)
-		return result{err: fmt.Errorf("tensor %s: %w", tp.Out.Name, err)}
+	if err := encodeParallel(ctx, e.cpu, e.codec, tp.Out.Type, dst, vals, int(tp.Out.Shape[0])); err != nil {
+		return mergeRoute, fmt.Errorf("tensor %s: %w", tp.Out.Name, err)
 	}
-	if opt.Cache != nil {
-		opt.Cache.Put(key, data) // the cache keeps data: not recycled
-		return result{data: data}
-	}
-	return result{data: data, recycle: true}
+	return mergeRoute, nil
 }
 
-// nonFinite returns the index of the first NaN or infinity in v, or -1.
-// (An all-ones exponent is exactly NaN or ±Inf; testing the bits is four
-// times faster than math.IsNaN and math.IsInf on float64 conversions.)
-func nonFinite(v []float32) int {
-	for j, x := range v {
-		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
-			return j
-		}
-	}
-	return -1
-}
-
-// rawCopy returns a copied tensor's stored bytes when no conversion is
-// needed, which keeps it bit-identical.
-func (p *Plan) rawCopy(tp *TensorPlan) ([]byte, bool, error) {
+// rawCopy reads a copied tensor's stored bytes into dst when no conversion
+// is needed, which keeps it bit-identical.
+func (p *Plan) rawCopy(ctx context.Context, e *env, tp *TensorPlan, dst []byte) (bool, error) {
 	if tp.Method != nil || tp.Scale != 1 || len(tp.Models) != 1 || tp.vocab {
-		return nil, false, nil
+		return false, nil
 	}
 	fs, ok := p.sources[tp.Models[0].Source].(*fileSource)
 	if !ok {
-		return nil, false, nil
+		return false, nil
 	}
 	ti, ok := fs.info(tp.Models[0].Tensor)
-	if !ok || ti.Type != tp.Out.Type {
-		return nil, false, nil // a missing tensor is reported by compute
+	if !ok || ti.Type != tp.Out.Type || ti.Bytes() != uint64(len(dst)) {
+		return false, nil // a missing tensor is reported by compute
 	}
-	raw, err := fs.f.ReadTensor(ti, p.raw.get(int(ti.Bytes())))
-	return raw, true, err
+	return true, e.cpu.do(ctx, func() error {
+		_, err := fs.f.ReadTensor(ti, dst)
+		return err
+	})
 }
 
-// compute evaluates a tensor plan into dst as float32.
-func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error {
+// compute evaluates a tensor plan into dst as float32 through
+// Method.Merge.
+func (p *Plan) compute(ctx context.Context, e *env, tp *TensorPlan, dst []float32) error {
 	read := func(op Operand, buf []float32) error {
-		return p.sources[op.Source].read(ctx, op.Tensor, buf)
+		return p.sources[op.Source].read(ctx, e, op.Tensor, buf)
 	}
 	off := tp.Offset
 	shift := func(v []float32, d float32) {
@@ -275,15 +370,12 @@ func (p *Plan) compute(ctx context.Context, tp *TensorPlan, dst []float32) error
 				shift(buf, -off)
 			}
 		}
-		if err := tp.Method.Merge(in, dst); err != nil {
+		if err := e.cpu.do(ctx, func() error { return tp.Method.Merge(in, dst) }); err != nil {
 			return err
 		}
 	}
 	if tp.Scale != 1 {
-		s := float32(tp.Scale)
-		for i := range dst {
-			dst[i] *= s
-		}
+		kernels.Scale(dst, dst, float32(tp.Scale))
 	}
 	if off != 0 && (tp.Method != nil || tp.Scale != 1) {
 		shift(dst, off)

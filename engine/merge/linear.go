@@ -1,10 +1,6 @@
 package merge
 
-import (
-	"math"
-
-	"github.com/evomerge/evomerge/kernels"
-)
+import "github.com/evomerge/evomerge/kernels"
 
 // linear is the weighted average of the models.
 type linear struct{}
@@ -36,38 +32,18 @@ func (m linear) Merge(in *Input, out []float32) error {
 	if err := checkInput(m, in, out); err != nil {
 		return err
 	}
-	r := paramReader{m: m, in: in}
-	w := r.perModel("weight")
-	normalize := r.flag("normalize")
-	if r.err != nil {
-		return r.err
+	idx, ws, err := linearTerms(m, in) // fused.go: shared with the fused path
+	if err != nil {
+		return err
 	}
-	if normalize {
-		var sum float64
-		for _, v := range w {
-			sum += v
-		}
-		if math.Abs(sum) < linearSumMin {
-			return methodError(m, in, "the weights %v sum to %g and normalize divides by that sum: change the weights or set normalize: false", w, sum)
-		}
-		for i := range w {
-			w[i] /= sum
-		}
-	}
-	// Models weighted exactly 0 are left out of the sum: mathematically the
-	// same, but 0·x would turn an infinity into NaN and −0 into +0, so a
-	// weight-1/weight-0 merge would not reproduce its source bit for bit.
-	var xs [][]float32
-	var ws []float64
-	for i, x := range in.Models {
-		if w[i] != 0 {
-			xs, ws = append(xs, x), append(ws, w[i])
-		}
-	}
-	if len(xs) == 0 { // only reachable without normalize
+	if len(idx) == 0 { // only reachable without normalize
 		clear(out)
 		return nil
 	}
-	kernels.WeightedSum(out, xs, float32s(ws))
+	xs := make([][]float32, len(idx))
+	for k, i := range idx {
+		xs[k] = in.Models[i]
+	}
+	kernels.WeightedSum(out, xs, ws)
 	return nil
 }

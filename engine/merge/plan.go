@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/evomerge/evomerge/engine/gguf"
 	"github.com/evomerge/evomerge/kernels"
@@ -37,9 +38,11 @@ type Plan struct {
 	// vocabulary and each model's row permutation (vocab.go).
 	vocab *vocabPlan
 
-	// Recycled buffers for execution (scratch.go).
-	floats scratch[float32]
-	raw    scratch[byte]
+	// Recycled buffers for execution (scratch.go, fused.go).
+	floats  scratch[float32]
+	raw     scratch[byte]
+	hists   scratch[kernels.MagHistogram]
+	collect sync.Pool // *collected
 }
 
 // TensorPlan computes one output tensor: with Method nil it is a copy of

@@ -15,8 +15,8 @@ import (
 type source interface {
 	info(name string) (gguf.TensorInfo, bool)
 	tensors() []gguf.TensorInfo
-	// read decodes a tensor into dst (len = elements).
-	read(ctx context.Context, name string, dst []float32) error
+	// read decodes a tensor into dst (len = elements) on e's threads.
+	read(ctx context.Context, e *env, name string, dst []float32) error
 	// file is the GGUF file behind the source (its reference for a sub-recipe).
 	file() *gguf.File
 }
@@ -42,17 +42,17 @@ func (s *fileSource) info(name string) (gguf.TensorInfo, bool) { return s.f.Tens
 func (s *fileSource) tensors() []gguf.TensorInfo               { return s.f.Tensors }
 func (s *fileSource) file() *gguf.File                         { return s.f }
 
-func (s *fileSource) read(_ context.Context, name string, dst []float32) error {
+func (s *fileSource) read(ctx context.Context, e *env, name string, dst []float32) error {
 	ti, ok := s.f.Tensor(name)
 	if !ok {
 		return fmt.Errorf("%s: no tensor %q", s.f.Path, name)
 	}
-	raw, err := s.f.ReadTensor(ti, s.scratch.get(int(ti.Bytes())))
-	if err != nil {
+	raw := s.scratch.get(int(ti.Bytes()))
+	defer s.scratch.put(raw)
+	if err := e.cpu.do(ctx, func() error { _, err := s.f.ReadTensor(ti, raw); return err }); err != nil {
 		return err
 	}
-	defer s.scratch.put(raw)
-	if err := decodeParallel(s.codec, ti.Type, dst, raw, int(ti.Shape[0])); err != nil {
+	if err := decodeParallel(ctx, e.cpu, s.codec, ti.Type, dst, raw, int(ti.Shape[0])); err != nil {
 		return fmt.Errorf("%s: %s: %w", s.f.Path, name, err)
 	}
 	return nil
@@ -94,10 +94,10 @@ func (s *planSource) tensors() []gguf.TensorInfo {
 
 func (s *planSource) file() *gguf.File { return s.plan.sources[s.plan.refKey].file() }
 
-func (s *planSource) read(ctx context.Context, name string, dst []float32) error {
+func (s *planSource) read(ctx context.Context, e *env, name string, dst []float32) error {
 	i, ok := s.lookup(name)
 	if !ok {
 		return fmt.Errorf("sub-recipe has no tensor %q", name)
 	}
-	return s.plan.compute(ctx, &s.plan.Tensors[i], dst)
+	return s.plan.compute(ctx, e, &s.plan.Tensors[i], dst)
 }

@@ -152,21 +152,10 @@ func (m taskArith) Merge(in *Input, out []float32) error {
 		return nil
 	}
 	// mixed = Σ w_i·δ'_i / divisor is linear: accumulate one model at a
-	// time, out = B + Σ (λ·w_i/divisor)·δ'_i.
-	divisor := 1.0
-	if p.normalize {
-		var sum float64
-		for _, w := range p.weight {
-			sum += w
-		}
-		if math.Abs(sum) >= taDivisorMin {
-			divisor = sum
-		}
-	}
+	// time, out = B + Σ (λ·w_i/divisor)·δ'_i (taskArithCoefs, fused.go).
 	copy(out, in.Base)
 	var delta []float32
-	for i, w := range p.weight {
-		c := float32(p.lambda * w / divisor)
+	for i, c := range taskArithCoefs(&p) {
 		if m.sparsify == sparsifyNone || p.density[i] >= 1 {
 			kernels.AxpyDiff(out, in.Models[i], in.Base, c)
 			continue

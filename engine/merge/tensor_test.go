@@ -10,8 +10,9 @@ import (
 	"github.com/evomerge/evomerge/engine/gguf/synth"
 )
 
-// TestComputeTensorMatchesExecute: every tensor ComputeTensor produces is
-// byte for byte the tensor Execute writes, for a merge method, a random
+// TestComputeTensorMatchesExecute: every tensor ComputeTensor produces,
+// computed or taken from a tensor cache, is byte for byte the tensor
+// Execute writes, for a merge method, a random
 // one (seeded per tensor) and a conversion to another type; keys are equal
 // exactly when the tensor's recipe is.
 func TestComputeTensorMatchesExecute(t *testing.T) {
@@ -50,10 +51,23 @@ func TestComputeTensorMatchesExecute(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
+			cache := NewLRU(64 << 20)
 			for i, tp := range p.Tensors {
 				got := make([]byte, tp.Out.Bytes())
 				if err := p.ComputeTensor(ctx, i, got, ExecOptions{}); err != nil {
 					t.Fatal(err)
+				}
+				for pass := range 2 { // the first fills the cache, the second reads it
+					cached := make([]byte, tp.Out.Bytes())
+					if err := p.ComputeTensor(ctx, i, cached, ExecOptions{Cache: cache}); err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(cached, got) {
+						t.Fatalf("%s: ComputeTensor through the cache (pass %d) differs", tp.Out.Name, pass)
+					}
+				}
+				if cache.Hits() != i+1 {
+					t.Fatalf("%s: %d cache hits after %d tensors computed twice", tp.Out.Name, cache.Hits(), i+1)
 				}
 				ti, _ := f.Tensor(tp.Out.Name)
 				want, err := f.ReadTensor(ti, nil)

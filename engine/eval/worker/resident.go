@@ -61,6 +61,8 @@ type resident struct {
 	contexts map[int]*llm.Context // by size
 	refs     map[string]*refModel // coherence references, by path
 	bufs     bufPool
+	cache    *merge.LRU // merged tensors by key (nil: no cache)
+	sources  *merge.SourceCache
 	gpu      int // layers to offload (llm.ModelParams.GPULayers)
 }
 
@@ -157,6 +159,10 @@ func newResident(spec eval.PrepareRequest, paths map[string]string, template str
 	}
 	r := &resident{spec: spec, paths: paths, template: template, file: f, model: m, gpu: gpuLayers,
 		weights: map[string][]llm.Weight{}, holds: map[string]holding{}, contexts: map[int]*llm.Context{}, refs: map[string]*refModel{}}
+	if spec.CacheBytes > 0 {
+		r.cache = merge.NewLRU(spec.CacheBytes)
+	}
+	r.sources = merge.NewSourceCache(spec.SourceCacheBytes)
 	ws, err := m.Weights()
 	if err != nil {
 		r.close()
@@ -253,9 +259,11 @@ func (s *server) candidate(ctx context.Context, req *eval.Request) (any, error) 
 	progress := func(done, total int) {
 		s.send(eval.Response{ID: req.ID, Event: eval.EventProgress, Text: eval.ProgressMerge, Done: done, Total: total})
 	}
+	hits := r.cacheHits()
 	if err := r.apply(ctx, plan, s.opt.Threads, &reply, progress); err != nil {
 		return nil, err
 	}
+	reply.CacheHits = r.cacheHits() - hits
 	reply.MergeSeconds, reply.MergeCPUSeconds = time.Since(start).Seconds(), (cpuTime() - startCPU).Seconds()
 	evalStart, evalCPU := time.Now(), cpuTime()
 	open := func(size int) (*session, func(), error) {
@@ -377,6 +385,24 @@ func (r *resident) wanted(p *merge.Plan, i int) holding {
 	return holding{valid: true, key: p.TensorKey(i)}
 }
 
+// execOptions are the executor's options for this run's candidates:
+// ggml's codec, the run's tensor and source caches, and threads threads.
+func (r *resident) execOptions(threads int) merge.ExecOptions {
+	opt := merge.ExecOptions{Codec: llm.Codec{}, Threads: threads, Sources: r.sources}
+	if r.cache != nil {
+		opt.Cache = r.cache
+	}
+	return opt
+}
+
+// cacheHits is the number of tensors taken from the cache so far.
+func (r *resident) cacheHits() int {
+	if r.cache == nil {
+		return 0
+	}
+	return r.cache.Hits()
+}
+
 // apply makes every weight hold the plan's tensor: tensors are computed
 // (or, for restores, read from the template's file) on up to `workers`
 // goroutines and written in order from this one.
@@ -424,7 +450,7 @@ func (r *resident) apply(ctx context.Context, p *merge.Plan, workers int, reply 
 					ti, _ = r.file.Tensor(tp.Out.Name)
 					_, err = r.file.ReadTensor(ti, buf)
 				} else {
-					err = p.ComputeTensor(ctx, i, buf, merge.ExecOptions{Codec: llm.Codec{}})
+					err = p.ComputeTensor(ctx, i, buf, r.execOptions(1)) // `workers` tensors at once, a thread each
 				}
 				results[k] <- result{buf, err}
 			}()
@@ -567,10 +593,12 @@ func (s *server) candidateFile(ctx context.Context, req *eval.Request, plan *mer
 	path := f.Name()
 	f.Close()
 	defer os.Remove(path)
-	_, err = plan.Execute(ctx, path, merge.ExecOptions{Codec: llm.Codec{}, Workers: s.opt.Threads,
-		Progress: func(p merge.Progress) {
-			s.send(eval.Response{ID: req.ID, Event: eval.EventProgress, Text: eval.ProgressMerge, Done: p.Done, Total: p.Total})
-		}})
+	opt := r.execOptions(s.opt.Threads)
+	opt.Progress = func(p merge.Progress) {
+		s.send(eval.Response{ID: req.ID, Event: eval.EventProgress, Text: eval.ProgressMerge, Done: p.Done, Total: p.Total})
+	}
+	st, err := plan.Execute(ctx, path, opt)
+	reply.CacheHits = st.CacheHits
 	if err != nil {
 		return nil, fmt.Errorf("merging the candidate: %w", err)
 	}

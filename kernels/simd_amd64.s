@@ -1,0 +1,931 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2/F16C loops for the kernels in simd.go, float16.go and q8_0.go (see
+// simd_amd64.go for the Go declarations). Each computes exactly the float32
+// operations of the Go loop it replaces, in the same order: products are
+// rounded before they are added (VMULPS then VADDPS, never FMA), so results
+// are bit-identical to the Go loops. The element-wise loops share one shape:
+// AX indexes elements, a 32-wide unrolled loop, then an 8-wide one; Go
+// handles the last n mod 8 elements. Vector k of the unrolled loop works in
+// Yk and Y(k+4); Y8 and up hold constants.
+
+// func axpyAVX2(dst, x *float32, n int, a float32)
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y8
+	XORQ AX, AX
+axpyAVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT axpyAVX2_8
+	VMULPS 0(SI)(AX*4), Y8, Y0
+	VMOVUPS 0(DI)(AX*4), Y4
+	VADDPS Y0, Y4, Y4
+	VMOVUPS Y4, 0(DI)(AX*4)
+	VMULPS 32(SI)(AX*4), Y8, Y1
+	VMOVUPS 32(DI)(AX*4), Y5
+	VADDPS Y1, Y5, Y5
+	VMOVUPS Y5, 32(DI)(AX*4)
+	VMULPS 64(SI)(AX*4), Y8, Y2
+	VMOVUPS 64(DI)(AX*4), Y6
+	VADDPS Y2, Y6, Y6
+	VMOVUPS Y6, 64(DI)(AX*4)
+	VMULPS 96(SI)(AX*4), Y8, Y3
+	VMOVUPS 96(DI)(AX*4), Y7
+	VADDPS Y3, Y7, Y7
+	VMOVUPS Y7, 96(DI)(AX*4)
+	MOVQ DX, AX
+	JMP axpyAVX2_32
+axpyAVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT axpyAVX2_done
+	VMULPS 0(SI)(AX*4), Y8, Y0
+	VMOVUPS 0(DI)(AX*4), Y4
+	VADDPS Y0, Y4, Y4
+	VMOVUPS Y4, 0(DI)(AX*4)
+	MOVQ DX, AX
+	JMP axpyAVX2_8
+axpyAVX2_done:
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(dst, x *float32, n int, a float32)
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y8
+	XORQ AX, AX
+scaleAVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT scaleAVX2_8
+	VMULPS 0(SI)(AX*4), Y8, Y0
+	VMOVUPS Y0, 0(DI)(AX*4)
+	VMULPS 32(SI)(AX*4), Y8, Y1
+	VMOVUPS Y1, 32(DI)(AX*4)
+	VMULPS 64(SI)(AX*4), Y8, Y2
+	VMOVUPS Y2, 64(DI)(AX*4)
+	VMULPS 96(SI)(AX*4), Y8, Y3
+	VMOVUPS Y3, 96(DI)(AX*4)
+	MOVQ DX, AX
+	JMP scaleAVX2_32
+scaleAVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT scaleAVX2_done
+	VMULPS 0(SI)(AX*4), Y8, Y0
+	VMOVUPS Y0, 0(DI)(AX*4)
+	MOVQ DX, AX
+	JMP scaleAVX2_8
+scaleAVX2_done:
+	VZEROUPPER
+	RET
+
+// func subAVX2(dst, x, b *float32, n int)
+TEXT ·subAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ b+16(FP), BX
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+subAVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT subAVX2_8
+	VMOVUPS 0(SI)(AX*4), Y0
+	VSUBPS 0(BX)(AX*4), Y0, Y0
+	VMOVUPS Y0, 0(DI)(AX*4)
+	VMOVUPS 32(SI)(AX*4), Y1
+	VSUBPS 32(BX)(AX*4), Y1, Y1
+	VMOVUPS Y1, 32(DI)(AX*4)
+	VMOVUPS 64(SI)(AX*4), Y2
+	VSUBPS 64(BX)(AX*4), Y2, Y2
+	VMOVUPS Y2, 64(DI)(AX*4)
+	VMOVUPS 96(SI)(AX*4), Y3
+	VSUBPS 96(BX)(AX*4), Y3, Y3
+	VMOVUPS Y3, 96(DI)(AX*4)
+	MOVQ DX, AX
+	JMP subAVX2_32
+subAVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT subAVX2_done
+	VMOVUPS 0(SI)(AX*4), Y0
+	VSUBPS 0(BX)(AX*4), Y0, Y0
+	VMOVUPS Y0, 0(DI)(AX*4)
+	MOVQ DX, AX
+	JMP subAVX2_8
+subAVX2_done:
+	VZEROUPPER
+	RET
+
+// func axpyDiffAVX2(dst, x, b *float32, n int, a float32)
+TEXT ·axpyDiffAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ b+16(FP), BX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS a+32(FP), Y8
+	XORQ AX, AX
+axpyDiffAVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT axpyDiffAVX2_8
+	VMOVUPS 0(SI)(AX*4), Y0
+	VSUBPS 0(BX)(AX*4), Y0, Y0
+	VMULPS Y0, Y8, Y0
+	VMOVUPS 0(DI)(AX*4), Y4
+	VADDPS Y0, Y4, Y4
+	VMOVUPS Y4, 0(DI)(AX*4)
+	VMOVUPS 32(SI)(AX*4), Y1
+	VSUBPS 32(BX)(AX*4), Y1, Y1
+	VMULPS Y1, Y8, Y1
+	VMOVUPS 32(DI)(AX*4), Y5
+	VADDPS Y1, Y5, Y5
+	VMOVUPS Y5, 32(DI)(AX*4)
+	VMOVUPS 64(SI)(AX*4), Y2
+	VSUBPS 64(BX)(AX*4), Y2, Y2
+	VMULPS Y2, Y8, Y2
+	VMOVUPS 64(DI)(AX*4), Y6
+	VADDPS Y2, Y6, Y6
+	VMOVUPS Y6, 64(DI)(AX*4)
+	VMOVUPS 96(SI)(AX*4), Y3
+	VSUBPS 96(BX)(AX*4), Y3, Y3
+	VMULPS Y3, Y8, Y3
+	VMOVUPS 96(DI)(AX*4), Y7
+	VADDPS Y3, Y7, Y7
+	VMOVUPS Y7, 96(DI)(AX*4)
+	MOVQ DX, AX
+	JMP axpyDiffAVX2_32
+axpyDiffAVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT axpyDiffAVX2_done
+	VMOVUPS 0(SI)(AX*4), Y0
+	VSUBPS 0(BX)(AX*4), Y0, Y0
+	VMULPS Y0, Y8, Y0
+	VMOVUPS 0(DI)(AX*4), Y4
+	VADDPS Y0, Y4, Y4
+	VMOVUPS Y4, 0(DI)(AX*4)
+	MOVQ DX, AX
+	JMP axpyDiffAVX2_8
+axpyDiffAVX2_done:
+	VZEROUPPER
+	RET
+
+// func addScaledAVX2(dst, b *float32, n int, a float32)
+TEXT ·addScaledAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ b+8(FP), BX
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y8
+	XORQ AX, AX
+addScaledAVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT addScaledAVX2_8
+	VMULPS 0(DI)(AX*4), Y8, Y0
+	VMOVUPS 0(BX)(AX*4), Y4
+	VADDPS Y0, Y4, Y4
+	VMOVUPS Y4, 0(DI)(AX*4)
+	VMULPS 32(DI)(AX*4), Y8, Y1
+	VMOVUPS 32(BX)(AX*4), Y5
+	VADDPS Y1, Y5, Y5
+	VMOVUPS Y5, 32(DI)(AX*4)
+	VMULPS 64(DI)(AX*4), Y8, Y2
+	VMOVUPS 64(BX)(AX*4), Y6
+	VADDPS Y2, Y6, Y6
+	VMOVUPS Y6, 64(DI)(AX*4)
+	VMULPS 96(DI)(AX*4), Y8, Y3
+	VMOVUPS 96(BX)(AX*4), Y7
+	VADDPS Y3, Y7, Y7
+	VMOVUPS Y7, 96(DI)(AX*4)
+	MOVQ DX, AX
+	JMP addScaledAVX2_32
+addScaledAVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT addScaledAVX2_done
+	VMULPS 0(DI)(AX*4), Y8, Y0
+	VMOVUPS 0(BX)(AX*4), Y4
+	VADDPS Y0, Y4, Y4
+	VMOVUPS Y4, 0(DI)(AX*4)
+	MOVQ DX, AX
+	JMP addScaledAVX2_8
+addScaledAVX2_done:
+	VZEROUPPER
+	RET
+
+// func linComb2AVX2(dst, x0, x1 *float32, n int, c0, c1 float32)
+TEXT ·linComb2AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x0+8(FP), SI
+	MOVQ x1+16(FP), BX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS c0+32(FP), Y8
+	VBROADCASTSS c1+36(FP), Y9
+	XORQ AX, AX
+linComb2AVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT linComb2AVX2_8
+	VMULPS 0(SI)(AX*4), Y8, Y0
+	VMULPS 0(BX)(AX*4), Y9, Y4
+	VADDPS Y4, Y0, Y0
+	VMOVUPS Y0, 0(DI)(AX*4)
+	VMULPS 32(SI)(AX*4), Y8, Y1
+	VMULPS 32(BX)(AX*4), Y9, Y5
+	VADDPS Y5, Y1, Y1
+	VMOVUPS Y1, 32(DI)(AX*4)
+	VMULPS 64(SI)(AX*4), Y8, Y2
+	VMULPS 64(BX)(AX*4), Y9, Y6
+	VADDPS Y6, Y2, Y2
+	VMOVUPS Y2, 64(DI)(AX*4)
+	VMULPS 96(SI)(AX*4), Y8, Y3
+	VMULPS 96(BX)(AX*4), Y9, Y7
+	VADDPS Y7, Y3, Y3
+	VMOVUPS Y3, 96(DI)(AX*4)
+	MOVQ DX, AX
+	JMP linComb2AVX2_32
+linComb2AVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT linComb2AVX2_done
+	VMULPS 0(SI)(AX*4), Y8, Y0
+	VMULPS 0(BX)(AX*4), Y9, Y4
+	VADDPS Y4, Y0, Y0
+	VMOVUPS Y0, 0(DI)(AX*4)
+	MOVQ DX, AX
+	JMP linComb2AVX2_8
+linComb2AVX2_done:
+	VZEROUPPER
+	RET
+
+// func keepRangeAVX2(dst *float32, n int, lo, hi int32)
+TEXT ·keepRangeAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ n+8(FP), CX
+	MOVL lo+16(FP), BX
+	VMOVD BX, X8
+	VPBROADCASTD X8, Y8
+	MOVL hi+20(FP), BX
+	VMOVD BX, X9
+	VPBROADCASTD X9, Y9
+	MOVL $0x7fffffff, BX
+	VMOVD BX, X10
+	VPBROADCASTD X10, Y10
+	XORQ AX, AX
+keepRangeAVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT keepRangeAVX2_8
+	VMOVDQU 0(DI)(AX*4), Y0
+	VPAND Y10, Y0, Y4
+	VPCMPGTD Y9, Y4, Y11
+	VPCMPGTD Y4, Y8, Y4
+	VPOR Y11, Y4, Y4
+	VPANDN Y0, Y4, Y0
+	VMOVDQU Y0, 0(DI)(AX*4)
+	VMOVDQU 32(DI)(AX*4), Y1
+	VPAND Y10, Y1, Y5
+	VPCMPGTD Y9, Y5, Y11
+	VPCMPGTD Y5, Y8, Y5
+	VPOR Y11, Y5, Y5
+	VPANDN Y1, Y5, Y1
+	VMOVDQU Y1, 32(DI)(AX*4)
+	VMOVDQU 64(DI)(AX*4), Y2
+	VPAND Y10, Y2, Y6
+	VPCMPGTD Y9, Y6, Y11
+	VPCMPGTD Y6, Y8, Y6
+	VPOR Y11, Y6, Y6
+	VPANDN Y2, Y6, Y2
+	VMOVDQU Y2, 64(DI)(AX*4)
+	VMOVDQU 96(DI)(AX*4), Y3
+	VPAND Y10, Y3, Y7
+	VPCMPGTD Y9, Y7, Y11
+	VPCMPGTD Y7, Y8, Y7
+	VPOR Y11, Y7, Y7
+	VPANDN Y3, Y7, Y3
+	VMOVDQU Y3, 96(DI)(AX*4)
+	MOVQ DX, AX
+	JMP keepRangeAVX2_32
+keepRangeAVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT keepRangeAVX2_done
+	VMOVDQU 0(DI)(AX*4), Y0
+	VPAND Y10, Y0, Y4
+	VPCMPGTD Y9, Y4, Y11
+	VPCMPGTD Y4, Y8, Y4
+	VPOR Y11, Y4, Y4
+	VPANDN Y0, Y4, Y0
+	VMOVDQU Y0, 0(DI)(AX*4)
+	MOVQ DX, AX
+	JMP keepRangeAVX2_8
+keepRangeAVX2_done:
+	VZEROUPPER
+	RET
+
+// func signElectAVX2(el, s *float32, n int)
+TEXT ·signElectAVX2(SB), NOSPLIT, $0-24
+	MOVQ el+0(FP), DI
+	MOVQ s+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x80000000, BX
+	VMOVD BX, X9
+	VPBROADCASTD X9, Y9
+	MOVL $0x3f800000, BX
+	VMOVD BX, X10
+	VPBROADCASTD X10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ AX, AX
+signElectAVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT signElectAVX2_8
+	VMOVUPS 0(SI)(AX*4), Y0
+	VCMPPS $0x1d, Y11, Y0, Y0
+	VANDNPS Y9, Y0, Y0
+	VORPS Y10, Y0, Y0
+	VMOVUPS Y0, 0(DI)(AX*4)
+	VMOVUPS 32(SI)(AX*4), Y1
+	VCMPPS $0x1d, Y11, Y1, Y1
+	VANDNPS Y9, Y1, Y1
+	VORPS Y10, Y1, Y1
+	VMOVUPS Y1, 32(DI)(AX*4)
+	VMOVUPS 64(SI)(AX*4), Y2
+	VCMPPS $0x1d, Y11, Y2, Y2
+	VANDNPS Y9, Y2, Y2
+	VORPS Y10, Y2, Y2
+	VMOVUPS Y2, 64(DI)(AX*4)
+	VMOVUPS 96(SI)(AX*4), Y3
+	VCMPPS $0x1d, Y11, Y3, Y3
+	VANDNPS Y9, Y3, Y3
+	VORPS Y10, Y3, Y3
+	VMOVUPS Y3, 96(DI)(AX*4)
+	MOVQ DX, AX
+	JMP signElectAVX2_32
+signElectAVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT signElectAVX2_done
+	VMOVUPS 0(SI)(AX*4), Y0
+	VCMPPS $0x1d, Y11, Y0, Y0
+	VANDNPS Y9, Y0, Y0
+	VORPS Y10, Y0, Y0
+	VMOVUPS Y0, 0(DI)(AX*4)
+	MOVQ DX, AX
+	JMP signElectAVX2_8
+signElectAVX2_done:
+	VZEROUPPER
+	RET
+
+// func consensusAddAVX2(d, q, x, el *float32, n int, w float32)
+TEXT ·consensusAddAVX2(SB), NOSPLIT, $0-44
+	MOVQ d+0(FP), DI
+	MOVQ q+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVQ el+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSS w+40(FP), Y8
+	VXORPS Y11, Y11, Y11
+	XORQ AX, AX
+consensusAddAVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT consensusAddAVX2_8
+	VMULPS 0(SI)(AX*4), Y8, Y0
+	VMULPS 0(BX)(AX*4), Y0, Y4
+	VCMPPS $0x1e, Y11, Y4, Y4
+	VANDPS Y4, Y0, Y0
+	VANDPS Y8, Y4, Y4
+	VMOVUPS 0(DI)(AX*4), Y12
+	VADDPS Y0, Y12, Y12
+	VMOVUPS Y12, 0(DI)(AX*4)
+	VMOVUPS 0(R8)(AX*4), Y13
+	VADDPS Y4, Y13, Y13
+	VMOVUPS Y13, 0(R8)(AX*4)
+	VMULPS 32(SI)(AX*4), Y8, Y1
+	VMULPS 32(BX)(AX*4), Y1, Y5
+	VCMPPS $0x1e, Y11, Y5, Y5
+	VANDPS Y5, Y1, Y1
+	VANDPS Y8, Y5, Y5
+	VMOVUPS 32(DI)(AX*4), Y12
+	VADDPS Y1, Y12, Y12
+	VMOVUPS Y12, 32(DI)(AX*4)
+	VMOVUPS 32(R8)(AX*4), Y13
+	VADDPS Y5, Y13, Y13
+	VMOVUPS Y13, 32(R8)(AX*4)
+	VMULPS 64(SI)(AX*4), Y8, Y2
+	VMULPS 64(BX)(AX*4), Y2, Y6
+	VCMPPS $0x1e, Y11, Y6, Y6
+	VANDPS Y6, Y2, Y2
+	VANDPS Y8, Y6, Y6
+	VMOVUPS 64(DI)(AX*4), Y12
+	VADDPS Y2, Y12, Y12
+	VMOVUPS Y12, 64(DI)(AX*4)
+	VMOVUPS 64(R8)(AX*4), Y13
+	VADDPS Y6, Y13, Y13
+	VMOVUPS Y13, 64(R8)(AX*4)
+	VMULPS 96(SI)(AX*4), Y8, Y3
+	VMULPS 96(BX)(AX*4), Y3, Y7
+	VCMPPS $0x1e, Y11, Y7, Y7
+	VANDPS Y7, Y3, Y3
+	VANDPS Y8, Y7, Y7
+	VMOVUPS 96(DI)(AX*4), Y12
+	VADDPS Y3, Y12, Y12
+	VMOVUPS Y12, 96(DI)(AX*4)
+	VMOVUPS 96(R8)(AX*4), Y13
+	VADDPS Y7, Y13, Y13
+	VMOVUPS Y13, 96(R8)(AX*4)
+	MOVQ DX, AX
+	JMP consensusAddAVX2_32
+consensusAddAVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT consensusAddAVX2_done
+	VMULPS 0(SI)(AX*4), Y8, Y0
+	VMULPS 0(BX)(AX*4), Y0, Y4
+	VCMPPS $0x1e, Y11, Y4, Y4
+	VANDPS Y4, Y0, Y0
+	VANDPS Y8, Y4, Y4
+	VMOVUPS 0(DI)(AX*4), Y12
+	VADDPS Y0, Y12, Y12
+	VMOVUPS Y12, 0(DI)(AX*4)
+	VMOVUPS 0(R8)(AX*4), Y13
+	VADDPS Y4, Y13, Y13
+	VMOVUPS Y13, 0(R8)(AX*4)
+	MOVQ DX, AX
+	JMP consensusAddAVX2_8
+consensusAddAVX2_done:
+	VZEROUPPER
+	RET
+
+// func divNonZeroAVX2(d, q *float32, n int)
+TEXT ·divNonZeroAVX2(SB), NOSPLIT, $0-24
+	MOVQ d+0(FP), DI
+	MOVQ q+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x3f800000, BX
+	VMOVD BX, X10
+	VPBROADCASTD X10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ AX, AX
+divNonZeroAVX2_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT divNonZeroAVX2_8
+	VMOVUPS 0(SI)(AX*4), Y0
+	VCMPPS $0, Y11, Y0, Y4
+	VBLENDVPS Y4, Y10, Y0, Y0
+	VMOVUPS 0(DI)(AX*4), Y4
+	VDIVPS Y0, Y4, Y4
+	VMOVUPS Y4, 0(DI)(AX*4)
+	VMOVUPS 32(SI)(AX*4), Y1
+	VCMPPS $0, Y11, Y1, Y5
+	VBLENDVPS Y5, Y10, Y1, Y1
+	VMOVUPS 32(DI)(AX*4), Y5
+	VDIVPS Y1, Y5, Y5
+	VMOVUPS Y5, 32(DI)(AX*4)
+	VMOVUPS 64(SI)(AX*4), Y2
+	VCMPPS $0, Y11, Y2, Y6
+	VBLENDVPS Y6, Y10, Y2, Y2
+	VMOVUPS 64(DI)(AX*4), Y6
+	VDIVPS Y2, Y6, Y6
+	VMOVUPS Y6, 64(DI)(AX*4)
+	VMOVUPS 96(SI)(AX*4), Y3
+	VCMPPS $0, Y11, Y3, Y7
+	VBLENDVPS Y7, Y10, Y3, Y3
+	VMOVUPS 96(DI)(AX*4), Y7
+	VDIVPS Y3, Y7, Y7
+	VMOVUPS Y7, 96(DI)(AX*4)
+	MOVQ DX, AX
+	JMP divNonZeroAVX2_32
+divNonZeroAVX2_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT divNonZeroAVX2_done
+	VMOVUPS 0(SI)(AX*4), Y0
+	VCMPPS $0, Y11, Y0, Y4
+	VBLENDVPS Y4, Y10, Y0, Y0
+	VMOVUPS 0(DI)(AX*4), Y4
+	VDIVPS Y0, Y4, Y4
+	VMOVUPS Y4, 0(DI)(AX*4)
+	MOVQ DX, AX
+	JMP divNonZeroAVX2_8
+divNonZeroAVX2_done:
+	VZEROUPPER
+	RET
+
+
+// func rangeBitsAVX2(bits *byte, x *float32, n int, lo, hi int32) (above int)
+// bits[j/8] bit j%8 = lo <= key(x[j]) <= hi, for n a multiple of 8; above
+// counts the keys > hi.
+TEXT ·rangeBitsAVX2(SB), NOSPLIT, $0-40
+	MOVQ bits+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL lo+24(FP), BX
+	VMOVD BX, X8
+	VPBROADCASTD X8, Y8
+	MOVL hi+28(FP), BX
+	VMOVD BX, X9
+	VPBROADCASTD X9, Y9
+	MOVL $0x7fffffff, BX
+	VMOVD BX, X10
+	VPBROADCASTD X10, Y10
+	XORQ AX, AX
+	XORQ R9, R9
+rangebits_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT rangebits_done
+	VPAND (SI)(AX*4), Y10, Y0
+	VPCMPGTD Y9, Y0, Y1
+	VPCMPGTD Y0, Y8, Y0
+	VMOVMSKPS Y1, R10
+	POPCNTL R10, R10
+	ADDQ R10, R9
+	VPOR Y1, Y0, Y0
+	VMOVMSKPS Y0, BX
+	XORL $0xff, BX
+	MOVQ AX, R8
+	SHRQ $3, R8
+	MOVB BX, (DI)(R8*1)
+	MOVQ DX, AX
+	JMP rangebits_8
+rangebits_done:
+	MOVQ R9, above+32(FP)
+	VZEROUPPER
+	RET
+
+// func nonFiniteAVX2(x *float32, n int) int
+// The index of the first group of 8 holding a NaN or infinity, or n.
+TEXT ·nonFiniteAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7f800000, BX
+	VMOVD BX, X8
+	VPBROADCASTD X8, Y8
+	XORQ AX, AX
+nonfinite_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT nonfinite_8
+	VPAND (SI)(AX*4), Y8, Y0
+	VPAND 32(SI)(AX*4), Y8, Y1
+	VPAND 64(SI)(AX*4), Y8, Y2
+	VPAND 96(SI)(AX*4), Y8, Y3
+	VPCMPEQD Y8, Y0, Y0
+	VPCMPEQD Y8, Y1, Y1
+	VPCMPEQD Y8, Y2, Y2
+	VPCMPEQD Y8, Y3, Y3
+	VPOR Y1, Y0, Y0
+	VPOR Y3, Y2, Y2
+	VPOR Y2, Y0, Y0
+	VPTEST Y0, Y0
+	JNE nonfinite_8
+	MOVQ DX, AX
+	JMP nonfinite_32
+nonfinite_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT nonfinite_none
+	VPAND (SI)(AX*4), Y8, Y0
+	VPCMPEQD Y8, Y0, Y0
+	VPTEST Y0, Y0
+	JNE nonfinite_found
+	MOVQ DX, AX
+	JMP nonfinite_8
+nonfinite_none:
+	MOVQ CX, AX
+nonfinite_found:
+	MOVQ AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func decodeF16AVX2(dst *float32, src *byte, n int) (nan bool)
+// n a multiple of 8. F16C quiets signalling NaNs, which the table
+// decoder keeps: nan reports that dst holds a NaN, for the caller to redo.
+TEXT ·decodeF16AVX2(SB), NOSPLIT, $0-25
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y7, Y7, Y7
+	XORQ AX, AX
+decf16_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT decf16_8
+	VCVTPH2PS (SI)(AX*2), Y0
+	VCVTPH2PS 16(SI)(AX*2), Y1
+	VCVTPH2PS 32(SI)(AX*2), Y2
+	VCVTPH2PS 48(SI)(AX*2), Y3
+	VMOVUPS Y0, (DI)(AX*4)
+	VMOVUPS Y1, 32(DI)(AX*4)
+	VMOVUPS Y2, 64(DI)(AX*4)
+	VMOVUPS Y3, 96(DI)(AX*4)
+	VCMPPS $3, Y0, Y0, Y0
+	VCMPPS $3, Y1, Y1, Y1
+	VCMPPS $3, Y2, Y2, Y2
+	VCMPPS $3, Y3, Y3, Y3
+	VORPS Y1, Y0, Y0
+	VORPS Y3, Y2, Y2
+	VORPS Y2, Y0, Y0
+	VORPS Y0, Y7, Y7
+	MOVQ DX, AX
+	JMP decf16_32
+decf16_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT decf16_done
+	VCVTPH2PS (SI)(AX*2), Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	VCMPPS $3, Y0, Y0, Y0
+	VORPS Y0, Y7, Y7
+	MOVQ DX, AX
+	JMP decf16_8
+decf16_done:
+	VPTEST Y7, Y7
+	SETNE nan+24(FP)
+	VZEROUPPER
+	RET
+
+// func encodeF16AVX2(dst *byte, src *float32, n int)
+// n a multiple of 8; F16C rounds to nearest even, as ggml does.
+TEXT ·encodeF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+encf16_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT encf16_8
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS 32(SI)(AX*4), Y1
+	VMOVUPS 64(SI)(AX*4), Y2
+	VMOVUPS 96(SI)(AX*4), Y3
+	VCVTPS2PH $0, Y0, (DI)(AX*2)
+	VCVTPS2PH $0, Y1, 16(DI)(AX*2)
+	VCVTPS2PH $0, Y2, 32(DI)(AX*2)
+	VCVTPS2PH $0, Y3, 48(DI)(AX*2)
+	MOVQ DX, AX
+	JMP encf16_32
+encf16_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT encf16_done
+	VMOVUPS (SI)(AX*4), Y0
+	VCVTPS2PH $0, Y0, (DI)(AX*2)
+	MOVQ DX, AX
+	JMP encf16_8
+encf16_done:
+	VZEROUPPER
+	RET
+
+// func decodeBF16AVX2(dst *float32, src *byte, n int)
+// n a multiple of 8: widen and shift into the high half.
+TEXT ·decodeBF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+decbf16_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT decbf16_done
+	VPMOVZXWD (SI)(AX*2), Y0
+	VPSLLD $16, Y0, Y0
+	VMOVDQU Y0, (DI)(AX*4)
+	MOVQ DX, AX
+	JMP decbf16_8
+decbf16_done:
+	VZEROUPPER
+	RET
+
+// func encodeBF16AVX2(dst *byte, src *float32, n int)
+// n a multiple of 16: h = (u + 0x7fff + (u>>16)&1) >> 16, NaN: u>>16 | 64.
+TEXT ·encodeBF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $1, BX
+	VMOVD BX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x7fff, BX
+	VMOVD BX, X9
+	VPBROADCASTD X9, Y9
+	MOVL $0x7fffffff, BX
+	VMOVD BX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $0x7f800000, BX
+	VMOVD BX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $64, BX
+	VMOVD BX, X12
+	VPBROADCASTD X12, Y12
+	XORQ AX, AX
+encbf16_16:
+	LEAQ 16(AX), DX
+	CMPQ DX, CX
+	JGT encbf16_done
+	VMOVDQU (SI)(AX*4), Y0
+	VPSRLD $16, Y0, Y2
+	VPAND Y8, Y2, Y3
+	VPADDD Y9, Y3, Y3
+	VPADDD Y0, Y3, Y3
+	VPSRLD $16, Y3, Y3
+	VPAND Y10, Y0, Y4
+	VPCMPGTD Y11, Y4, Y4
+	VPOR Y12, Y2, Y2
+	VPBLENDVB Y4, Y2, Y3, Y3
+	VMOVDQU 32(SI)(AX*4), Y1
+	VPSRLD $16, Y1, Y5
+	VPAND Y8, Y5, Y6
+	VPADDD Y9, Y6, Y6
+	VPADDD Y1, Y6, Y6
+	VPSRLD $16, Y6, Y6
+	VPAND Y10, Y1, Y7
+	VPCMPGTD Y11, Y7, Y7
+	VPOR Y12, Y5, Y5
+	VPBLENDVB Y7, Y5, Y6, Y6
+	VPACKUSDW Y6, Y3, Y3
+	VPERMQ $0xd8, Y3, Y3
+	VMOVDQU Y3, (DI)(AX*2)
+	MOVQ DX, AX
+	JMP encbf16_16
+encbf16_done:
+	VZEROUPPER
+	RET
+
+// func decodeQ8_0AVX2(dst *float32, src *byte, nb int)
+// nb blocks of 34 bytes (f16 scale d, 32 int8 q) into 32 floats d*q each.
+TEXT ·decodeQ8_0AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ nb+16(FP), CX
+decq8_loop:
+	TESTQ CX, CX
+	JEQ decq8_done
+	MOVWLZX (SI), AX
+	VMOVD AX, X0
+	VCVTPH2PS X0, X0
+	VBROADCASTSS X0, Y0
+	VPMOVSXBD 2(SI), Y1
+	VPMOVSXBD 10(SI), Y2
+	VPMOVSXBD 18(SI), Y3
+	VPMOVSXBD 26(SI), Y4
+	VCVTDQ2PS Y1, Y1
+	VCVTDQ2PS Y2, Y2
+	VCVTDQ2PS Y3, Y3
+	VCVTDQ2PS Y4, Y4
+	VMULPS Y1, Y0, Y1
+	VMULPS Y2, Y0, Y2
+	VMULPS Y3, Y0, Y3
+	VMULPS Y4, Y0, Y4
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	VMOVUPS Y3, 64(DI)
+	VMOVUPS Y4, 96(DI)
+	ADDQ $34, SI
+	ADDQ $128, DI
+	DECQ CX
+	JMP decq8_loop
+decq8_done:
+	VZEROUPPER
+	RET
+
+DATA q8perm<>+0(SB)/4, $0
+DATA q8perm<>+4(SB)/4, $4
+DATA q8perm<>+8(SB)/4, $1
+DATA q8perm<>+12(SB)/4, $5
+DATA q8perm<>+16(SB)/4, $2
+DATA q8perm<>+20(SB)/4, $6
+DATA q8perm<>+24(SB)/4, $3
+DATA q8perm<>+28(SB)/4, $7
+GLOBL q8perm<>(SB), RODATA|NOPTR, $32
+
+// func encodeQ8_0AVX2(dst *byte, src *float32, nb int) (done int)
+// Quantizes blocks of 32 as quantize_row_q8_0_ref: d = amax/127,
+// q = roundf(x/d) (halves away from zero). It stops before the first block
+// whose amax is not finite, or is non-zero but below 2^-120 (where 1/d
+// could overflow), and returns the number of blocks done: the caller does
+// that block in scalar code and calls again.
+TEXT ·encodeQ8_0AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ nb+16(FP), CX
+	MOVL $0x7fffffff, BX
+	VMOVD BX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x80000000, BX
+	VMOVD BX, X9
+	VPBROADCASTD X9, Y9
+	MOVL $0x3f800000, BX
+	VMOVD BX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $0x3f000000, BX
+	VMOVD BX, X11
+	VPBROADCASTD X11, Y11
+	VMOVDQU q8perm<>(SB), Y12
+	MOVL $0x42fe0000, BX
+	VMOVD BX, X13
+	XORQ R8, R8
+encq8_loop:
+	CMPQ R8, CX
+	JGE encq8_done
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VPAND Y8, Y0, Y4
+	VPAND Y8, Y1, Y5
+	VPAND Y8, Y2, Y6
+	VPAND Y8, Y3, Y7
+	VPMAXSD Y5, Y4, Y4
+	VPMAXSD Y7, Y6, Y6
+	VPMAXSD Y6, Y4, Y4
+	VEXTRACTI128 $1, Y4, X5
+	VPMAXSD X5, X4, X4
+	VPSHUFD $0x4e, X4, X5
+	VPMAXSD X5, X4, X4
+	VPSHUFD $0xb1, X4, X5
+	VPMAXSD X5, X4, X4
+	VMOVD X4, AX
+	CMPL AX, $0x7f800000
+	JGE encq8_done
+	TESTL AX, AX
+	JEQ encq8_zero
+	CMPL AX, $0x03800000
+	JLT encq8_done
+	VDIVSS X13, X4, X5
+	VDIVSS X5, X10, X6
+	VCVTPS2PH $0, X5, X7
+	VMOVD X7, AX
+	MOVW AX, (DI)
+	VBROADCASTSS X6, Y6
+	JMP encq8_quant
+encq8_zero:
+	MOVW $0, (DI)
+	VXORPS Y6, Y6, Y6
+encq8_quant:
+	VMULPS Y6, Y0, Y0
+	VMULPS Y6, Y1, Y1
+	VMULPS Y6, Y2, Y2
+	VMULPS Y6, Y3, Y3
+	VROUNDPS $3, Y0, Y4
+	VSUBPS Y4, Y0, Y5
+	VANDPS Y8, Y5, Y5
+	VCMPPS $0x1d, Y11, Y5, Y5
+	VANDPS Y9, Y0, Y7
+	VORPS Y10, Y7, Y7
+	VANDPS Y5, Y7, Y7
+	VADDPS Y7, Y4, Y4
+	VCVTTPS2DQ Y4, Y0
+	VROUNDPS $3, Y1, Y4
+	VSUBPS Y4, Y1, Y5
+	VANDPS Y8, Y5, Y5
+	VCMPPS $0x1d, Y11, Y5, Y5
+	VANDPS Y9, Y1, Y7
+	VORPS Y10, Y7, Y7
+	VANDPS Y5, Y7, Y7
+	VADDPS Y7, Y4, Y4
+	VCVTTPS2DQ Y4, Y1
+	VROUNDPS $3, Y2, Y4
+	VSUBPS Y4, Y2, Y5
+	VANDPS Y8, Y5, Y5
+	VCMPPS $0x1d, Y11, Y5, Y5
+	VANDPS Y9, Y2, Y7
+	VORPS Y10, Y7, Y7
+	VANDPS Y5, Y7, Y7
+	VADDPS Y7, Y4, Y4
+	VCVTTPS2DQ Y4, Y2
+	VROUNDPS $3, Y3, Y4
+	VSUBPS Y4, Y3, Y5
+	VANDPS Y8, Y5, Y5
+	VCMPPS $0x1d, Y11, Y5, Y5
+	VANDPS Y9, Y3, Y7
+	VORPS Y10, Y7, Y7
+	VANDPS Y5, Y7, Y7
+	VADDPS Y7, Y4, Y4
+	VCVTTPS2DQ Y4, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD Y0, Y12, Y0
+	VMOVDQU Y0, 2(DI)
+	ADDQ $128, SI
+	ADDQ $34, DI
+	INCQ R8
+	JMP encq8_loop
+encq8_done:
+	MOVQ R8, done+24(FP)
+	VZEROUPPER
+	RET
