@@ -193,7 +193,17 @@ func TestEvaluateAndGenerate(t *testing.T) {
 	if len(rep.Texts) != 2 || !finite(rep.Perplexity) || !finite(rep.StdErr) || !finite(rep.TokensPerSec) || rep.Tokens != 2*4*127 {
 		t.Fatalf("report %+v", rep)
 	}
-	code, out, errs := runCLI(t, "--generate", zoo.Model(zoo.Base), "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "12")
+	// It says where the model ran: the zoo base has 6 blocks + the output
+	// layer; without a GPU backend (none sits beside the test binary) the
+	// CPU, with the threads asked for.
+	if d := rep.Device; d.Layers != 7 || d.Workers != 1 || d.CPU == "" || d.OnGPU() || d.Offloaded != 0 {
+		t.Fatalf("device %+v: want the CPU, 7 offloadable layers, none offloaded", d)
+	}
+	code, out, errs := runCLI(t, "--evaluate", zoo.Model(zoo.Base), "--no-coherence", "--chunks", "1", "--threads", "2")
+	if want := fmt.Sprintf("device       CPU, 2 threads (%s); 1 worker", rep.Device.CPU); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("--evaluate: exit %d, output %q, want a line %q; stderr %s", code, out, want, errs)
+	}
+	code, out, errs = runCLI(t, "--generate", zoo.Model(zoo.Base), "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "12")
 	if code != 0 || !strings.HasPrefix(out, "Once upon a time, there was a little girl named Lily") {
 		t.Fatalf("generate: exit %d: %q %s", code, out, errs)
 	}
@@ -296,6 +306,10 @@ func TestRunHeadlessKillAndResume(t *testing.T) {
 		}
 	}
 	want := readSummary(t, full)
+	// The header and summary.json say where candidates were evaluated.
+	if d := want.Device; d.Layers != 7 || d.Workers != 1 || d.Threads <= 0 || !strings.Contains(out, "\ndevice: "+d.String()+"\n") {
+		t.Errorf("summary device %+v; header:\n%s", d, out)
+	}
 	if len(want.Comparison) != 6 {
 		t.Errorf("comparison has %d models, want 3 sources + base + uniform + best", len(want.Comparison))
 	}

@@ -56,6 +56,7 @@ type evalReport struct {
 	TaskAccuracyN  *float64              `json:"task_accuracy_norm,omitempty"`
 	CoherenceParts *eval.CoherenceResult `json:"coherence_detail,omitempty"`
 	Seconds        float64               `json:"seconds"`
+	Device         eval.Placement        `json:"device"` // where the model ran
 }
 
 func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags) error {
@@ -94,6 +95,12 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 	defer pool.Close()
 
 	start := time.Now()
+	// Loading the model first says where it runs (and leaves it loaded for
+	// the evaluation).
+	device, err := pool.Placement(ctx, path)
+	if err != nil {
+		return err
+	}
 	bar := newLineProgress(os.Stderr, "evaluating")
 	reply, err := pool.Perplexity(ctx, path, texts, eval.PerplexityOptions{Context: o.ctx, Chunks: o.chunks}, func(text string, done, total int) {
 		bar.update(float64(done), float64(total), text)
@@ -106,7 +113,7 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 		}
 		return err
 	}
-	rep := evalReport{Model: path, Texts: reply.Texts}
+	rep := evalReport{Model: path, Texts: reply.Texts, Device: device}
 	var nll, secs float64
 	var windows int
 	for _, t := range reply.Texts {
@@ -159,6 +166,7 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 		return enc.Encode(rep)
 	}
 	fmt.Fprintf(w, "model        %s\n", path)
+	fmt.Fprintf(w, "device       %s\n", device)
 	for _, t := range rep.Texts {
 		fmt.Fprintf(w, "text         %-10s ppl %9s ± %s  (%d tokens scored in %d windows of %d)\n", t.Name, format.Perplexity(t.Perplexity), format.Perplexity(t.StdErr), t.Tokens, t.Chunks, o.ctx)
 	}
@@ -180,7 +188,7 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 	if rep.TaskAccuracy != nil {
 		fmt.Fprintf(w, "tasks        accuracy %s, length-normalised %s (%d tasks)\n", format.Fraction(*rep.TaskAccuracy), format.Fraction(*rep.TaskAccuracyN), len(tasks))
 	}
-	fmt.Fprintf(w, "speed        %.0f tokens/s (prompt processing, %d thread(s) per worker)\n", rep.TokensPerSec, pool.Threads())
+	fmt.Fprintf(w, "speed        %.0f tokens/s (prompt processing)\n", rep.TokensPerSec)
 	return nil
 }
 

@@ -209,6 +209,9 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			fmt.Fprintf(p.w, "  dropped %s: %s\n", d.Name, d.Reason)
 		}
 		fmt.Fprintf(p.w, "fitness texts: %s; output: %s\n", strings.Join(e.Texts, ", "), e.OutputDir)
+		if e.Device.Workers > 0 {
+			fmt.Fprintf(p.w, "device: %s\n", e.Device)
+		}
 		if e.Resumed > 0 {
 			fmt.Fprintf(p.w, "resuming: %d evaluated candidates are replayed from history.jsonl\n", e.Resumed)
 		}

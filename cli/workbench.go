@@ -146,12 +146,21 @@ func (b *backend) close() {
 }
 
 // describeDevice says CPU or GPU without loading llama.cpp in this process
-// (the GPU backends are looked up the way workers will find them).
+// (the GPU backends are looked up the way workers will find them), and
+// names a GPU the machine has but the workers will not use. Once a run
+// starts, the engine's placement (measured in a worker) replaces it.
 func describeDevice(po eval.PoolOptions) string {
 	if len(po.Env) > 0 && po.GPULayers != 0 {
 		return fmt.Sprintf("GPU backend found · %d CPU threads/worker", po.Threads)
 	}
-	return fmt.Sprintf("CPU · %d threads/worker", po.Threads)
+	d := fmt.Sprintf("CPU · %d threads/worker", po.Threads)
+	if len(eval.SystemGPUs()) > 0 {
+		if po.GPULayers == 0 {
+			return d + " · GPU unused (--gpu-layers 0)"
+		}
+		return d + " · GPU unused (no GPU backend built)"
+	}
+	return d
 }
 
 // runTUI opens the workbench; start begins the tournament at once.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
 )
 
@@ -311,5 +312,26 @@ func TestSkippedCandidatesGetAFinalStatus(t *testing.T) {
 	rows := rs.rows(false, true)
 	if len(rows) != 3 || rows[0].info.ID != "g0-c00" {
 		t.Errorf("sorted by fitness, the rows start with %s, want the scored g0-c00", rows[0].info.ID)
+	}
+}
+
+// TestStatusBarNamesTheRunsDevice: once the run has started, the status
+// bar shows where the engine found candidates are evaluated instead of the
+// configuration's guess, and the log says it in full — as a warning when a
+// GPU sits unused, with the reason.
+func TestStatusBarNamesTheRunsDevice(t *testing.T) {
+	dev := eval.NewPlacement(eval.Health{Threads: 16, GPULayers: -1,
+		Devices:    []eval.Device{{Name: "CPU", Description: "AMD EPYC 7B13", Type: "cpu"}},
+		SystemGPUs: []string{"NVIDIA H100 80GB HBM3"}}, eval.ModelInfo{Offloadable: 7}, 2)
+	rs := newRunState()
+	lines := rs.apply(evolve.RunStarted{Population: 10, Generations: 4, Budget: 40, Time: t0, Device: dev})
+	if len(lines) != 2 || lines[1].level != "warn" || lines[1].text != "device: "+dev.String() ||
+		!strings.Contains(lines[1].text, "GPU NVIDIA H100 80GB HBM3 present but unused: no GPU backend built") {
+		t.Fatalf("log lines %+v: want the device, as a warning naming the unused GPU", lines)
+	}
+	h := newHarness(t, newFake(2, 1), 160, 30)
+	h.m.rs = rs
+	if s := h.screen(); !strings.Contains(lineWith(s, "evals"), "CPU · 16 threads · 2 workers · GPU unused") {
+		t.Fatalf("status bar %q: want the run's device", lineWith(s, "evals"))
 	}
 }

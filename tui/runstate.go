@@ -109,6 +109,13 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 		for _, d := range e.Dropped {
 			lines = append(lines, logLine{time: e.Time, level: "warn", text: "technique " + d.Name + " dropped: " + d.Reason})
 		}
+		if e.Device.Workers > 0 {
+			level := "info"
+			if e.Device.Unused != "" {
+				level = "warn"
+			}
+			lines = append(lines, logLine{time: e.Time, level: level, text: "device: " + e.Device.String()})
+		}
 		return lines
 	case evolve.GenerationStarted:
 		if s.phase == phaseIdle || s.phase == phaseStarting {

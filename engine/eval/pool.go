@@ -31,8 +31,13 @@ import (
 type PoolOptions struct {
 	Workers int // number of worker processes (default 1)
 	// Threads per worker (default: CPUs divided among the workers).
-	Threads   int
-	GPULayers int // -1 = all layers when a GPU is present
+	Threads int
+	// GPULayers is the number of layers offloaded, -1 = all when a GPU is
+	// present. 0 also keeps GPU backends out of the workers (an empty
+	// OLLAMA_LIBRARY_PATH): with one loaded, ggml offloads large batches to
+	// the GPU even when every layer is on the CPU, so a CPU run would not
+	// be one, and GPU workers retire after each job.
+	GPULayers int
 	// Command starts one worker; default: this executable with "worker".
 	Command []string
 	// Env is added to each worker's environment (e.g. LD_LIBRARY_PATH for
@@ -213,6 +218,9 @@ func (p *Pool) spawn(ctx context.Context) (*procWorker, error) {
 		"--log-level", p.opt.LogLevel, "--log-file", "")
 	cmd := exec.Command(p.opt.Command[0], args...)
 	cmd.Env = append(os.Environ(), p.opt.Env...)
+	if p.opt.GPULayers == 0 {
+		cmd.Env = append(cmd.Env, "OLLAMA_LIBRARY_PATH=") // the last value of a key wins
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

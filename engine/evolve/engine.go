@@ -81,8 +81,9 @@ type engine struct {
 	measurer measurer
 	ev       *evaluator
 	scratch  *scratch
-	final    time.Duration // the held-out comparison's time
-	skipped  []string      // candidates the spent budget left unevaluated
+	final    time.Duration  // the held-out comparison's time
+	skipped  []string       // candidates the spent budget left unevaluated
+	device   eval.Placement // where candidates are evaluated (Run only)
 }
 
 // Run searches for the best merge recipe as configured and writes the
@@ -199,6 +200,7 @@ func (e *engine) setup(ctx context.Context, score ScoreFunc) error {
 	}
 	e.ev = newEvaluator(cfg.Evaluation, pool, texts, tasks, reference)
 	e.measurer = e.ev
+	e.device = probeDevice(ctx, pool, reference, e.events.logf)
 	dir, err := e.scratch.scratchDir()
 	if err != nil {
 		return err
@@ -212,6 +214,20 @@ func (e *engine) setup(ctx context.Context, score ScoreFunc) error {
 	e.events.logf("info", "workers keep %s loaded and merge candidates into it in place (%s, %s in %d weights)",
 		prep.Template, strings.Join(prep.Buffers, "+"), format.Bytes(prep.Bytes), prep.Weights)
 	return nil
+}
+
+// probeDevice finds out where candidates will be evaluated by loading a
+// source (the reference: the base when there is one) in a worker, then
+// unloading it. A source that does not load is reported by the
+// evaluations; here it only costs the description.
+func probeDevice(ctx context.Context, pool *eval.Pool, model string, logf func(level, format string, args ...any)) eval.Placement {
+	pl, err := pool.Placement(ctx, model)
+	if err != nil {
+		logf("warn", "could not tell where evaluation runs: %v", err)
+		return eval.Placement{}
+	}
+	pool.Unload(ctx, model)
+	return pl
 }
 
 // openRunDir prepares the output directory: with Resume it replays
@@ -281,7 +297,8 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	e.events.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Files: files, Base: e.space.BaseName,
 		Techniques: e.space.Techniques, Genes: e.space.Len(), Population: ev.Population, Generations: ev.Generations,
 		Budget: e.ledger.budget, Texts: e.texts, OutputDir: e.cfg.Output.Dir, Resumed: e.ledger.size(), Time: e.start,
-		Models: e.models.Models, BaseNote: e.models.BaseNote, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut})
+		Models: e.models.Models, BaseNote: e.models.BaseNote, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
+		Device: e.device})
 
 	reason := "generations"
 	stalled := 0
@@ -333,7 +350,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		Techniques: e.space.Techniques, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
 		Reason: reason, Best: e.info(best), BestFitness: best.fitness,
 		BestScores: e.ledger.lookup(best.key).Scores, Evaluations: evaluations, Skipped: e.skipped, Generations: gens,
-		Seed: ev.Seed, Optimizer: ev.Optimizer}
+		Seed: ev.Seed, Optimizer: ev.Optimizer, Device: e.device}
 	for _, f := range opt.front() {
 		res.Front = append(res.Front, e.info(f))
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/modelset"
 )
 
@@ -64,6 +65,9 @@ type RunStarted struct {
 	BaseNote string
 	Dropped  []modelset.Dropped
 	LeftOut  []modelset.Dropped
+	// Device is where candidates are evaluated (zero when no evaluation
+	// workers run, as with a Scorer).
+	Device eval.Placement
 }
 
 // GenerationStarted announces the candidates of a generation.

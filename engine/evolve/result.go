@@ -3,6 +3,7 @@ package evolve
 import (
 	"time"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/modelset"
 )
 
@@ -29,12 +30,13 @@ type Result struct {
 	Evaluations int                `json:"evaluations"`
 	// Skipped lists the candidates never evaluated because the evaluation
 	// budget ran out in their generation (status skipped).
-	Skipped     []string      `json:"skipped,omitempty"`
-	Generations int           `json:"generations"`
-	Seed        uint64        `json:"seed"`
-	Optimizer   string        `json:"optimizer"`
-	Elapsed     time.Duration `json:"elapsed_ns"`
-	Timings     Timings       `json:"timings"`
+	Skipped     []string       `json:"skipped,omitempty"`
+	Generations int            `json:"generations"`
+	Seed        uint64         `json:"seed"`
+	Optimizer   string         `json:"optimizer"`
+	Elapsed     time.Duration  `json:"elapsed_ns"`
+	Timings     Timings        `json:"timings"`
+	Device      eval.Placement `json:"device"` // where candidates were evaluated
 }
 
 // ModelScore is one model's held-out scores in the final comparison.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/format"
 )
@@ -260,6 +261,7 @@ func (r *Run) view() (*view, error) {
 		{Name: "Generations", Value: fmt.Sprintf("%d of %d", res.Generations, cfg.Evolution.Generations)},
 		{Name: "Evaluations", Value: evaluationsFact(res, budget, len(r.Candidates), failed)},
 		{Name: "Elapsed", Value: dur(res.Elapsed)},
+		{Name: "Device", Value: deviceText(res.Device)},
 		{Name: "Stopped", Value: r.stopReason()},
 		{Name: "Sources", List: sources},
 		{Name: "Techniques", Value: strings.Join(cfg.Merge.Techniques, ", ")},
@@ -392,6 +394,15 @@ func (r *Run) view() (*view, error) {
 		v.Timings = append(v.Timings, fact{Name: "Mean evaluation per candidate", Value: dur(time.Duration(evalSum / float64(n) * float64(time.Second)))})
 	}
 	return v, nil
+}
+
+// deviceText says where candidates were evaluated; runs recorded without
+// it say so.
+func deviceText(d eval.Placement) string {
+	if d.Workers == 0 {
+		return "not recorded"
+	}
+	return d.String()
 }
 
 // generationStats summarises each generation's scored candidates.

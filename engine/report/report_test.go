@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/evomerge/evomerge/engine/config"
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/export"
 	"github.com/evomerge/evomerge/engine/format"
@@ -117,6 +118,10 @@ func makeRun(t testing.TB, fx fixture) string {
 	res.Timings.CacheHits = 5
 	res.Timings.TensorHits = 123
 	res.Elapsed = 2*time.Minute + 43*time.Second
+	res.Device = eval.NewPlacement(eval.Health{Threads: 16, GPULayers: -1, Devices: []eval.Device{
+		{Name: "CPU", Description: "AMD EPYC 7B13", Type: "cpu"},
+		{Name: "CUDA0", Description: "NVIDIA H100 80GB HBM3", Type: "gpu", MemoryTotal: 80 << 30}}},
+		eval.ModelInfo{Offloaded: 7, Offloadable: 7}, 1)
 	raw, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -180,6 +185,7 @@ func TestWriteMultiObjective(t *testing.T) {
 		"−mean ln perplexity", "coherence",
 		"Stopped</th><td>" + sum.Reason + ": ",
 		"2m43s", "1m1s", "1m35s", "4.2s", // elapsed, merge, evaluate, final evaluation
+		"Device</th><td>NVIDIA H100 80GB HBM3 (80.0 GiB), 7/7 layers offloaded; 1 worker",
 		"Fitness cache hits</th><td class=\"num\">5", "Tensor cache hits</th><td class=\"num\">123",
 		"9.81 ± 0.20", "10.47", "uniform", // comparison cells
 		"In the beginning God created the heaven and the earth.",
@@ -549,7 +555,7 @@ func TestMinimalRun(t *testing.T) {
 	}
 	page := readFile(t, path)
 	for _, want := range []string{"random search (random)", "cancelled: the run was cancelled", "No candidate was scored",
-		"no held-out comparison", "was cut short", "zoo:stories15M (base)"} {
+		"no held-out comparison", "was cut short", "zoo:stories15M (base)", "Device</th><td>not recorded"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}

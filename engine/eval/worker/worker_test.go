@@ -510,3 +510,80 @@ func TestTwoWorkers(t *testing.T) {
 		t.Errorf("at most %d jobs ran at once on two workers, want 2", peak)
 	}
 }
+
+// TestPlacementThroughWorker checks what a worker reports about where it
+// runs: its llama.cpp's devices (the CPU always, described) and, for the
+// zoo base, the offload count — none on the CPU, all 7 layers (6 blocks and
+// the output) when a GPU backend is loaded — and that a GPU the machine has
+// but the worker does not use is named with the reason.
+func TestPlacementThroughWorker(t *testing.T) {
+	for _, gpuLayers := range []int{0, -1} {
+		p, err := eval.NewPool(context.Background(), eval.PoolOptions{Workers: 1, Threads: 2, GPULayers: gpuLayers,
+			Command: []string{os.Args[0]}, Env: []string{"EVOMERGE_TEST_WORKER=1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		h, err := eval.PoolHealth(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.GPULayers != gpuLayers || h.Threads != 2 || len(h.Devices) == 0 || h.Devices[0].Type != "cpu" || h.Devices[0].Description == "" {
+			t.Fatalf("gpu-layers %d: health %+v: want the worker's settings and the CPU device first", gpuLayers, h)
+		}
+		pl, err := p.Placement(context.Background(), baseModel(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pl.Layers != 7 || pl.Workers != 1 || pl.Threads != 2 || pl.CPU != h.Devices[0].Description {
+			t.Fatalf("gpu-layers %d: placement %+v", gpuLayers, pl)
+		}
+		switch {
+		case len(h.GPUs) > 0 && gpuLayers != 0:
+			if !pl.OnGPU() || pl.Offloaded != 7 || pl.Unused != "" {
+				t.Fatalf("GPU backend loaded, gpu-layers auto: placement %+v, want all 7 layers offloaded", pl)
+			}
+		default:
+			if pl.OnGPU() || pl.Offloaded != 0 || !strings.HasPrefix(pl.String(), "CPU, 2 threads (") {
+				t.Fatalf("gpu-layers %d, GPUs %q: placement %q, want the CPU", gpuLayers, h.GPUs, pl)
+			}
+			if gpus := eval.SystemGPUs(); (len(gpus) > 0 || len(h.GPUs) > 0) != (pl.Unused != "") {
+				t.Fatalf("machine GPUs %q, worker GPUs %q: unused = %q", gpus, h.GPUs, pl.Unused)
+			}
+		}
+		t.Logf("gpu-layers %d: %s", gpuLayers, pl)
+	}
+}
+
+// BenchmarkPerplexityScoring times perplexity in a worker's session —
+// decode plus the Go scoring of every logit — on the zoo base over 16
+// windows of 256 of the Opticks, scoring serially after each decode and
+// overlapped with the next decode (PerplexityOptions.Overlap), in the same
+// process; tokens/s is reported per variant.
+func BenchmarkPerplexityScoring(b *testing.B) {
+	m, err := llm.Load(baseModel(b), llm.ModelParams{GPULayers: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	threads := runtime.NumCPU()
+	c, err := m.NewContext(llm.ContextParams{Size: 256, Batch: 256, Threads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	sess := &session{Model: m, ctx: c}
+	text := opticks(b)
+	const windows = 16
+	for _, overlap := range []bool{false, true} {
+		name := map[bool]string{false: "serial", true: "overlap"}[overlap]
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := eval.Perplexity(context.Background(), sess, text, eval.PerplexityOptions{Context: 256, Chunks: windows, Overlap: overlap}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*windows*256)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
