@@ -268,6 +268,11 @@ func (c *Coordinator) onResult(msg jetstream.Msg) {
 		return
 	}
 	o := &Outcome{Result: r, msg: msg}
+	if r.Kind == KindStart {
+		// A signal, not an answer: never kept for a later coordinator.
+		_ = msg.Ack()
+		o.msg = nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if w, ok := c.waiters[r.Key]; ok {
@@ -275,7 +280,9 @@ func (c *Coordinator) onResult(msg jetstream.Msg) {
 		w.ch <- o
 		return
 	}
-	c.unclaimed[r.Key] = o
+	if o.msg != nil {
+		c.unclaimed[r.Key] = o
+	}
 }
 
 func (c *Coordinator) onProgress(m *nats.Msg) {

@@ -57,6 +57,7 @@ type host struct {
 	opt   HostOptions
 	obj   jetstream.ObjectStore
 	reg   jetstream.KeyValue
+	quit  context.CancelFunc // stops serving
 	busy  atomic.Int32
 	done  atomic.Int32
 	mu    sync.Mutex
@@ -84,6 +85,7 @@ func Serve(ctx context.Context, nc *nats.Conn, info RunInfo, exec Executor, opt 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	h.quit = cancel
 	go h.heartbeat(ctx, "ready")
 	var wg sync.WaitGroup
 	for range opt.Slots {
@@ -182,6 +184,19 @@ func (h *host) run(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	res.Reply = reply
+	var noWorkers *eval.StartError
+	if errors.As(err, &noWorkers) {
+		_ = msg.Nak() // not the job's fault: another host may run it
+		if !h.opt.Local {
+			h.opt.Logf("%s: %v; this host takes no more jobs", h.opt.Name, err)
+			h.quit()
+			return
+		}
+		// The coordinator's own workers: the run stops with the reason.
+		res.Kind, res.Err, res.Attempts = KindStart, noWorkers.Err.Error(), noWorkers.Attempts
+		h.finishNoAck(ctx, res, t0)
+		return
+	}
 	if err != nil {
 		var we *eval.WorkerError
 		if errors.As(err, &we) {
@@ -206,11 +221,32 @@ func (h *host) run(ctx context.Context, msg jetstream.Msg) {
 // finish publishes the result (retrying while disconnected), then acks
 // the job.
 func (h *host) finish(ctx context.Context, msg jetstream.Msg, res Result, t0 time.Time) {
+	if !h.publish(ctx, res, t0) {
+		return // the job is redelivered
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = msg.DoubleAck(actx)
+}
+
+// finishNoAck publishes a result for a job handed back (a start failure:
+// sent without a message id, since it does not answer the job).
+func (h *host) finishNoAck(ctx context.Context, res Result, t0 time.Time) {
+	res.Seconds = time.Since(t0).Seconds()
+	if raw, err := json.Marshal(res); err == nil {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, _ = h.js.Publish(pctx, h.n.resultSubject(res.Key), raw)
+	}
+}
+
+// publish sends the result with Nats-Msg-Id = its key, retrying while
+// disconnected; false if ctx ended first.
+func (h *host) publish(ctx context.Context, res Result, t0 time.Time) bool {
 	res.Seconds = time.Since(t0).Seconds()
 	raw, err := json.Marshal(res)
 	if err != nil {
-		_ = msg.Term()
-		return
+		return false
 	}
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -220,13 +256,11 @@ func (h *host) finish(ctx context.Context, msg jetstream.Msg, res Result, t0 tim
 			break
 		}
 		if ctx.Err() != nil {
-			return // the job is redelivered
+			return false
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_ = msg.DoubleAck(actx)
+	return true
 }
 
 // resolveTexts fetches a job's texts from the run's object store (once).

@@ -94,14 +94,18 @@ type Result struct {
 	// eval.KindInput, eval.KindInternal, or KindCrash / KindUndelivered).
 	Err        string  `json:"error,omitempty"`
 	Kind       string  `json:"kind,omitempty"`
-	Deliveries int     `json:"deliveries"` // times the job was handed out
-	Seconds    float64 `json:"seconds"`    // on the host, from fetch to result
+	Attempts   int     `json:"attempts,omitempty"` // KindStart: worker starts that failed
+	Deliveries int     `json:"deliveries"`         // times the job was handed out
+	Seconds    float64 `json:"seconds"`            // on the host, from fetch to result
 }
 
 // Failure kinds of a Result beyond the worker protocol's.
 const (
 	KindCrash       = "crash"       // the job crashed an evaluation worker MaxDeliver times
 	KindUndelivered = "undelivered" // handed out MaxDeliver times, no host finished it
+	// KindStart: the coordinator's own workers cannot start (eval.StartError);
+	// the run stops. The job itself is handed back.
+	KindStart = "start"
 )
 
 // Progress is a running job's progress, published on core NATS (not

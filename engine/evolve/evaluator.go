@@ -132,6 +132,10 @@ func (ev *evaluator) measure(ctx context.Context, id string, r *merge.Recipe, re
 	reply := out.Reply
 	rec.MergeSec, rec.EvalSec = reply.MergeSeconds, reply.EvalSeconds
 	ev.tensors.Add(int64(reply.Kept + reply.CacheHits))
+	if out.Kind == dist.KindStart {
+		ev.recorded(rec.Key) // nothing to record: the run stops
+		return Scores{}, &eval.StartError{Attempts: out.Attempts, Err: errors.New(out.Err)}
+	}
 	if out.Err != "" {
 		return Scores{}, errors.New(out.Err)
 	}

@@ -89,6 +89,9 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 		}
 	}
 	prompt := eval.DefaultCoherencePrompts()[0]
+	if ps := e.cfg.Evaluation.CoherencePrompts; len(ps) > 0 {
+		prompt = ps[0]
+	}
 	for _, m := range models {
 		e.events.logf("info", "held-out evaluation of %s", m.name)
 		reply, err := e.ev.pool.Perplexity(ctx, m.path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)
@@ -104,14 +107,25 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 			logSum += math.Log(t.Perplexity)
 		}
 		ms.GeoMean = math.Exp(logSum / float64(len(reply.Texts)))
+		// The coherence and the sample are reported, not relied on: a
+		// failure leaves the reason in the comparison and the log.
 		if coh, err := e.ev.coherence(ctx, m.path); err == nil {
 			ms.Coherence = coh.Score
+		} else if ctx.Err() != nil {
+			return ctx.Err()
 		} else {
-			e.events.logf("warn", "coherence of %s: %v", m.name, err)
+			ms.CoherenceError = err.Error()
+			e.events.logf("warn", "held-out coherence of %s: %v", m.name, err)
 		}
 		g, err := e.ev.pool.Generate(ctx, m.path, prompt, eval.GenerateOptions{SamplingOptions: eval.SamplingOptions{Temperature: 0, RepeatPenalty: 1.1, RepeatLastN: 64}, MaxTokens: 40}, nil)
-		if err == nil {
+		switch {
+		case err == nil:
 			ms.Sample = prompt + strings.TrimRight(g.Text, " \n")
+		case ctx.Err() != nil:
+			return ctx.Err()
+		default:
+			ms.SampleError = err.Error()
+			e.events.logf("warn", "held-out sample of %s: %v", m.name, err)
 		}
 		res.Comparison = append(res.Comparison, ms)
 	}
