@@ -181,8 +181,8 @@ func TestRefusedWorker(t *testing.T) {
 		logged = append(logged, fmt.Sprintf(f, a...))
 		mu.Unlock()
 	}}, Evomerge: "v0.0.1", Llama: "v0.0.1",
-		Start: func(context.Context, RunInfo, eval.PrepareRequest) (Executor, func(), error) {
-			return old, func() {}, nil
+		Start: func(context.Context, RunInfo, eval.PrepareRequest) (Started, error) {
+			return Started{Exec: old}, nil
 		}})
 	select {
 	case ch := <-changes:
@@ -199,8 +199,8 @@ func TestRefusedWorker(t *testing.T) {
 	mu.Unlock()
 	good := &scorer{runs: map[string]int{}}
 	go Join(ctx, dial(t, url), JoinOptions{HostOptions: HostOptions{Name: "good"},
-		Start: func(context.Context, RunInfo, eval.PrepareRequest) (Executor, func(), error) {
-			return good, func() {}, nil
+		Start: func(context.Context, RunInfo, eval.PrepareRequest) (Started, error) {
+			return Started{Exec: good}, nil
 		}})
 	o, err := c.Submit(ctx, Job{Key: "k", Request: eval.CandidateRequest{Recipe: "linear"}}, nil)
 	if err != nil {

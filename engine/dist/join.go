@@ -19,14 +19,23 @@ import (
 	"github.com/evomerge/evomerge/engine/eval"
 )
 
+// Started is a host's executor for a run and what the registry shows of
+// it; Stop releases it when the run is over.
+type Started struct {
+	Exec   Executor
+	Stop   func()
+	Device string
+	VRAM   int64
+}
+
 // JoinOptions configure a host that joins runs from a server.
 type JoinOptions struct {
 	HostOptions
 	// CacheDir keeps sources fetched from runs' object stores, by sha256.
 	CacheDir string
 	// Start builds the executor for a run, its sources resolved to local
-	// files in prep; stop releases it when the run is over.
-	Start func(ctx context.Context, info RunInfo, prep eval.PrepareRequest) (exec Executor, stop func(), err error)
+	// files in prep.
+	Start func(ctx context.Context, info RunInfo, prep eval.PrepareRequest) (Started, error)
 	// Evomerge and Llama override this binary's versions (tests).
 	Evomerge, Llama string
 }
@@ -133,13 +142,19 @@ func joinRun(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, info Ru
 		prep.Sources = append(prep.Sources, s)
 	}
 	prep.Scratch = ""
-	exec, stop, err := opt.Start(ctx, info, prep)
+	st, err := opt.Start(ctx, info, prep)
 	if err != nil {
 		return refuse(err.Error())
 	}
-	defer stop()
-	opt.Logf("serving run %s with %d slots", info.Run, opt.Slots)
-	return Serve(ctx, nc, info, exec, opt.HostOptions)
+	if st.Stop != nil {
+		defer st.Stop()
+	}
+	ho := opt.HostOptions
+	if st.Device != "" {
+		ho.Device, ho.VRAM = st.Device, st.VRAM
+	}
+	opt.Logf("serving run %s with %d slots on %s", info.Run, ho.Slots, ho.Device)
+	return Serve(ctx, nc, info, st.Exec, ho)
 }
 
 // watchRunEnd calls end once the run's job stream is gone.

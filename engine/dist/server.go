@@ -115,13 +115,13 @@ func Dial(url, name string) (*nats.Conn, error) {
 	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
 		nats.RetryOnFailedConnect(false))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", redact(url), err)
+		return nil, fmt.Errorf("connecting to %s: %w", Redact(url), err)
 	}
 	return nc, nil
 }
 
-// redact hides a URL's token or password.
-func redact(u string) string {
+// Redact hides a URL's token or password.
+func Redact(u string) string {
 	if i, j := strings.Index(u, "://"), strings.LastIndex(u, "@"); i >= 0 && j > i {
 		return u[:i+3] + "…@" + u[j+1:]
 	}

@@ -133,7 +133,7 @@ func (e *engine) openQueue(ctx context.Context, prep eval.PrepareRequest, pool *
 		go func() {
 			defer close(q.hostDone)
 			err := dist.Serve(hctx, q.nc, q.coord.Info(), dist.PoolExecutor{Pool: pool},
-				dist.HostOptions{Name: "coordinator", Slots: pool.Size(), Local: true,
+				dist.HostOptions{Name: "coordinator", Slots: pool.Size(), Local: true, Device: e.device.Short(),
 					Logf: func(f string, a ...any) { e.events.logf("warn", f, a...) }})
 			if err != nil && !errors.Is(err, context.Canceled) {
 				e.events.logf("error", "local workers stopped taking jobs: %v", err)
