@@ -27,7 +27,7 @@ func join(ctx context.Context, f joinFlags) error {
 	if err != nil {
 		return err
 	}
-	nc, err := dist.Dial(f.url, "evomerge worker")
+	nc, err := dist.DialWorker(f.url, "evomerge worker")
 	if err != nil {
 		return err
 	}

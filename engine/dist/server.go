@@ -108,12 +108,22 @@ func (s *Server) Close() {
 	s.ns.WaitForShutdown()
 }
 
-// Dial connects to a server by URL (nats://[TOKEN@]HOST:PORT or tls://),
-// reconnecting for as long as ctx-independent callers keep it open: a
-// coordinator that restarts finds its workers again.
+// Dial connects to a server by URL (nats://[TOKEN@]HOST:PORT or tls://);
+// once connected it reconnects for as long as the connection is open, so
+// a coordinator that restarts finds its workers again.
 func Dial(url, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
-		nats.RetryOnFailedConnect(false))
+	return connect(url, name, false)
+}
+
+// DialWorker is Dial for a worker: a server that is not up yet is waited
+// for, not an error.
+func DialWorker(url, name string) (*nats.Conn, error) {
+	return connect(url, name, true)
+}
+
+func connect(url, name string, wait bool) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(wait))
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", Redact(url), err)
 	}
