@@ -108,7 +108,7 @@ func (e *engine) openQueue(ctx context.Context, prep eval.PrepareRequest, pool *
 	q.coord, err = dist.OpenCoordinator(ctx, q.nc, dist.CoordinatorOptions{Info: info,
 		Known: func(key string) bool { return e.ledger.lookup(key) != nil },
 		Workers: func(_ []dist.WorkerInfo, change string) {
-			if change != "" {
+			if change != "" && d.Remote() { // alone, the local pool is no news
 				e.events.logf("info", "%s", change)
 			}
 		}})
