@@ -17,6 +17,7 @@ type joinFlags struct {
 	threads  int
 	gpu      int
 	cacheDir string
+	tlsCA    string
 }
 
 // join serves the runs of a coordinator (or a NATS server) until ctx
@@ -27,7 +28,7 @@ func join(ctx context.Context, f joinFlags) error {
 	if err != nil {
 		return err
 	}
-	nc, err := dist.DialWorker(f.url, "evomerge worker")
+	nc, err := dist.DialWorker(f.url, "evomerge worker", f.tlsCA)
 	if err != nil {
 		return err
 	}

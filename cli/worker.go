@@ -36,6 +36,7 @@ worker the workbench starts, speaking a protocol on stdin/stdout.`,
 		},
 	}
 	cmd.Flags().StringVar(&jf.url, "join", "", "take jobs from the coordinator at nats://TOKEN@HOST:PORT (or tls://)")
+	cmd.Flags().StringVar(&jf.tlsCA, "tls-ca", "", "with --join: PEM file of the CA that signed the coordinator's certificate (default: the system roots)")
 	cmd.Flags().IntVar(&jf.slots, "slots", 1, "with --join: jobs at once, one worker process each")
 	cmd.Flags().StringVar(&jf.cacheDir, "cache-dir", "", "with --join: where sources fetched from the coordinator are kept (default: the user cache directory)")
 	cmd.Flags().IntVar(&opt.Threads, "threads", 0, "CPU threads (default: all; with --join, split among the slots)")

@@ -57,7 +57,7 @@ type Options struct {
 	Threads   int    // CPU threads (default all)
 	GPULayers int    // −1: GPU rows when a GPU backend is found; 0: CPU only
 	Env       []string
-	Skip      map[string]bool // groups to skip: "merge", "eval", "turnaround", "inplace", "overhead"
+	Skip      map[string]bool // groups to skip: "merge", "eval", "turnaround", "inplace", "overhead", "distributed"
 	Log       io.Writer       // progress lines (may be nil)
 }
 
@@ -86,6 +86,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		{"turnaround", turnaroundBench},
 		{"inplace", inplaceBench},
 		{"overhead", overheadBench},
+		{"distributed", distBench},
 	}
 	for _, g := range groups {
 		if opt.Skip[g.name] {

@@ -112,18 +112,23 @@ func (s *Server) Close() {
 // once connected it reconnects for as long as the connection is open, so
 // a coordinator that restarts finds its workers again.
 func Dial(url, name string) (*nats.Conn, error) {
-	return connect(url, name, false)
+	return connect(url, name, false, "")
 }
 
 // DialWorker is Dial for a worker: a server that is not up yet is waited
-// for, not an error.
-func DialWorker(url, name string) (*nats.Conn, error) {
-	return connect(url, name, true)
+// for, not an error; ca, when set, is the PEM file of the CA that signed
+// a TLS server's certificate.
+func DialWorker(url, name, ca string) (*nats.Conn, error) {
+	return connect(url, name, true, ca)
 }
 
-func connect(url, name string, wait bool) (*nats.Conn, error) {
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.RetryOnFailedConnect(wait))
+func connect(url, name string, wait bool, ca string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(wait)}
+	if ca != "" {
+		opts = append(opts, nats.RootCAs(ca))
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", Redact(url), err)
 	}

@@ -77,7 +77,7 @@ func (h landscapeHost) Execute(ctx context.Context, job *dist.Job, progress func
 func testHost(url, dir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	nc, err := dist.DialWorker(url, "test host")
+	nc, err := dist.DialWorker(url, "test host", "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
