@@ -2,6 +2,8 @@ package dist
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,10 @@ const (
 	workerTTL = 5 * Heartbeat
 	// dedupWindow is how long a job or result id is remembered.
 	dedupWindow = time.Hour
+	// resultAckWait is how long a result stays with the coordinator it was
+	// delivered to before it is delivered again: a coordinator that was
+	// killed holding results gets them back this soon after --resume.
+	resultAckWait = 5 * time.Second
 )
 
 // CoordinatorOptions configure the coordinator side of a run.
@@ -49,6 +55,7 @@ type Coordinator struct {
 	runs    jetstream.KeyValue
 	workers jetstream.KeyValue
 	opt     CoordinatorOptions
+	session string // this coordinator's part of the jobs' message ids
 	cc      jetstream.ConsumeContext
 	prog    *nats.Subscription
 	stop    chan struct{}
@@ -95,7 +102,12 @@ func OpenCoordinator(ctx context.Context, nc *nats.Conn, opt CoordinatorOptions)
 	if info.Started.IsZero() {
 		info.Started = time.Now()
 	}
-	c := &Coordinator{nc: nc, js: js, n: names{info.Run}, info: info, opt: opt, stop: make(chan struct{}), done: make(chan struct{}),
+	var nonce [4]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, err
+	}
+	c := &Coordinator{nc: nc, js: js, n: names{info.Run}, info: info, opt: opt, session: hex.EncodeToString(nonce[:]),
+		stop: make(chan struct{}), done: make(chan struct{}),
 		texts: map[string]string{}, waiters: map[string]*waiter{}, unclaimed: map[string]*Outcome{}, seen: map[string]WorkerInfo{}}
 	if err := c.setup(ctx); err != nil {
 		return nil, fmt.Errorf("job server: %w", err)
@@ -109,6 +121,13 @@ func (c *Coordinator) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Jobs a previous coordinator of this run left are dropped: the
+	// resumed run publishes again the candidates it still needs (a job
+	// that had been handed out MaxDeliver times would otherwise sit in the
+	// stream, undeliverable).
+	if err := jobs.Purge(ctx); err != nil {
+		return err
+	}
 	if _, err := jobs.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: hostsConsumer, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: c.info.AckWait, MaxDeliver: c.info.MaxDeliver + 1, MaxAckPending: -1}); err != nil {
 		return err
@@ -119,7 +138,7 @@ func (c *Coordinator) setup(ctx context.Context) error {
 		return err
 	}
 	rc, err := results.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: resultsConsumer, AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: 10 * time.Minute, MaxAckPending: -1})
+		AckWait: resultAckWait, MaxAckPending: -1})
 	if err != nil {
 		return err
 	}
@@ -210,9 +229,10 @@ func (c *Coordinator) textRefs(ctx context.Context, texts []eval.Text) ([]TextRe
 // ErrBusy is returned by Submit for a key that is already in flight.
 var ErrBusy = errors.New("a job with this key is already in flight")
 
-// Submit publishes a job (Nats-Msg-Id = job.Key) and waits for its
-// result; progress receives the host's progress. A result already
-// pending for the key (a resumed run) is returned without publishing.
+// Submit publishes a job (Nats-Msg-Id = job.Key and this coordinator's
+// session) and waits for its result (Nats-Msg-Id = job.Key); progress
+// receives the host's progress. A result already pending for the key (a
+// resumed run) is returned without publishing.
 // The caller acks the outcome once it has recorded it.
 func (c *Coordinator) Submit(ctx context.Context, job Job, progress func(stage string, done, total int)) (*Outcome, error) {
 	c.mu.Lock()
@@ -246,7 +266,7 @@ func (c *Coordinator) Submit(ctx context.Context, job Job, progress func(stage s
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.js.Publish(ctx, c.n.jobSubject(), raw, jetstream.WithMsgID(job.Key)); err != nil {
+	if _, err := c.js.Publish(ctx, c.n.jobSubject(), raw, jetstream.WithMsgID(job.Key+"."+c.session)); err != nil {
 		return nil, fmt.Errorf("publishing job %s: %w", job.ID, err)
 	}
 	select {
@@ -281,7 +301,7 @@ func (c *Coordinator) onResult(msg jetstream.Msg) {
 		return
 	}
 	if o.msg != nil {
-		c.unclaimed[r.Key] = o
+		c.unclaimed[r.Key] = o // a redelivery replaces the delivery it repeats
 	}
 }
 
@@ -397,6 +417,13 @@ func (c *Coordinator) Close(finished bool) {
 		_ = c.prog.Unsubscribe()
 	}
 	if !finished {
+		// Results nobody claimed go back to the stream at once, for the
+		// coordinator that resumes the run.
+		c.mu.Lock()
+		for _, o := range c.unclaimed {
+			_ = o.msg.Nak()
+		}
+		c.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -70,7 +70,8 @@ type TextRef struct {
 type Job struct {
 	Run string `json:"run"`
 	// Key identifies the job (the candidate's recipe key); it is the
-	// Nats-Msg-Id of the job and of its result.
+	// Nats-Msg-Id of its result, and with the coordinator's session that
+	// of the job.
 	Key string `json:"key"`
 	ID  string `json:"id"` // the candidate's id, for logs ("g3-c07")
 	// Model, when set, names a source to score as it is (a recipe that is
