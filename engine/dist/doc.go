@@ -19,7 +19,9 @@
 //     (no prefetch). A job is handed out at most MaxDeliver+1 times: the
 //     extra delivery is not run; the host that receives it records the job
 //     failed ("handed out N times without a result"), so a job that kills
-//     every worker it reaches cannot stall the run.
+//     every host it reaches cannot stall the run. A crash of an evaluation
+//     worker process inside a host (a llama.cpp abort) is the candidate's
+//     outcome, as on one machine: the pool replaces the worker.
 //   - A host publishes the result with Nats-Msg-Id = the job key before it
 //     acks the job, so a job redelivered after a late ack yields a second
 //     result that the results stream drops as a duplicate. The results

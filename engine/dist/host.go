@@ -198,19 +198,23 @@ func (h *host) run(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	if err != nil {
+		// What the worker reported, or a crash of the worker process (a
+		// llama.cpp abort: the pool has replaced it), is the candidate's
+		// outcome, as on one machine. Anything else (the host's own
+		// trouble) hands the job back until its last delivery.
 		var we *eval.WorkerError
-		if errors.As(err, &we) {
+		var ce *eval.CrashError
+		switch {
+		case errors.As(err, &we):
 			res.Kind = we.Kind
-		} else if deliveries < h.info.MaxDeliver {
+		case errors.As(err, &ce):
+			res.Kind = KindCrash
+		case deliveries < h.info.MaxDeliver:
 			h.opt.Logf("%s failed on %s (delivery %d of %d), handing it back: %v", job.ID, h.opt.Name, deliveries, h.info.MaxDeliver, err)
 			_ = msg.NakWithDelay(time.Second)
 			return
-		} else {
+		default:
 			res.Kind = eval.KindInternal
-			var ce *eval.CrashError
-			if errors.As(err, &ce) {
-				res.Kind = KindCrash
-			}
 		}
 		res.Err = err.Error()
 	}

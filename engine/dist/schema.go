@@ -102,7 +102,7 @@ type Result struct {
 
 // Failure kinds of a Result beyond the worker protocol's.
 const (
-	KindCrash       = "crash"       // the job crashed an evaluation worker MaxDeliver times
+	KindCrash       = "crash"       // the job crashed the evaluation worker process
 	KindUndelivered = "undelivered" // handed out MaxDeliver times, no host finished it
 	// KindStart: the coordinator's own workers cannot start (eval.StartError);
 	// the run stops. The job itself is handed back.
