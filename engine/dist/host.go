@@ -101,10 +101,14 @@ func Serve(ctx context.Context, nc *nats.Conn, info RunInfo, exec Executor, opt 
 	return nil
 }
 
+// pollWait bounds one pull request of an idle slot, and so how long a
+// host takes to notice it should stop.
+const pollWait = 250 * time.Millisecond
+
 // slot fetches one job at a time (no prefetch) and runs it.
 func (h *host) slot(ctx context.Context, cons jetstream.Consumer) {
 	for ctx.Err() == nil {
-		msg, err := cons.Next(jetstream.FetchMaxWait(Heartbeat))
+		msg, err := cons.Next(jetstream.FetchMaxWait(pollWait))
 		if err == nil {
 			h.run(ctx, msg)
 			continue
