@@ -233,6 +233,19 @@ func TestDistributedWorkers(t *testing.T) {
 	want := runBounded(t, one, Options{})
 	onceEach(t, "one host", one.Output.Dir, want.Evaluations)
 
+	// The same on an existing server (distributed.server) instead of the
+	// embedded one.
+	srv, err := dist.StartServer(dist.ServerOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Token: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ext := distConfig(t, 0)
+	ext.Distributed.Listen, ext.Distributed.Token = "", ""
+	ext.Distributed.Server = "nats://s3cret@" + srv.Addr()
+	startProc(t, hostEnv+"="+ext.Distributed.Server, hostDir+"="+t.TempDir())
+	sameResult(t, "existing server", runBounded(t, ext, Options{}), want)
+
 	port = freePort(t)
 	cfg := distConfig(t, port)
 	dir = t.TempDir()
