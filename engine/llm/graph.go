@@ -237,6 +237,8 @@ func (g *GraphMerger) Merge(w Weight, form GraphForm) error {
 		return fmt.Errorf("weight %s %v: a source tensor has another shape: %w", w.Name, w.Shape, ErrGraphIneligible)
 	case -2:
 		return fmt.Errorf("weight %s: cannot allocate the merge graph on %s", w.Name, g.device)
+	case -4:
+		return fmt.Errorf("weight %s: %s does not support an operation of the merge graph: %w", w.Name, g.device, ErrGraphIneligible)
 	default:
 		return fmt.Errorf("weight %s: the merge graph failed on %s", w.Name, g.device)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"math"
 	"testing"
 
@@ -80,7 +81,7 @@ func checkGraphMerge(t *testing.T, r *merge.Recipe) {
 	goModel, goWeights := load()
 	defer goModel.Close()
 
-	g, err := NewGraphMerger(graphModel, 2)
+	g, err := NewGraphMerger(graphModel, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,4 +262,90 @@ func graphPerplexity(t *testing.T, m *Model) float64 {
 		nll += mx + math.Log(s) - float64(row[toks[i+1]])
 	}
 	return math.Exp(nll / float64(len(toks)-1))
+}
+
+// TestGraphCopyConvertsAndRefuses: a one-term copy of a Q8_0 source into
+// an F16 weight (dequantized to F32, rounded to F16) equals the codec's
+// decode and encode; a source of a type the graph cannot read, a source
+// of another shape and a missing source are refused, leaving the weight
+// as it was.
+func TestGraphCopyConvertsAndRefuses(t *testing.T) {
+	m, err := Load(zoo.Model(zoo.Base), ModelParams{GPULayers: 0, Writable: true})
+	if err != nil {
+		t.Fatalf("%v (run `make zoo`)", err)
+	}
+	defer m.Close()
+	ws, err := m.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGraphMerger(m, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	expert := zoo.Model(zoo.Experts()[0])
+	f, err := gguf.Open(expert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const name = "blk.0.attn_q.weight"
+	ti, _ := f.Tensor(name)
+	var w Weight
+	for _, x := range ws {
+		if x.Name == name {
+			w = x
+		}
+	}
+	if ti.Type != gguf.TypeQ8_0 || w.Type != gguf.TypeF16 {
+		t.Fatalf("zoo: %s is %s in the expert and %s in the base; the test wants Q8_0 and F16", name, ti.Type, w.Type)
+	}
+	src := mustRead(t, f, ti)
+	op := GraphOperand{Source: expert, Tensor: name}
+	if err := g.Upload(op, ti.Type, ti.Shape, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Merge(w, GraphForm{Terms: []GraphTerm{{GraphOperand: op, Coef: 1}}, Scale: 1}); err != nil {
+		t.Fatal(err)
+	}
+	vals := make([]float32, ti.Elements())
+	if err := (Codec{}).Decode(ti.Type, vals, src); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, w.Bytes)
+	if err := (Codec{}).Encode(w.Type, want, vals, int(ti.Shape[0])); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, w.Bytes)
+	if err := m.GetWeight(w, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the Q8_0 source copied into the F16 weight differs from the codec's decode and encode")
+	}
+
+	q4 := GraphOperand{Source: "q4", Tensor: name}
+	if err := g.Upload(q4, gguf.TypeQ4_0, ti.Shape, make([]byte, gguf.TypeQ4_0.RowBytes(ti.Elements()))); !errors.Is(err, ErrGraphIneligible) {
+		t.Errorf("uploading a Q4_0 source: %v, want ErrGraphIneligible", err)
+	}
+	other := GraphOperand{Source: "short", Tensor: name}
+	if err := g.Upload(other, gguf.TypeF32, []uint64{ti.Shape[0]}, make([]byte, 4*ti.Shape[0])); err != nil {
+		t.Fatal(err)
+	}
+	for _, form := range []GraphForm{
+		{Terms: []GraphTerm{{GraphOperand: other, Coef: 0.5}}, Scale: 1},
+		{Terms: []GraphTerm{{GraphOperand: GraphOperand{Source: "nowhere", Tensor: name}, Coef: 1}}, Scale: 1},
+		{Scale: 1},
+	} {
+		if err := g.Merge(w, form); err == nil {
+			t.Errorf("merging %+v was accepted", form)
+		}
+	}
+	if err := m.GetWeight(w, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("a refused merge changed the weight")
+	}
 }

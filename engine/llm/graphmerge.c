@@ -36,6 +36,9 @@ struct ggml_tensor *  ggml_sub(struct ggml_context * ctx, struct ggml_tensor * a
 struct ggml_tensor *  ggml_cpy(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_cgraph *  ggml_new_graph(struct ggml_context * ctx);
 void                  ggml_build_forward_expand(struct ggml_cgraph * cgraph, struct ggml_tensor * tensor);
+int                   ggml_graph_n_nodes(struct ggml_cgraph * cgraph);
+struct ggml_tensor *  ggml_graph_node(struct ggml_cgraph * cgraph, int i);
+bool                  ggml_backend_supports_op(struct ggml_backend * backend, const struct ggml_tensor * op);
 
 struct ggml_backend_buffer *      ggml_backend_alloc_ctx_tensors(struct ggml_context * ctx, struct ggml_backend * backend);
 void                              ggml_backend_buffer_free(struct ggml_backend_buffer * buffer);
@@ -141,9 +144,11 @@ static struct ggml_tensor * evm_f32(struct ggml_context * ctx, struct ggml_tenso
 //   acc = base + Σ coef_i·(x_i − base)  (task arithmetic)
 // in F32, in the order of the terms, acc ×= scale when scale != 1, and
 // copies acc into dst (converted to dst's type). A coefficient of 1 and a
-// single term without base skip the multiplication. Returns 0, or -1 when
-// the shapes differ, -2 when the graph cannot be allocated, -3 when the
-// computation fails.
+// single term without base skip the multiplication. Every node is checked
+// with ggml_backend_supports_op first (an unsupported op would abort the
+// process inside ggml). Returns 0, or -1 when the shapes differ, -2 when
+// the graph cannot be allocated, -3 when the computation fails, -4 when
+// the backend does not support one of the operations.
 int evm_graph_merge(struct ggml_backend * be, struct ggml_gallocr * galloc, struct ggml_tensor * dst,
                     struct ggml_tensor * base, struct ggml_tensor ** xs, const float * coefs, int n, float scale) {
     if (n < 1) {
@@ -164,7 +169,9 @@ int evm_graph_merge(struct ggml_backend * be, struct ggml_gallocr * galloc, stru
     }
     struct ggml_tensor * acc;
     if (base == NULL && n == 1 && coefs[0] == 1.0f && scale == 1.0f) {
-        acc = xs[0]; // a copy, converted by ggml_cpy
+        // A copy: bytes when the types agree, else through F32 (ggml
+        // converts quantized types to F32 only).
+        acc = ((const struct evm_graph_head *) xs[0])->type == ((const struct evm_graph_head *) dst)->type ? xs[0] : evm_f32(ctx, xs[0]);
     } else if (base == NULL) {
         acc = NULL;
         for (int i = 0; i < n; i++) {
@@ -185,6 +192,12 @@ int evm_graph_merge(struct ggml_backend * be, struct ggml_gallocr * galloc, stru
     }
     struct ggml_cgraph * gf = ggml_new_graph(ctx);
     ggml_build_forward_expand(gf, ggml_cpy(ctx, acc, dst));
+    for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+        if (!ggml_backend_supports_op(be, ggml_graph_node(gf, i))) {
+            ggml_free(ctx);
+            return -4;
+        }
+    }
     if (!ggml_gallocr_alloc_graph(galloc, gf)) {
         ggml_free(ctx);
         return -2;

@@ -355,7 +355,9 @@ func TestCandidatesUnderRetire(t *testing.T) {
 // merger's byte for byte; TIES (sparsified) and slerp take the Go kernels,
 // and a repeated candidate keeps every weight.
 func TestGraphMergeInPlace(t *testing.T) {
-	s := &server{opt: Options{Threads: 2, MaxModels: 2}, out: json.NewEncoder(io.Discard)}
+	// One thread: ggml's CPU threads wait for each other at every graph
+	// node by spinning, which on shared cores costs more than it gains.
+	s := &server{opt: Options{Threads: 1, MaxModels: 2}, out: json.NewEncoder(io.Discard)}
 	defer s.unloadAll()
 	if _, err := s.prepare(&eval.Request{Prepare: &eval.PrepareRequest{Sources: zooSources(t), GraphMerge: "sometimes"}}); err == nil ||
 		!strings.Contains(err.Error(), `graph_merge "sometimes"`) {

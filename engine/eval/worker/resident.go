@@ -591,7 +591,9 @@ func (r *resident) graphMerge(p *merge.Plan, i int) (ok bool, err error) {
 		gf.Base = &llm.GraphOperand{Source: form.Base.Source, Tensor: form.Base.Tensor}
 	}
 	r.holds[tp.Out.Name] = holding{} // unknown until the graph has run
-	if err := r.graph.Merge(ws[0], gf); err != nil {
+	if err := r.graph.Merge(ws[0], gf); errors.Is(err, llm.ErrGraphIneligible) {
+		return false, nil // the weight is untouched: the Go kernels merge it
+	} else if err != nil {
 		return false, fmt.Errorf("graph merge of tensor %s: %w", tp.Out.Name, err)
 	}
 	return true, nil
