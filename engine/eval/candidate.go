@@ -49,7 +49,7 @@ type PrepareRequest struct {
 	// candidates merged in place (linear, task arithmetic without
 	// sparsification): ggml graphs on the template's device, from source
 	// tensors uploaded there once (GraphMergeOn), or the Go kernels
-	// (GraphMergeOff). GraphMergeAuto (""), the default, is on when every
+	// (GraphMergeOff). GraphMergeAuto ("", or "auto"), the default, is on when every
 	// layer of the template is offloaded to a GPU and off otherwise: on the
 	// CPU the Go kernels are the path.
 	GraphMerge string `json:"graph_merge,omitempty"`
@@ -57,7 +57,7 @@ type PrepareRequest struct {
 
 // Values of PrepareRequest.GraphMerge.
 const (
-	GraphMergeAuto = ""
+	GraphMergeAuto = "auto" // "" means the same
 	GraphMergeOn   = "on"
 	GraphMergeOff  = "off"
 )

@@ -116,9 +116,9 @@ func (s *server) prepare(req *eval.Request) (any, error) {
 	spec := *req.Prepare
 	spec.Sources = slices.Clone(spec.Sources)
 	switch spec.GraphMerge {
-	case eval.GraphMergeAuto, eval.GraphMergeOn, eval.GraphMergeOff:
+	case "", eval.GraphMergeAuto, eval.GraphMergeOn, eval.GraphMergeOff:
 	default:
-		return nil, inputErrorf("prepare: graph_merge %q: want %q, %q or empty (auto)", spec.GraphMerge, eval.GraphMergeOn, eval.GraphMergeOff)
+		return nil, inputErrorf("prepare: graph_merge %q: want %q, %q or %q (the default)", spec.GraphMerge, eval.GraphMergeOn, eval.GraphMergeOff, eval.GraphMergeAuto)
 	}
 	paths := map[string]string{}
 	for i := range spec.Sources {
@@ -196,7 +196,7 @@ func newResident(spec eval.PrepareRequest, paths map[string]string, template str
 		r.holds[w.Name] = holding{valid: true, template: true}
 	}
 	onGPU := m.Offloaded() > 0 && m.Offloaded() == m.OffloadableLayers()
-	if spec.GraphMerge == eval.GraphMergeOn || (spec.GraphMerge == eval.GraphMergeAuto && onGPU) {
+	if spec.GraphMerge == eval.GraphMergeOn || (spec.GraphMerge != eval.GraphMergeOff && onGPU) {
 		if r.graph, err = llm.NewGraphMerger(m, threads); err != nil {
 			r.close()
 			return nil, fmt.Errorf("graph merge: %w", err)
