@@ -110,6 +110,11 @@ type graphSource struct {
 // caller merges it another way.
 var ErrGraphIneligible = errors.New("not eligible for the graph merge")
 
+// ErrGraphNoMemory marks a source tensor the device has no room for (the
+// uploaded sources take their files' size in device memory); the caller
+// merges the weights that need it another way.
+var ErrGraphNoMemory = errors.New("no device memory left for the graph merge's sources")
+
 // NewGraphMerger starts a backend on the device holding m's weights (the
 // device of its first repeating-layer weight, or its first weight) with
 // threads threads (CPU backend).
@@ -186,7 +191,7 @@ func (g *GraphMerger) Upload(op GraphOperand, typ gguf.Type, shape []uint64, dat
 	s := &graphSource{}
 	s.t = C.evm_graph_upload(g.be, C.int(typ), &ne[0], unsafe.Pointer(&data[0]), C.size_t(len(data)), &s.ctx, &s.buf)
 	if s.t == nil {
-		return fmt.Errorf("source %s tensor %s: cannot allocate %d bytes on %s", op.Source, op.Tensor, len(data), g.device)
+		return fmt.Errorf("source %s tensor %s: %d bytes on %s (%d uploaded): %w", op.Source, op.Tensor, len(data), g.device, g.bytes, ErrGraphNoMemory)
 	}
 	g.sources[op] = s
 	g.bytes += int64(len(data))

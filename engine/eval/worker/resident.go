@@ -55,7 +55,9 @@ import (
 // a result that overflows the weight's type is written as ±Inf instead
 // of failing the candidate. On the CPU the Go kernels are the default:
 // they stream the sources from the page cache, where the graph holds a
-// copy of every source tensor it uses.
+// copy of every source tensor it uses. The uploaded sources take their
+// files' size in device memory; when the device is full, the weights
+// needing a source that did not fit take the Go kernels.
 //
 // GPU: with a GPU backend the template is offloaded like any model and
 // SetWeight uploads. The resident contexts are never freed (the process
@@ -624,7 +626,9 @@ func (r *resident) graphUpload(op merge.Operand) (ok bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("graph merge: %w", err)
 	}
-	if err := r.graph.Upload(gop, ti.Type, ti.Shape, data); err != nil {
+	if err := r.graph.Upload(gop, ti.Type, ti.Shape, data); errors.Is(err, llm.ErrGraphNoMemory) {
+		return false, nil // the device is full: the Go kernels merge what needs this source
+	} else if err != nil {
 		return false, fmt.Errorf("graph merge: %w", err)
 	}
 	return true, nil
