@@ -198,10 +198,16 @@ func newResident(spec eval.PrepareRequest, paths map[string]string, template str
 		r.holds[w.Name] = holding{valid: true, template: true}
 	}
 	onGPU := m.Offloaded() > 0 && m.Offloaded() == m.OffloadableLayers()
-	if spec.GraphMerge == eval.GraphMergeOn || (spec.GraphMerge != eval.GraphMergeOff && onGPU) {
+	switch {
+	case spec.GraphMerge == eval.GraphMergeOn:
 		if r.graph, err = llm.NewGraphMerger(m, threads); err != nil {
 			r.close()
 			return nil, fmt.Errorf("graph merge: %w", err)
+		}
+	case spec.GraphMerge != eval.GraphMergeOff && onGPU:
+		// Auto: without a backend for the device the Go kernels merge.
+		if r.graph, err = llm.NewGraphMerger(m, threads); err != nil {
+			r.graph = nil
 		}
 	}
 	return r, nil
