@@ -46,7 +46,7 @@ type PrepareRequest struct {
 	// sources' magnitude profiles are always kept.
 	SourceCacheBytes int64 `json:"source_cache_bytes,omitempty"`
 	// GraphMerge chooses who computes the weighted-sum tensors of
-	// candidates merged in place (linear, task arithmetic without
+	// candidates merged in place (linear, task arithmetic and TIES without
 	// sparsification): ggml graphs on the template's device, from source
 	// tensors uploaded there once (GraphMergeOn), or the Go kernels
 	// (GraphMergeOff). GraphMergeAuto ("", or "auto"), the default, is on when every

@@ -18,7 +18,8 @@ struct ggml_tensor * evm_graph_upload(struct ggml_backend * be, int type, const 
                                       struct ggml_context ** ctx, struct ggml_backend_buffer ** buf);
 void evm_graph_release(struct ggml_context * ctx, struct ggml_backend_buffer * buf);
 int  evm_graph_merge(struct ggml_backend * be, struct ggml_gallocr * galloc, struct ggml_tensor * dst,
-                     struct ggml_tensor * base, struct ggml_tensor ** xs, const float * coefs, int n, float scale);
+                     struct ggml_tensor * base, struct ggml_tensor ** xs, const float * coefs, int n, float scale,
+                     bool consensus, bool normalize, float lambda);
 
 void ggml_backend_free(struct ggml_backend * backend);
 struct ggml_gallocr * ggml_gallocr_new(struct ggml_backend_buffer_type * buft);
@@ -47,9 +48,10 @@ import (
 // they are; with the CPU backend the same graph runs on ggml's CPU
 // kernels, which is how the tests check it.
 //
-// Only the weighted-sum forms are graphs: Σ c_i·x_i and
-// B + Σ c_i·(x_i − B) (linear, task_arithmetic and the unsparsified rest
-// of its family), times a scale. Weights outside the device's own buffer
+// The graphs are the weighted-sum forms Σ c_i·x_i and B + Σ c_i·(x_i − B)
+// (linear, task_arithmetic and the unsparsified rest of its family) and
+// TIES's sign election and disjoint merge without sparsification, times a
+// scale. Weights outside the device's own buffer
 // type (host copies of a GPU model's embeddings, repacked CPU buffers),
 // outputs other than F32/F16/BF16 and sources of other types are not
 // eligible; callers merge those with the Go kernels.
@@ -96,11 +98,17 @@ type GraphTerm struct {
 }
 
 // GraphForm is a weight's arithmetic: Scale·Σ Coef_i·X_i, or, with a
-// Base, Scale·(Base + Σ Coef_i·(X_i − Base)).
+// Base, Scale·(Base + Σ Coef_i·(X_i − Base)); with Consensus (a Base
+// required) Scale·(Base + Lambda·TIES), TIES being the sign election and
+// disjoint merge of the task vectors Coef_i·(X_i − Base), divided by the
+// agreeing weights when Normalize (kernels.SignConsensus).
 type GraphForm struct {
-	Base  *GraphOperand
-	Terms []GraphTerm
-	Scale float32
+	Base      *GraphOperand
+	Terms     []GraphTerm
+	Scale     float32
+	Consensus bool
+	Normalize bool
+	Lambda    float32
 }
 
 type graphSource struct {
@@ -238,7 +246,8 @@ func (g *GraphMerger) Merge(w Weight, form GraphForm) error {
 		}
 		base = b
 	}
-	switch C.evm_graph_merge(g.be, g.galloc, w.t, base, &xs[0], &coefs[0], C.int(n), C.float(form.Scale)) {
+	switch C.evm_graph_merge(g.be, g.galloc, w.t, base, &xs[0], &coefs[0], C.int(n), C.float(form.Scale),
+		C.bool(form.Consensus), C.bool(form.Normalize), C.float(form.Lambda)) {
 	case 0:
 		return nil
 	case -1:

@@ -19,7 +19,7 @@ const graphText = "Once upon a time, there was a little girl named Lily. She lov
 	"trees and landed in a pond. Lily was sad, but her friend Tom came and helped her get the ball back."
 
 // graphRecipes: linear (base ignored but given, so the output takes the
-// base's F16 types) and task arithmetic over the zoo, whose experts hold
+// base's F16 types), task arithmetic and TIES at density 1 over the zoo, whose experts hold
 // Q8_0 block weights and the base F16.
 func graphRecipes() map[string]*merge.Recipe {
 	ex := zoo.Experts()
@@ -30,6 +30,11 @@ func graphRecipes() map[string]*merge.Recipe {
 			{Model: zoo.Model(ex[0]), Params: w(0.5)}, {Model: zoo.Model(ex[1]), Params: w(0.3)}, {Model: zoo.Model(ex[2]), Params: w(0.2)}}},
 		"task_arithmetic": {Method: "task_arithmetic", Base: base, Params: merge.Params{"lambda": merge.Scalar(0.9)},
 			Models: []merge.ModelRef{{Model: zoo.Model(ex[0]), Params: w(0.7)}, {Model: zoo.Model(ex[2]), Params: w(0.4)}}},
+		// TIES without sparsification: sign election and disjoint mean.
+		"ties": {Method: "ties", Base: base, Params: merge.Params{"lambda": merge.Scalar(1.1)}, Models: []merge.ModelRef{
+			{Model: zoo.Model(ex[0]), Params: merge.Params{"weight": merge.Scalar(0.5), "density": merge.Scalar(1)}},
+			{Model: zoo.Model(ex[1]), Params: merge.Params{"weight": merge.Scalar(0.3), "density": merge.Scalar(1)}},
+			{Model: zoo.Model(ex[2]), Params: merge.Params{"weight": merge.Scalar(-0.2), "density": merge.Scalar(1)}}}},
 	}
 }
 
@@ -162,7 +167,7 @@ func checkGraphMerge(t *testing.T, r *merge.Recipe, gpuLayers int) {
 			}
 			continue
 		}
-		gf := GraphForm{Scale: float32(form.Scale)}
+		gf := GraphForm{Scale: float32(form.Scale), Consensus: form.Consensus, Normalize: form.Normalize, Lambda: form.Lambda}
 		if form.Base != nil {
 			b := upload(*form.Base)
 			gf.Base = &b

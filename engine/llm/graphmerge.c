@@ -34,6 +34,13 @@ struct ggml_tensor *  ggml_scale(struct ggml_context * ctx, struct ggml_tensor *
 struct ggml_tensor *  ggml_add(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_tensor *  ggml_sub(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_tensor *  ggml_cpy(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
+struct ggml_tensor *  ggml_mul(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
+struct ggml_tensor *  ggml_div(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
+struct ggml_tensor *  ggml_abs(struct ggml_context * ctx, struct ggml_tensor * a);
+struct ggml_tensor *  ggml_neg(struct ggml_context * ctx, struct ggml_tensor * a);
+struct ggml_tensor *  ggml_step(struct ggml_context * ctx, struct ggml_tensor * a);
+struct ggml_tensor *  ggml_relu(struct ggml_context * ctx, struct ggml_tensor * a);
+struct ggml_tensor *  ggml_scale_bias(struct ggml_context * ctx, struct ggml_tensor * a, float s, float b);
 struct ggml_cgraph *  ggml_new_graph(struct ggml_context * ctx);
 void                  ggml_build_forward_expand(struct ggml_cgraph * cgraph, struct ggml_tensor * tensor);
 int                   ggml_graph_n_nodes(struct ggml_cgraph * cgraph);
@@ -149,8 +156,18 @@ static struct ggml_tensor * evm_f32(struct ggml_context * ctx, struct ggml_tenso
 // process inside ggml). Returns 0, or -1 when the shapes differ, -2 when
 // the graph cannot be allocated, -3 when the computation fails, -4 when
 // the backend does not support one of the operations.
+//
+// With consensus (TIES without sparsification; base required, coefs the
+// weights w_i) acc is base + lambda·TIES, with Δ_i = w_i·(x_i − base):
+//   S = Σ Δ_i in order; σ = +1 where S ≥ 0, −1 where S < 0
+//   member_i = Δ_i·σ > 0; M = σ·Σ relu(Δ_i·σ) (= Σ of the members' Δ_i,
+//   exactly: negation is exact and rounding symmetric; +0 without any)
+//   Q = Σ member_i·w_i, 1 where Q = 0; M /= Q when normalize
+// which is kernels.SignConsensus element for element, except where S is
+// NaN (it elects −1, this +1) or a non-member Δ_i is infinite.
 int evm_graph_merge(struct ggml_backend * be, struct ggml_gallocr * galloc, struct ggml_tensor * dst,
-                    struct ggml_tensor * base, struct ggml_tensor ** xs, const float * coefs, int n, float scale) {
+                    struct ggml_tensor * base, struct ggml_tensor ** xs, const float * coefs, int n, float scale,
+                    bool consensus, bool normalize, float lambda) {
     if (n < 1) {
         return -1;
     }
@@ -168,7 +185,40 @@ int evm_graph_merge(struct ggml_backend * be, struct ggml_gallocr * galloc, stru
         return -2;
     }
     struct ggml_tensor * acc;
-    if (base == NULL && n == 1 && coefs[0] == 1.0f && scale == 1.0f) {
+    if (consensus) {
+        if (base == NULL) {
+            ggml_free(ctx);
+            return -1;
+        }
+        struct ggml_tensor * b = evm_f32(ctx, base);
+        struct ggml_tensor * d[64];
+        if (n > 64) {
+            ggml_free(ctx);
+            return -4;
+        }
+        struct ggml_tensor * s = NULL;
+        for (int i = 0; i < n; i++) {
+            d[i] = ggml_scale(ctx, ggml_sub(ctx, evm_f32(ctx, xs[i]), b), coefs[i]);
+            s = s == NULL ? d[i] : ggml_add(ctx, s, d[i]);
+        }
+        struct ggml_tensor * sigma = ggml_scale_bias(ctx, ggml_step(ctx, ggml_neg(ctx, s)), -2.0f, 1.0f);
+        struct ggml_tensor * m = NULL, * q = NULL;
+        for (int i = 0; i < n; i++) {
+            struct ggml_tensor * agree = ggml_mul(ctx, d[i], sigma);
+            struct ggml_tensor * r = ggml_relu(ctx, agree);
+            m = m == NULL ? r : ggml_add(ctx, m, r);
+            if (normalize) {
+                struct ggml_tensor * wq = ggml_scale(ctx, ggml_step(ctx, agree), coefs[i]);
+                q = q == NULL ? wq : ggml_add(ctx, q, wq);
+            }
+        }
+        m = ggml_mul(ctx, m, sigma);
+        if (normalize) {
+            struct ggml_tensor * zero = ggml_scale_bias(ctx, ggml_step(ctx, ggml_abs(ctx, q)), -1.0f, 1.0f);
+            m = ggml_div(ctx, m, ggml_add(ctx, q, zero));
+        }
+        acc = ggml_add(ctx, b, ggml_scale(ctx, m, lambda));
+    } else if (base == NULL && n == 1 && coefs[0] == 1.0f && scale == 1.0f) {
         // A copy: bytes when the types agree, else through F32 (ggml
         // converts quantized types to F32 only).
         acc = ((const struct evm_graph_head *) xs[0])->type == ((const struct evm_graph_head *) dst)->type ? xs[0] : evm_f32(ctx, xs[0]);

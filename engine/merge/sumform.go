@@ -5,12 +5,19 @@ package merge
 // graph): Scale·Σ Coef_i·X_i, or, with a Base, Scale·(Base + Σ
 // Coef_i·(X_i − Base)). The coefficients are the ones the fused kernels
 // use (linearTerms, taskArithCoefs), in the same order, so an executor
-// that sums in F32 in that order computes what ComputeTensor computes, up
-// to fused multiply-adds.
+// that sums in F32 in that order computes what ComputeTensor computes (the
+// Go kernels fuse no multiply-adds).
+//
+// With Consensus (TIES whose every density is 1) the tensor is
+// Scale·(Base + Lambda·SignConsensus(Coef_i·(X_i − Base), Coef_i,
+// Normalize)): the Coefs are the weights w_i (kernels.SignConsensus).
 type SumForm struct {
-	Base  *Operand
-	Terms []SumTerm
-	Scale float64
+	Base      *Operand
+	Terms     []SumTerm
+	Scale     float64
+	Consensus bool
+	Normalize bool
+	Lambda    float32
 }
 
 // SumTerm is one input of a SumForm.
@@ -21,9 +28,9 @@ type SumTerm struct {
 
 // SumForm returns tensor i's arithmetic as a weighted sum, or ok = false
 // when it is not one: methods other than linear, task_arithmetic and the
-// members of its family whose every density is 1 (no sparsification, no
-// sign election), copies that permute vocabulary rows, and tensors stored
-// with an offset. A parameter error is returned as ComputeTensor returns
+// members of its family whose every density is 1 (no sparsification; TIES
+// as a Consensus form), copies that permute vocabulary rows, and tensors
+// stored with an offset. A parameter error is returned as ComputeTensor returns
 // it.
 func (p *Plan) SumForm(i int) (f SumForm, ok bool, err error) {
 	tp := &p.Tensors[i]
@@ -31,10 +38,11 @@ func (p *Plan) SumForm(i int) (f SumForm, ok bool, err error) {
 		return f, false, nil
 	}
 	prog, ok, err := fusedFor(tp)
-	if err != nil || !ok || prog.consensus || len(prog.terms) == 0 {
+	if err != nil || !ok || len(prog.terms) == 0 {
 		return f, false, err
 	}
 	f.Scale = tp.Scale
+	f.Consensus, f.Normalize, f.Lambda = prog.consensus, prog.normalize, prog.lambda
 	if prog.taskArith {
 		b := *tp.Base
 		f.Base = &b

@@ -15,7 +15,9 @@ import (
 // family without sign election expose their tensors as weighted sums,
 // with the coefficients w_i/Σw (linear) and λ·w_i (task arithmetic, whose normalize is off by default),
 // whose evaluation in float32, term by term, gives ComputeTensor's bytes;
-// TIES (sign election), sparsified and non-linear methods do not.
+// TIES at density 1 is a consensus form with the weights as coefficients,
+// evaluated by kernels.SignConsensus; sparsified and non-linear methods
+// have no form.
 func TestSumForm(t *testing.T) {
 	dir := t.TempDir()
 	base := writeSynth(t, dir, "base", synth.Model{Type: gguf.TypeF32, Seed: 10})
@@ -36,7 +38,7 @@ func TestSumForm(t *testing.T) {
 		{"breadcrumbs at density 1, no outliers", &Recipe{Method: "breadcrumbs", Base: base,
 			Models: []ModelRef{{Model: a, Params: Params{"weight": Scalar(0.5), "density": Scalar(1), "gamma": Scalar(0)}}}}, true, []float32{0.5}},
 		{"ties", &Recipe{Method: "ties", Base: base, Models: []ModelRef{
-			{Model: a, Params: Params{"weight": Scalar(0.5), "density": Scalar(1)}}, {Model: b, Params: Params{"weight": Scalar(0.5), "density": Scalar(1)}}}}, false, nil},
+			{Model: a, Params: Params{"weight": Scalar(0.5), "density": Scalar(1)}}, {Model: b, Params: Params{"weight": Scalar(0.5), "density": Scalar(1)}}}}, true, []float32{0.5, 0.5}},
 		{"breadcrumbs at density 0.5", &Recipe{Method: "breadcrumbs", Base: base,
 			Models: []ModelRef{{Model: a, Params: Params{"weight": Scalar(0.5), "density": Scalar(0.5)}}}}, false, nil},
 		{"slerp", &Recipe{Method: "slerp", Base: base, Params: Params{"t": Scalar(0.3)}, Models: []ModelRef{{Model: base}, {Model: a}}}, false, nil},
@@ -76,10 +78,27 @@ func TestSumForm(t *testing.T) {
 				}
 				n := int(tp.Out.Elements())
 				want := make([]float32, n)
-				if f.Base != nil {
+				if f.Consensus {
+					var deltas [][]float32
+					var ws []float32
+					for _, term := range f.Terms {
+						d := make([]float32, n)
+						for j := range d {
+							d[j] = x(term.Operand)[j] - x(*f.Base)[j]
+						}
+						deltas, ws = append(deltas, d), append(ws, term.Coef)
+					}
+					kernels.SignConsensus(want, deltas, ws, f.Normalize)
+					for j := range want {
+						want[j] = x(*f.Base)[j] + float32(f.Lambda*want[j])
+					}
+				} else if f.Base != nil {
 					copy(want, x(*f.Base))
 				}
 				for k, term := range f.Terms {
+					if f.Consensus {
+						break
+					}
 					xs := x(term.Operand)
 					for j := range want {
 						switch {

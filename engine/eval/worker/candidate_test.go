@@ -350,10 +350,10 @@ func TestCandidatesUnderRetire(t *testing.T) {
 }
 
 // TestGraphMergeInPlace: with the graph merge forced on (the CPU backend
-// here), linear and task-arithmetic candidates are computed by ggml graphs
-// — every weight of theirs — and the resident weights equal the file
-// merger's byte for byte; TIES (sparsified) and slerp take the Go kernels,
-// and a repeated candidate keeps every weight.
+// here), linear, task-arithmetic and unsparsified TIES candidates are
+// computed by ggml graphs — every weight of theirs — and the resident
+// weights equal the file merger's byte for byte; sparsified TIES and
+// slerp take the Go kernels, and a repeated candidate keeps every weight.
 func TestGraphMergeInPlace(t *testing.T) {
 	// One thread: ggml's CPU threads wait for each other at every graph
 	// node by spinning, which on shared cores costs more than it gains.
@@ -372,6 +372,19 @@ func TestGraphMergeInPlace(t *testing.T) {
 		t.Fatalf("graph device %q, want CPU", dev)
 	}
 	all := zooCandidates()
+	// TIES without sparsification: sign election and disjoint mean on
+	// the graph.
+	dense := *all[1].recipe
+	dense.Models = nil
+	for _, m := range all[1].recipe.Models {
+		m.Params = merge.Params{"weight": m.Params["weight"], "density": merge.Scalar(1)}
+		dense.Models = append(dense.Models, m)
+	}
+	all = append(all, struct {
+		name   string
+		recipe *merge.Recipe
+		path   string
+	}{"ties at density 1", &dense, eval.PathInPlace})
 	pick := func(name string) (c struct {
 		name   string
 		recipe *merge.Recipe
@@ -390,7 +403,7 @@ func TestGraphMergeInPlace(t *testing.T) {
 	for _, step := range []struct {
 		name  string
 		graph bool // every written weight by a graph (else none)
-	}{{"linear", true}, {"ties", false}, {"task_arithmetic", true}, {"task_arithmetic", true}, {"slerp", false}} {
+	}{{"linear", true}, {"ties", false}, {"task_arithmetic", true}, {"task_arithmetic", true}, {"ties at density 1", true}, {"slerp", false}} {
 		c := pick(step.name)
 		out, err := s.candidate(ctx, &eval.Request{Op: eval.OpCandidate, Candidate: &eval.CandidateRequest{Recipe: encodeRecipe(t, c.recipe)}})
 		if err != nil {

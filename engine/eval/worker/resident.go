@@ -44,16 +44,17 @@ import (
 //
 // Graph merge (PrepareRequest.GraphMerge; by default on when every layer
 // of the template is on a GPU): a weight whose tensor is a weighted sum of
-// its inputs (merge.Plan.SumForm: linear, task arithmetic without
+// its inputs (merge.Plan.SumForm: linear, task arithmetic and TIES without
 // sparsification, copies) and that lives in the device's own buffers is
 // computed by a ggml graph on that device (llm.GraphMerger) from source
 // tensors uploaded there on first use and kept for the run, and written
 // into the weight by the graph itself: no bytes cross to the host. The
 // other weights take the Go kernels as above. The graph computes what
 // ComputeTensor computes (the same F32 operations in the same order;
-// tests check it byte for byte on the CPU backend), with one difference:
-// a result that overflows the weight's type is written as ±Inf instead
-// of failing the candidate. On the CPU the Go kernels are the default:
+// tests check it byte for byte on the CPU backend), except at non-finite
+// values: a result that overflows the weight's type is written as ±Inf
+// instead of failing the candidate, and TIES elects + where the task
+// vectors sum to NaN. On the CPU the Go kernels are the default:
 // they stream the sources from the page cache, where the graph holds a
 // copy of every source tensor it uses. The uploaded sources take their
 // files' size in device memory; when the device is full, the weights
@@ -591,7 +592,7 @@ func (r *resident) graphMerge(p *merge.Plan, i int) (ok bool, err error) {
 			return false, err
 		}
 	}
-	gf := llm.GraphForm{Scale: float32(form.Scale)}
+	gf := llm.GraphForm{Scale: float32(form.Scale), Consensus: form.Consensus, Normalize: form.Normalize, Lambda: form.Lambda}
 	for _, t := range form.Terms {
 		gf.Terms = append(gf.Terms, llm.GraphTerm{GraphOperand: llm.GraphOperand{Source: t.Source, Tensor: t.Tensor}, Coef: t.Coef})
 	}
