@@ -13,6 +13,11 @@ import (
 type PerplexityOptions struct {
 	Context int `json:"context"` // window length n_ctx in tokens (default 256)
 	Chunks  int `json:"chunks"`  // at most this many windows; 0 = all
+	// Windows, when it names a text, scores exactly those windows of it
+	// (0-based indices into the text's windows of Context tokens, each at
+	// most once, in any order) instead of the first Chunks; the result is
+	// then the mean over those windows. A text not named keeps Chunks.
+	Windows map[string][]int `json:"windows,omitempty"`
 	// Progress, if set, is called after each window.
 	Progress func(done, total int) `json:"-"`
 }
@@ -27,7 +32,23 @@ type PerplexityResult struct {
 	NLL    float64 `json:"nll"`
 	Tokens int     `json:"tokens"` // scored tokens
 	Chunks int     `json:"chunks"` // windows evaluated
+	// Windows are the per-window sums behind NLL, in the order scored:
+	// what a paired comparison of two models over windows needs.
+	Windows []WindowNLL `json:"windows,omitempty"`
+	// Available is the number of windows the whole text holds.
+	Available int `json:"available,omitempty"`
 }
+
+// WindowNLL is one window's share of a perplexity run.
+type WindowNLL struct {
+	Index  int     `json:"i"`      // the window's index in the text
+	NLL    float64 `json:"nll"`    // summed negative log-likelihood (nats)
+	Tokens int     `json:"tokens"` // scored tokens
+}
+
+// ErrBadWindow is returned for a window index outside the text or given
+// twice.
+var ErrBadWindow = errors.New("bad perplexity window")
 
 // ErrTextTooShort is returned when the text does not fill one window.
 var ErrTextTooShort = errors.New("text too short for one perplexity window")
@@ -47,8 +68,23 @@ func Perplexity(ctx context.Context, lm LM, text string, opt PerplexityOptions) 
 	return PerplexityTokens(ctx, lm, tokens, opt)
 }
 
+// PerplexityText is Perplexity of a named text, on the windows
+// opt.Windows gives for its name when it does.
+func PerplexityText(ctx context.Context, lm LM, t Text, opt PerplexityOptions) (PerplexityResult, error) {
+	tokens, err := lm.Tokenize(t.Content, true)
+	if err != nil {
+		return PerplexityResult{}, fmt.Errorf("tokenizing: %w", err)
+	}
+	return perplexityTokens(ctx, lm, tokens, opt, opt.Windows[t.Name])
+}
+
 // PerplexityTokens is Perplexity on an already tokenized text.
 func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOptions) (PerplexityResult, error) {
+	return perplexityTokens(ctx, lm, tokens, opt, nil)
+}
+
+// perplexityTokens scores the windows listed (nil: the first opt.Chunks).
+func perplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOptions, windows []int) (PerplexityResult, error) {
 	nCtx := opt.Context
 	if nCtx == 0 {
 		nCtx = 256
@@ -56,13 +92,32 @@ func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 	if nCtx < 4 || nCtx > lm.ContextSize() {
 		return PerplexityResult{}, fmt.Errorf("perplexity context %d outside [4, %d]", nCtx, lm.ContextSize())
 	}
-	chunks := len(tokens) / nCtx
-	if opt.Chunks > 0 {
-		chunks = min(chunks, opt.Chunks)
-	}
-	if chunks == 0 {
+	available := len(tokens) / nCtx
+	if available == 0 {
 		return PerplexityResult{}, fmt.Errorf("%w: %d tokens, need %d", ErrTextTooShort, len(tokens), nCtx)
 	}
+	if windows == nil {
+		chunks := available
+		if opt.Chunks > 0 {
+			chunks = min(chunks, opt.Chunks)
+		}
+		windows = make([]int, chunks)
+		for i := range windows {
+			windows[i] = i
+		}
+	} else {
+		if len(windows) == 0 {
+			return PerplexityResult{}, fmt.Errorf("%w: an empty list", ErrBadWindow)
+		}
+		seen := make(map[int]bool, len(windows))
+		for _, w := range windows {
+			if w < 0 || w >= available || seen[w] {
+				return PerplexityResult{}, fmt.Errorf("%w: %d (the text has %d windows of %d tokens; each at most once)", ErrBadWindow, w, available, nCtx)
+			}
+			seen[w] = true
+		}
+	}
+	chunks := len(windows)
 	first := nCtx / 2
 	batch := min(lm.BatchSize(), nCtx)
 	window := make([]int, nCtx)
@@ -71,7 +126,8 @@ func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 	rows := make([]float32, 0, (nCtx-first)*v)
 	var nll, nll2 float64
 	count := 0
-	for c := range chunks {
+	per := make([]WindowNLL, 0, chunks)
+	for done, c := range windows {
 		if err := ctx.Err(); err != nil {
 			return PerplexityResult{}, err
 		}
@@ -93,13 +149,14 @@ func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 		nll += a
 		nll2 += b
 		count += nCtx - 1 - first
+		per = append(per, WindowNLL{Index: c, NLL: a, Tokens: nCtx - 1 - first})
 		if opt.Progress != nil {
-			opt.Progress(c+1, chunks)
+			opt.Progress(done+1, chunks)
 		}
 	}
 	mean := nll / float64(count)
 	ppl := math.Exp(mean)
-	res := PerplexityResult{Perplexity: ppl, NLL: mean, Tokens: count, Chunks: chunks}
+	res := PerplexityResult{Perplexity: ppl, NLL: mean, Tokens: count, Chunks: chunks, Windows: per, Available: available}
 	if v := nll2/float64(count) - mean*mean; v > 0 && count > 1 {
 		res.StdErr = math.Sqrt(v/float64(count-1)) * ppl
 	}
