@@ -234,6 +234,9 @@ func writeComparison(w io.Writer, r *evolve.Result) {
 		}
 		fmt.Fprintf(w, " %10s %9s\n", format.Perplexity(m.GeoMean), format.Fraction(m.Coherence))
 	}
+	for _, v := range r.Verdict {
+		fmt.Fprintf(w, "verdict: %s\n", v)
+	}
 }
 
 func clip(s string, n int) string {

@@ -273,7 +273,7 @@ func Default() Config {
 			TestTexts:        []string{"zoo:bible/test", "zoo:moby/test", "zoo:sotu/test"},
 			Context:          256,
 			Chunks:           8,
-			TestChunks:       32,
+			TestChunks:       0,
 			CoherencePrompts: []string{},
 			CoherenceTokens:  48,
 			Objectives:       Objectives{Perplexity: 1},

@@ -87,12 +87,13 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 		if err != nil {
 			return fmt.Errorf("held-out evaluation of %s: %w", m.name, err)
 		}
-		ms := ModelScore{Name: m.name, Kind: m.kind, Perplexity: map[string]float64{}, StdErr: map[string]float64{}}
+		ms := ModelScore{Name: m.name, Kind: m.kind, Perplexity: map[string]float64{}, StdErr: map[string]float64{}, Windows: map[string][]eval.WindowNLL{}}
 		var logSum float64
 		for _, t := range reply.Texts {
 			ms.Perplexity[t.Name] = t.Perplexity
 			ms.StdErr[t.Name] = t.StdErr
 			ms.Tokens += t.Tokens
+			ms.Windows[t.Name] = t.Windows
 			logSum += math.Log(t.Perplexity)
 		}
 		ms.GeoMean = math.Exp(logSum / float64(len(reply.Texts)))
@@ -106,6 +107,40 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 			ms.Sample = prompt + strings.TrimRight(g.Text, " \n")
 		}
 		res.Comparison = append(res.Comparison, ms)
+	}
+	return e.verdicts(res)
+}
+
+// verdicts compares the best model with the uniform average and with the
+// source whose held-out geo-mean perplexity is lowest, and logs them.
+func (e *engine) verdicts(res *Result) error {
+	var best, uniform, source *ModelScore
+	for i := range res.Comparison {
+		m := &res.Comparison[i]
+		switch m.Kind {
+		case "best":
+			best = m
+		case "uniform":
+			uniform = m
+		case "source":
+			if source == nil || m.GeoMean < source.GeoMean {
+				source = m
+			}
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	for _, other := range []*ModelScore{uniform, source} {
+		if other == nil {
+			continue
+		}
+		v, err := compare(*best, *other, e.cfg.Evolution.Seed)
+		if err != nil {
+			return fmt.Errorf("held-out verdict: %w", err)
+		}
+		res.Verdict = append(res.Verdict, v)
+		e.events.logf("info", "%s", v)
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package evolve
 
-import "time"
+import (
+	"time"
+
+	"github.com/evomerge/evomerge/engine/eval"
+)
 
 // Result is what a run produced. It is also written as summary.json.
 type Result struct {
@@ -13,12 +17,15 @@ type Result struct {
 	BestRecipe  string          `json:"best_recipe"` // path of best-recipe.toml
 	Front       []CandidateInfo `json:"pareto_front,omitempty"`
 	Comparison  []ModelScore    `json:"comparison"` // on the held-out test texts
-	Evaluations int             `json:"evaluations"`
-	Generations int             `json:"generations"`
-	Seed        uint64          `json:"seed"`
-	Optimizer   string          `json:"optimizer"`
-	Elapsed     time.Duration   `json:"elapsed_ns"`
-	Timings     Timings         `json:"timings"`
+	// Verdict compares the best model with the uniform average and with
+	// the best source on every held-out window (see verdict.go).
+	Verdict     []Verdict     `json:"verdict,omitempty"`
+	Evaluations int           `json:"evaluations"`
+	Generations int           `json:"generations"`
+	Seed        uint64        `json:"seed"`
+	Optimizer   string        `json:"optimizer"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	Timings     Timings       `json:"timings"`
 }
 
 // ModelScore is one model's held-out scores in the final comparison.
@@ -31,6 +38,8 @@ type ModelScore struct {
 	Tokens     int                `json:"tokens"`
 	Coherence  float64            `json:"coherence"`
 	Sample     string             `json:"sample"` // a generation from a fixed prompt
+	// Windows are the per-window scores behind Perplexity, per test text.
+	Windows map[string][]eval.WindowNLL `json:"windows,omitempty"`
 }
 
 // Timings are aggregate costs of the run.
