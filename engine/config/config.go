@@ -141,6 +141,17 @@ type Evaluation struct {
 	Chunks    int      `toml:"chunks"`  // windows per text per candidate (0 = all)
 	// TestChunks limits the final evaluation (0 = all windows).
 	TestChunks int `toml:"test_chunks"`
+	// RotateWindows draws each generation's Chunks windows per text afresh
+	// (seeded by the run's seed and the generation) from the validation
+	// windows not held back, instead of always the first Chunks, so no
+	// fixed windows can be fitted.
+	RotateWindows bool `toml:"rotate_windows"`
+	// PickWindows, with RotateWindows, is how many windows per validation
+	// text are held back from selection; the run's best is then picked
+	// among Finalists candidates (the best of the last generations) on
+	// them.
+	PickWindows int `toml:"pick_windows"`
+	Finalists   int `toml:"finalists"`
 	// Tasks is a multiple-choice JSONL file ({context, choices, answer}).
 	Tasks            string     `toml:"tasks"`
 	CoherencePrompts []string   `toml:"coherence_prompts"`
@@ -274,6 +285,8 @@ func Default() Config {
 			Context:          256,
 			Chunks:           8,
 			TestChunks:       0,
+			PickWindows:      16,
+			Finalists:        4,
 			CoherencePrompts: []string{},
 			CoherenceTokens:  48,
 			Objectives:       Objectives{Perplexity: 1},
@@ -491,6 +504,11 @@ func (c Config) Validate() Problems {
 	intIn("evaluation.context", v.Context, 16, 1<<20)
 	intIn("evaluation.chunks", v.Chunks, 0, 1<<20)
 	intIn("evaluation.test_chunks", v.TestChunks, 0, 1<<20)
+	intIn("evaluation.pick_windows", v.PickWindows, 0, 1<<20)
+	intIn("evaluation.finalists", v.Finalists, 1, 1000)
+	if v.RotateWindows && v.Chunks == 0 {
+		ps.add("evaluation.rotate_windows", "needs evaluation.chunks > 0 (the windows drawn per generation)")
+	}
 	intIn("evaluation.coherence_tokens", v.CoherenceTokens, 4, 4096)
 	o := v.Objectives
 	floatIn("evaluation.objectives.perplexity", o.Perplexity, 0, 1000)

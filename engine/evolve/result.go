@@ -17,6 +17,10 @@ type Result struct {
 	BestRecipe  string          `json:"best_recipe"` // path of best-recipe.toml
 	Front       []CandidateInfo `json:"pareto_front,omitempty"`
 	Comparison  []ModelScore    `json:"comparison"` // on the held-out test texts
+	// Finalists, when validation windows rotate, are the candidates of
+	// the final pick, scored on PickWindows, which selection never used.
+	Finalists   []Finalist       `json:"finalists,omitempty"`
+	PickWindows map[string][]int `json:"pick_windows,omitempty"`
 	// Verdict compares the best model with the uniform average and with
 	// the best source on every held-out window (see verdict.go).
 	Verdict     []Verdict     `json:"verdict,omitempty"`
