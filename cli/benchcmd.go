@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 func newBenchCmd() *cobra.Command {
 	var out, skip, model string
 	var modelMB int
+	var bareLoop bool
 	var hw hardwareFlags
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -45,6 +47,13 @@ the run's directory as bench.json).`,
 			if model == "" {
 				model = zoo.Model(zoo.Base)
 			}
+			if bareLoop {
+				r, err := bench.BareDecode(model, po.Threads, po.GPULayers)
+				if err != nil {
+					return err
+				}
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
+			}
 			opt := bench.Options{Exe: exe, Dir: os.TempDir(), ModelMB: modelMB, Model: model, Threads: hw.threads,
 				GPULayers: po.GPULayers, Env: po.Env, Skip: map[string]bool{}, Log: cmd.ErrOrStderr()}
 			for _, s := range strings.Split(skip, ",") {
@@ -72,7 +81,9 @@ the run's directory as bench.json).`,
 	cmd.Flags().StringVarP(&out, "output", "o", "bench.json", "JSON file to write (empty: none)")
 	cmd.Flags().IntVar(&modelMB, "model-mb", 256, "size of each generated model in the merge benchmarks (F16 MB)")
 	cmd.Flags().StringVar(&model, "model", "", "GGUF model for the evaluation benchmarks (default: the zoo's stories15M)")
-	cmd.Flags().StringVar(&skip, "skip", "", "comma-separated groups to skip: merge, eval, turnaround, overhead")
+	cmd.Flags().StringVar(&skip, "skip", "", "comma-separated groups to skip: merge, eval, turnaround, inplace, overhead")
+	cmd.Flags().BoolVar(&bareLoop, "bare-loop", false, "run only the bare llama.cpp decode loop and print its tokens/s as JSON (the GPU row runs it as a child)")
+	_ = cmd.Flags().MarkHidden("bare-loop")
 	hw.register(cmd)
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/gguf/synth"
 	"github.com/evomerge/evomerge/zoo"
 )
 
@@ -40,7 +41,9 @@ func evaluate(t *testing.T, model string, extra ...string) evalReport {
 	return rep
 }
 
-func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) && x > 0 }
+func finite[F ~float64](x F) bool {
+	return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) && x > 0
+}
 
 // TestMergesLoadAndEvaluate: merges made with the CLI on the zoo load in
 // llama.cpp and evaluate to a finite perplexity, a frankenmerge deeper than
@@ -190,18 +193,41 @@ func TestEvaluateAndGenerate(t *testing.T) {
 	if len(rep.Texts) != 2 || !finite(rep.Perplexity) || !finite(rep.StdErr) || !finite(rep.TokensPerSec) || rep.Tokens != 2*4*127 {
 		t.Fatalf("report %+v", rep)
 	}
-	code, out, errs := runCLI(t, "--generate", zoo.Model(zoo.Base), "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "12")
+	// It says where the model ran: the zoo base has 6 blocks + the output
+	// layer; without a GPU backend (none sits beside the test binary) the
+	// CPU, with the threads asked for.
+	if d := rep.Device; d.Layers != 7 || d.Workers != 1 || d.CPU == "" || d.OnGPU() || d.Offloaded != 0 {
+		t.Fatalf("device %+v: want the CPU, 7 offloadable layers, none offloaded", d)
+	}
+	code, out, errs := runCLI(t, "--evaluate", zoo.Model(zoo.Base), "--no-coherence", "--chunks", "1", "--threads", "2")
+	if want := fmt.Sprintf("device       CPU, 2 threads (%s); 1 worker", rep.Device.CPU); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("--evaluate: exit %d, output %q, want a line %q; stderr %s", code, out, want, errs)
+	}
+	code, out, errs = runCLI(t, "--generate", zoo.Model(zoo.Base), "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "12")
 	if code != 0 || !strings.HasPrefix(out, "Once upon a time, there was a little girl named Lily") {
 		t.Fatalf("generate: exit %d: %q %s", code, out, errs)
 	}
 	dir := t.TempDir()
+	// A random-weight model: its perplexity is +Inf, reported as such.
+	random := filepath.Join(dir, "random.gguf")
+	if err := synth.Random(zoo.Model(zoo.Base), random, 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCLI(t, "--evaluate", random, "--json", "--chunks", "1")
+	if code != 0 || !strings.Contains(out, `"perplexity": "+Inf"`) || !strings.Contains(out, `"coherence": `) {
+		t.Fatalf("--evaluate of a random model: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCLI(t, "--evaluate", random, "--no-coherence", "--chunks", "1")
+	if code != 0 || !strings.Contains(out, "perplexity   ∞") || !strings.Contains(out, "probability zero") {
+		t.Fatalf("--evaluate of a random model: exit %d\n%s%s", code, out, errs)
+	}
 	notModel := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notModel, []byte("hello"), 0o644)
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--evaluate", filepath.Join(dir, "nope.gguf")}, "nope.gguf: no such file or directory"},
+		{[]string{"--evaluate", filepath.Join(dir, "nope.gguf")}, "nope.gguf: no such file"},
 		{[]string{"--evaluate", notModel}, `notes.txt: offset 0: magic: magic is "hell", want "GGUF"`},
 		{[]string{"--evaluate", zoo.Model(zoo.Base), "--text", filepath.Join(dir, "none.txt")}, "none.txt: no such file or directory"},
 		{[]string{"--generate", zoo.Model(zoo.Base), "--prompt", "x", "--temperature", "-1"}, "temperature -1 must be ≥ 0"},
@@ -280,6 +306,10 @@ func TestRunHeadlessKillAndResume(t *testing.T) {
 		}
 	}
 	want := readSummary(t, full)
+	// The header and summary.json say where candidates were evaluated.
+	if d := want.Device; d.Layers != 7 || d.Workers != 1 || d.Threads <= 0 || !strings.Contains(out, "\ndevice: "+d.String()+"\n") {
+		t.Errorf("summary device %+v; header:\n%s", d, out)
+	}
 	if len(want.Comparison) != 6 {
 		t.Errorf("comparison has %d models, want 3 sources + base + uniform + best", len(want.Comparison))
 	}

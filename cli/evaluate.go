@@ -41,19 +41,22 @@ func (o *evalOptions) register(cmd *cobra.Command) {
 }
 
 // evalReport is --evaluate's result; the first keys are the documented
-// --json interface.
+// --json interface. A broken model's values are reported as such: the
+// perplexity and coherence are eval.Float, "+Inf" or "NaN" when not
+// finite, as in the worker protocol.
 type evalReport struct {
 	Model          string                `json:"model"`
-	Perplexity     float64               `json:"perplexity"`
-	StdErr         float64               `json:"perplexity_stderr"`
+	Perplexity     eval.Float            `json:"perplexity"`
+	StdErr         eval.Float            `json:"perplexity_stderr"`
 	Tokens         int                   `json:"tokens"`
-	Coherence      *float64              `json:"coherence"`
+	Coherence      *eval.Float           `json:"coherence"`
 	TokensPerSec   float64               `json:"tokens_per_second"`
 	Texts          []eval.TextPerplexity `json:"texts"`
 	TaskAccuracy   *float64              `json:"task_accuracy,omitempty"`
 	TaskAccuracyN  *float64              `json:"task_accuracy_norm,omitempty"`
 	CoherenceParts *eval.CoherenceResult `json:"coherence_detail,omitempty"`
 	Seconds        float64               `json:"seconds"`
+	Device         eval.Placement        `json:"device"` // where the model ran
 }
 
 func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags) error {
@@ -92,6 +95,12 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 	defer pool.Close()
 
 	start := time.Now()
+	// Loading the model first says where it runs (and leaves it loaded for
+	// the evaluation).
+	device, err := pool.Placement(ctx, path)
+	if err != nil {
+		return err
+	}
 	bar := newLineProgress(os.Stderr, "evaluating")
 	reply, err := pool.Perplexity(ctx, path, texts, eval.PerplexityOptions{Context: o.ctx, Chunks: o.chunks}, func(text string, done, total int) {
 		bar.update(float64(done), float64(total), text)
@@ -104,7 +113,7 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 		}
 		return err
 	}
-	rep := evalReport{Model: path, Texts: reply.Texts}
+	rep := evalReport{Model: path, Texts: reply.Texts, Device: device}
 	var nll, secs float64
 	var windows int
 	for _, t := range reply.Texts {
@@ -113,9 +122,10 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 		secs += t.Seconds
 		windows += t.Chunks
 	}
-	rep.Perplexity = math.Exp(nll / float64(rep.Tokens))
+	ppl := math.Exp(nll / float64(rep.Tokens))
+	rep.Perplexity = eval.Float(ppl)
 	if len(reply.Texts) == 1 {
-		rep.StdErr = reply.Texts[0].StdErr
+		rep.StdErr = eval.Float(reply.Texts[0].StdErr)
 	} else {
 		// Combine the per-text errors of ln ppl (independent texts).
 		var v float64
@@ -124,7 +134,7 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 			se := t.StdErr / t.Perplexity
 			v += w * w * se * se
 		}
-		rep.StdErr = rep.Perplexity * math.Sqrt(v)
+		rep.StdErr = eval.Float(ppl * math.Sqrt(v))
 	}
 	rep.TokensPerSec = float64(windows*o.ctx) / secs
 	if !o.noCoherence {
@@ -138,7 +148,8 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 		if err != nil {
 			return fmt.Errorf("coherence: %w", err)
 		}
-		rep.Coherence, rep.CoherenceParts = &c.Score, &c
+		score := eval.Float(c.Score)
+		rep.Coherence, rep.CoherenceParts = &score, &c
 	}
 	if len(tasks) > 0 {
 		tr, err := pool.Tasks(ctx, path, tasks)
@@ -155,22 +166,29 @@ func (o *evalOptions) execute(cmd *cobra.Command, model string, hw hardwareFlags
 		return enc.Encode(rep)
 	}
 	fmt.Fprintf(w, "model        %s\n", path)
+	fmt.Fprintf(w, "device       %s\n", device)
 	for _, t := range rep.Texts {
 		fmt.Fprintf(w, "text         %-10s ppl %9s ± %s  (%d tokens scored in %d windows of %d)\n", t.Name, format.Perplexity(t.Perplexity), format.Perplexity(t.StdErr), t.Tokens, t.Chunks, o.ctx)
 	}
 	if len(rep.Texts) > 1 {
-		fmt.Fprintf(w, "perplexity   %s ± %s over all %d tokens\n", format.Perplexity(rep.Perplexity), format.Perplexity(rep.StdErr), rep.Tokens)
+		fmt.Fprintf(w, "perplexity   %s ± %s over all %d tokens\n", format.Perplexity(ppl), format.Perplexity(float64(rep.StdErr)), rep.Tokens)
 	} else {
-		fmt.Fprintf(w, "perplexity   %s ± %s (%d tokens)\n", format.Perplexity(rep.Perplexity), format.Perplexity(rep.StdErr), rep.Tokens)
+		fmt.Fprintf(w, "perplexity   %s ± %s (%d tokens)\n", format.Perplexity(ppl), format.Perplexity(float64(rep.StdErr)), rep.Tokens)
+	}
+	switch {
+	case math.IsInf(ppl, 1):
+		fmt.Fprintf(w, "             infinite: the model gives some token of the text probability zero (a broken model)\n")
+	case math.IsNaN(ppl):
+		fmt.Fprintf(w, "             NaN: the model's outputs are not numbers (a broken model: its activations overflow)\n")
 	}
 	if rep.Coherence != nil {
-		fmt.Fprintf(w, "coherence    %s (reference perplexity %s, distinct-2 %s over %d prompts)\n", format.Fraction(*rep.Coherence),
+		fmt.Fprintf(w, "coherence    %s (reference perplexity %s, distinct-2 %s over %d prompts)\n", format.Fraction(float64(*rep.Coherence)),
 			format.Perplexity(rep.CoherenceParts.RefPerplexity), format.Fraction(rep.CoherenceParts.Distinct2), len(rep.CoherenceParts.Samples))
 	}
 	if rep.TaskAccuracy != nil {
 		fmt.Fprintf(w, "tasks        accuracy %s, length-normalised %s (%d tasks)\n", format.Fraction(*rep.TaskAccuracy), format.Fraction(*rep.TaskAccuracyN), len(tasks))
 	}
-	fmt.Fprintf(w, "speed        %.0f tokens/s (prompt processing, %d thread(s) per worker)\n", rep.TokensPerSec, pool.Threads())
+	fmt.Fprintf(w, "speed        %.0f tokens/s (prompt processing)\n", rep.TokensPerSec)
 	return nil
 }
 

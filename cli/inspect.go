@@ -17,11 +17,15 @@ import (
 func newInspectCmd() *cobra.Command {
 	var asJSON, all bool
 	cmd := &cobra.Command{
-		Use:   "inspect FILE.gguf",
-		Short: "Print a GGUF file's architecture, metadata and tensor table",
+		Use:   "inspect MODEL",
+		Short: "Print a GGUF model's architecture, metadata and tensor table (a file, zoo:NAME or a Hugging Face reference)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := gguf.Open(args[0])
+			path, err := resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			f, err := gguf.Open(path)
 			if err != nil {
 				return err
 			}

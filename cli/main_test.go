@@ -5,14 +5,18 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/evomerge/evomerge/engine/eval/evaltest"
 )
 
 // The cli test binary doubles as evomerge-tui: run with
 // EVOMERGE_CLI_MAIN=1 it executes the command line in its arguments. The
 // evaluation pool starts workers from os.Executable(), so in-process tests
 // get real `evomerge-tui worker` children, and the tmux test drives the
-// whole program, without depending on a separately built binary.
+// whole program, without depending on a separately built binary. With
+// evaltest's variable set, the workers are stand-ins without llama.cpp.
 func TestMain(m *testing.M) {
+	evaltest.ServeIfWorker() // a stand-in worker, when a test asks for one
 	if os.Getenv("EVOMERGE_CLI_MAIN") == "1" || (len(os.Args) > 1 && os.Args[1] == "worker") {
 		os.Exit(Main(os.Args[1:]))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/evomerge/evomerge/engine/hub"
 	"github.com/evomerge/evomerge/engine/llm"
 	"github.com/evomerge/evomerge/engine/merge"
+	"github.com/evomerge/evomerge/engine/modelset"
 )
 
 func newMergeCmd() *cobra.Command {
@@ -76,17 +77,17 @@ Hugging Face references. Methods (evomerge-tui --help describes them):
 	return cmd
 }
 
-// resolveRecipeModels turns Hugging Face references in a recipe (and its
+// resolveRecipeModels turns Hugging Face and zoo references in a recipe (and its
 // sub-recipes) into local files, downloading them when needed.
 func resolveRecipeModels(ctx context.Context, r *merge.Recipe, res *hub.Resolver) error {
 	resolve := func(m *string) error {
-		if *m == "" || r.Sources[*m] != nil || !hub.IsHubRef(*m) {
+		if *m == "" || r.Sources[*m] != nil || hub.IsLocalPath(*m) {
 			return nil
 		}
 		start := time.Now()
 		bar := newLineProgress(os.Stderr, "downloading")
 		res.Progress = func(file string, done, total int64) { bar.update(float64(done), float64(total), file) }
-		p, err := res.Resolve(ctx, *m)
+		p, err := modelset.Resolver(res.Resolve)(ctx, *m)
 		bar.done()
 		if err != nil {
 			return fmt.Errorf("model %s: %w", *m, err)

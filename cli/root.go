@@ -1,12 +1,17 @@
 // Package cli maps the command line onto the engine and the TUI. The root
 // flags (--run, --evaluate, --generate, --prompt, --generate-config,
-// --model1..3; rootflags.go) work on the root command; each action also
-// has a subcommand spelling (evomerge-tui run, evaluate, ...).
+// --model1..3, --base; rootflags.go) work on the root command; each action
+// also has a subcommand spelling (evomerge-tui run, evaluate, ...). A
+// run's flags given without --run set up the workbench's run, or fail
+// naming the flag when they cannot (rootFlags.checkFlags); none is ignored.
 //
 // Files are named for what they hold: rootflags.go the root command's
-// action flags, hardware.go the hardware flags and the worker processes'
-// environment, resolve.go model references, workbench.go the terminal
-// workbench and its backend (tui.Backend over the real engine).
+// action flags, run.go a run's flags (where --model1..3 and --base go in
+// the configuration) and the headless printer, hardware.go the hardware
+// flags and the worker processes' environment, resolve.go model
+// references, workbench.go the terminal workbench and its backend
+// (tui.Backend over the real engine). What a run merges is decided by
+// package modelset, for every front end alike.
 package cli
 
 import (
@@ -14,14 +19,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // Main runs the command line and returns the process exit code.
@@ -89,41 +91,4 @@ Without arguments it opens the terminal workbench.
 		root.AddCommand(c)
 	}
 	return root
-}
-
-func defaultLogFile() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(dir, "evomerge", "evomerge.log")
-}
-
-// setupLogging sends slog to the rotating log file and, unless the TUI owns
-// the terminal, to stderr as well.
-func (g *globals) setupLogging(cmd *cobra.Command) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
-	}
-	var writers []io.Writer
-	if g.logFile != "" {
-		if err := os.MkdirAll(filepath.Dir(g.logFile), 0o755); err == nil {
-			writers = append(writers, &lumberjack.Logger{Filename: g.logFile, MaxSize: 10, MaxBackups: 3})
-		}
-	}
-	if !usesTUI(cmd) {
-		writers = append(writers, os.Stderr)
-	}
-	var w io.Writer = io.Discard
-	if len(writers) > 0 {
-		w = io.MultiWriter(writers...)
-	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
-	return nil
-}
-
-// usesTUI reports whether the command will take over the terminal.
-func usesTUI(cmd *cobra.Command) bool {
-	return cmd.Annotations["tui"] == "true"
 }

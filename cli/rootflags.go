@@ -3,8 +3,10 @@ package cli
 import (
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -91,6 +93,9 @@ func (s *rootFlags) dispatch(cmd *cobra.Command) error {
 	if n > 1 {
 		return fmt.Errorf("--run, --evaluate, --generate and --generate-config are alternatives: give one")
 	}
+	if err := s.checkFlags(cmd.Flags()); err != nil {
+		return err
+	}
 	switch {
 	case s.run:
 		return s.runOpts.execute(cmd, s.hw)
@@ -105,7 +110,50 @@ func (s *rootFlags) dispatch(cmd *cobra.Command) error {
 		}
 		return generateConfig(cmd, path)
 	}
-	return workbench(cmd, s.runOpts)
+	return workbench(cmd, s.runOpts, s.hw)
+}
+
+// hardwareFlagNames are the hardware flags (hardwareFlags).
+var hardwareFlagNames = []string{"gpu-layers", "threads", "workers"}
+
+// checkFlags refuses a run's flags given to an action they do not apply
+// to, naming the flag, rather than ignoring them. Without an action (the
+// workbench) the run's settings and the hardware flags apply to the
+// workbench's run; --headless and --resume need --run.
+func (s *rootFlags) checkFlags(f *pflag.FlagSet) error {
+	given := func(names ...string) string {
+		for _, name := range names {
+			if f.Changed(name) {
+				return name
+			}
+		}
+		return ""
+	}
+	run := append([]string{"headless", "resume"}, runSettings...)
+	switch {
+	case s.run:
+		return nil
+	case s.evaluate != "", s.generate != "":
+		action := "--evaluate"
+		if s.generate != "" {
+			action = "--generate"
+		}
+		if name := given(run...); name != "" {
+			return fmt.Errorf("--%s applies to a tournament (--run, or the workbench without an action), not to %s", name, action)
+		}
+	case s.generateConfig:
+		if name := given(append(slices.DeleteFunc(slices.Clone(run), func(n string) bool { return n == "config" }), hardwareFlagNames...)...); name != "" {
+			return fmt.Errorf("--%s applies to a tournament (--run, or the workbench without an action), not to --generate-config, which asks for every setting (--config names the file it writes)", name)
+		}
+	default:
+		switch name := given("headless", "resume"); name {
+		case "headless":
+			return fmt.Errorf("--headless applies to --run (the workbench is the terminal interface): give --run --headless")
+		case "resume":
+			return fmt.Errorf("--resume continues a run: give --run --resume %s", s.runOpts.resume)
+		}
+	}
+	return nil
 }
 
 // isTerminal reports whether stdin and stdout are both terminals.

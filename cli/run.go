@@ -4,26 +4,29 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/format"
 	"github.com/evomerge/evomerge/engine/llm"
+	"github.com/evomerge/evomerge/engine/modelset"
 	"github.com/evomerge/evomerge/engine/report"
 )
 
 type runOptions struct {
 	configPath  string
 	models      [3]string
+	base        string
 	headless    bool
 	output      string
 	resume      string
@@ -37,8 +40,9 @@ func (o *runOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.configPath, "config", "", "configuration file (default: the built-in defaults, see evomerge.toml.example)")
 	for i := range o.models {
-		f.StringVar(&o.models[i], fmt.Sprintf("model%d", i+1), "", fmt.Sprintf("source model %d: a GGUF path or Hugging Face id (replaces the config's model %d)", i+1, i+1))
+		f.StringVar(&o.models[i], fmt.Sprintf("model%d", i+1), "", fmt.Sprintf("source model %d: a GGUF path, zoo:NAME or Hugging Face reference (org/name[:QUANT], gpt2, a huggingface.co link); takes the place of the config's model %d", i+1, i+1))
 	}
+	f.StringVar(&o.base, "base", "", "base model: a GGUF path, zoo:NAME, Hugging Face reference, or the name of one of the models (default: the config's merge.base, else the base the models name in their metadata, else none)")
 	f.BoolVar(&o.headless, "headless", false, "print progress lines instead of the TUI (automatic without a terminal)")
 	f.StringVar(&o.output, "output", "", "output directory (default: the config's output.dir)")
 	f.StringVar(&o.resume, "resume", "", "continue the run in DIR (its config.toml and history.jsonl)")
@@ -48,44 +52,35 @@ func (o *runOptions) register(cmd *cobra.Command) {
 	f.Int64Var(&o.seed, "evolution-seed", -1, "override evolution.seed")
 }
 
+// runSettings are the flags that change what a run does; a resumed run
+// is the run it was, so they cannot be combined with --resume.
+var runSettings = []string{"config", "model1", "model2", "model3", "base", "output", "optimizer", "generations", "population", "evolution-seed"}
+
 // loadConfig builds the effective configuration: file (or defaults, or the
-// resumed run's config.toml), then the command-line overrides.
-func (o *runOptions) loadConfig(hw hardwareFlags) (config.Config, error) {
+// resumed run's config.toml), then the command-line overrides. flags says
+// which were given.
+func (o *runOptions) loadConfig(flags *pflag.FlagSet, hw hardwareFlags) (config.Config, error) {
 	cfg := config.Default()
 	var err error
 	switch {
 	case o.resume != "":
+		for _, name := range runSettings {
+			if flags.Changed(name) {
+				return cfg, fmt.Errorf("--%s cannot change the run --resume continues (it runs with %s as it was); start a new run to change it", name, filepath.Join(o.resume, "config.toml"))
+			}
+		}
 		if cfg, err = config.Load(filepath.Join(o.resume, "config.toml")); err != nil {
 			return cfg, fmt.Errorf("--resume: %w", err)
 		}
 		cfg.Output.Dir = o.resume
-		return cfg, nil // a resumed run must be the run it was
+		hw.apply(&cfg.Hardware) // where it runs is not part of the run
+		return cfg, cfg.Validate().Err()
 	case o.configPath != "":
 		if cfg, err = config.Load(o.configPath); err != nil {
 			return cfg, err
 		}
 	}
-	for i, m := range o.models {
-		if m == "" {
-			continue
-		}
-		name := strings.TrimSuffix(filepath.Base(m), filepath.Ext(m))
-		name = strings.NewReplacer(":", "-", " ", "-").Replace(name)
-		entry := config.Model{Name: name, Path: m}
-		if _, statErr := os.Stat(m); statErr != nil && strings.Count(m, "/") >= 1 && !strings.HasPrefix(m, ".") && !strings.HasPrefix(m, "/") {
-			entry = config.Model{Name: name, HF: m}
-		}
-		sources := cfg.Sources()
-		if i < len(sources) {
-			for j := range cfg.Models {
-				if cfg.Models[j].Name == sources[i].Name {
-					cfg.Models[j] = entry
-				}
-			}
-		} else {
-			cfg.Models = append(cfg.Models, entry)
-		}
-	}
+	o.applyModels(&cfg)
 	if o.output != "" {
 		cfg.Output.Dir = o.output
 	}
@@ -101,19 +96,55 @@ func (o *runOptions) loadConfig(hw hardwareFlags) (config.Config, error) {
 	if o.seed >= 0 {
 		cfg.Evolution.Seed = uint64(o.seed)
 	}
-	if hw.gpuLayers != "" {
-		cfg.Hardware.GPULayers = hw.gpuLayers
+	hw.apply(&cfg.Hardware)
+	return cfg, cfg.Validate().Err()
+}
+
+// applyModels puts --model1..3 in the places of the configuration's
+// sources 1..3 (appending when it has fewer) and --base in the place of
+// its base. What they replace is gone; the configuration's other models
+// stay, and when they are the zoo's defaults the run keeps only those
+// that fit the models given (package modelset).
+func (o *runOptions) applyModels(cfg *config.Config) {
+	sources := cfg.Sources()
+	place := func(name string) int {
+		return slices.IndexFunc(cfg.Models, func(m config.Model) bool { return m.Name == name })
 	}
-	if hw.threads > 0 {
-		cfg.Hardware.Threads = hw.threads
+	put := func(slot int, ref string) string {
+		e := modelset.Entry(ref, func(name string) bool {
+			j := place(name)
+			return j >= 0 && j != slot
+		})
+		if slot >= 0 {
+			cfg.Models[slot] = e
+		} else {
+			cfg.Models = append(cfg.Models, e)
+		}
+		return e.Name
 	}
-	if hw.workers > 0 {
-		cfg.Hardware.Workers = hw.workers
+	for i, ref := range o.models {
+		if ref == "" {
+			continue
+		}
+		slot := -1
+		if i < len(sources) {
+			slot = place(sources[i].Name)
+		}
+		put(slot, ref)
 	}
-	if ps := cfg.Validate(); len(ps) > 0 {
-		return cfg, ps.Err()
+	if o.base == "" {
+		return
 	}
-	return cfg, nil
+	if j := place(o.base); j >= 0 {
+		cfg.Models[j].Fill = false
+		cfg.Merge.Base = o.base
+		return
+	}
+	slot := -1
+	if cfg.Merge.Base != "" {
+		slot = place(cfg.Merge.Base)
+	}
+	cfg.Merge.Base = put(slot, o.base)
 }
 
 // engineOptions are the evolve.Options every front end uses.
@@ -121,13 +152,13 @@ func engineOptions(cfg config.Config, resume bool) evolve.Options {
 	return evolve.Options{
 		Resume:      resume,
 		Codec:       llm.Codec{},
-		Resolve:     resolveModel,
+		Resolve:     resolveRef,
 		PoolOptions: eval.PoolOptions{Env: workerEnv()},
 	}
 }
 
 func (o *runOptions) execute(cmd *cobra.Command, hw hardwareFlags) error {
-	cfg, err := o.loadConfig(hw)
+	cfg, err := o.loadConfig(cmd.Flags(), hw)
 	if err != nil {
 		return err
 	}
@@ -142,14 +173,18 @@ func (o *runOptions) execute(cmd *cobra.Command, hw hardwareFlags) error {
 // summary per generation, then writes the report.
 func runHeadless(ctx context.Context, w io.Writer, cfg config.Config, opt evolve.Options) error {
 	p := &headlessPrinter{w: w}
-	opt.Sink = p.event
+	opt.Sink = logRun(cfg, opt.PoolOptions, p.event)
 	res, err := evolve.Run(ctx, cfg, opt)
 	if err != nil {
 		return err
 	}
 	path, err := report.Write(res.OutputDir)
 	if err != nil {
-		return err
+		// The tournament's outputs are complete (named above); the report
+		// is a view of them that can be written again.
+		fmt.Fprintf(w, "warning: the report was not written: %v\n  `evomerge-tui report %s` writes it\n", err, res.OutputDir)
+		slog.Warn("the report was not written", "dir", res.OutputDir, "err", err)
+		return nil
 	}
 	fmt.Fprintf(w, "report: %s\n", path)
 	return nil
@@ -168,8 +203,15 @@ func (p *headlessPrinter) event(e evolve.Event) {
 		p.start, p.total = e.Time, e.Budget
 		fmt.Fprintf(p.w, "evomerge: %s, population %d, up to %d generations / %d evaluations, seed %d\n",
 			e.Optimizer, e.Population, e.Generations, e.Budget, e.Seed)
-		fmt.Fprintf(p.w, "sources: %s (base %s); techniques: %s; fitness texts: %s; output: %s\n",
-			strings.Join(e.Sources, ", "), orNone(e.Base), strings.Join(e.Techniques, ", "), strings.Join(e.Texts, ", "), e.OutputDir)
+		writeModels(p.w, e)
+		fmt.Fprintf(p.w, "techniques: %s\n", strings.Join(e.Techniques, ", "))
+		for _, d := range e.Dropped {
+			fmt.Fprintf(p.w, "  dropped %s: %s\n", d.Name, d.Reason)
+		}
+		fmt.Fprintf(p.w, "fitness texts: %s; output: %s\n", strings.Join(e.Texts, ", "), e.OutputDir)
+		if e.Device.Workers > 0 {
+			fmt.Fprintf(p.w, "device: %s\n", e.Device)
+		}
 		if e.Resumed > 0 {
 			fmt.Fprintf(p.w, "resuming: %d evaluated candidates are replayed from history.jsonl\n", e.Resumed)
 		}
@@ -180,6 +222,8 @@ func (p *headlessPrinter) event(e evolve.Event) {
 		switch e.Status {
 		case evolve.StatusFailed:
 			fmt.Fprintf(p.w, "  %-7s %-44s failed: %s\n", c.ID, clip(c.Summary, 44), e.Err)
+		case evolve.StatusSkipped:
+			fmt.Fprintf(p.w, "  %-7s %-44s skipped: %s\n", c.ID, clip(c.Summary, 44), e.Err)
 		default:
 			var ppl []string
 			for _, k := range slices.Sorted(maps.Keys(e.Scores.Perplexity)) {
@@ -211,24 +255,59 @@ func (p *headlessPrinter) event(e evolve.Event) {
 			return
 		}
 		r := e.Result
-		fmt.Fprintf(p.w, "finished (%s) after %d evaluations in %s: best %s %s\n", r.Reason, r.Evaluations, r.Elapsed.Round(time.Second), r.Best.ID, r.Best.Summary)
+		skipped := ""
+		if len(r.Skipped) > 0 {
+			skipped = fmt.Sprintf(" (%d candidates skipped)", len(r.Skipped))
+		}
+		fmt.Fprintf(p.w, "finished (%s) after %d evaluations in %s%s: best %s %s\n", r.Reason, r.Evaluations, r.Elapsed.Round(time.Second), skipped, r.Best.ID, r.Best.Summary)
 		if len(r.Comparison) > 0 {
 			writeComparison(p.w, r)
 		}
-		fmt.Fprintf(p.w, "wrote %s, %s, %s\n", r.BestModel, r.BestRecipe, filepath.Join(r.OutputDir, "history.jsonl"))
+		fmt.Fprintf(p.w, "wrote %s, %s, %s, %s\n", r.BestModel, r.BestRecipe, filepath.Join(r.OutputDir, "history.jsonl"), filepath.Join(r.OutputDir, "summary.json"))
+	}
+}
+
+// writeModels prints the run's models (name, reference, shape), how the
+// base was chosen, and the zoo models left out.
+func writeModels(w io.Writer, e evolve.RunStarted) {
+	fmt.Fprintln(w, "models:")
+	width := 0
+	for _, m := range e.Models {
+		width = max(width, len(m.Name))
+	}
+	for _, m := range e.Models {
+		role := "source"
+		if m.Base {
+			role = "base"
+		}
+		where := m.Ref
+		if m.Path != m.Ref {
+			where += " → " + m.Path
+		}
+		fmt.Fprintf(w, "  %-6s %-*s  %s, %d layers  %s\n", role, width, m.Name, m.Arch, m.Layers, where)
+	}
+	for _, d := range e.LeftOut {
+		fmt.Fprintf(w, "  left out zoo model %s: %s\n", d.Name, d.Reason)
+	}
+	if e.BaseNote != "" {
+		fmt.Fprintln(w, e.BaseNote)
 	}
 }
 
 // writeComparison prints the held-out table.
 func writeComparison(w io.Writer, r *evolve.Result) {
 	texts := slices.Sorted(maps.Keys(r.Comparison[0].Perplexity))
-	fmt.Fprintf(w, "held-out perplexity (test texts the search never saw):\n  %-12s", "model")
+	width := 12
+	for _, m := range r.Comparison {
+		width = max(width, len(m.Name))
+	}
+	fmt.Fprintf(w, "held-out perplexity (test texts the search never saw):\n  %-*s", width, "model")
 	for _, t := range texts {
 		fmt.Fprintf(w, " %10s", t)
 	}
 	fmt.Fprintf(w, " %10s %9s\n", "geo-mean", "coherence")
 	for _, m := range r.Comparison {
-		fmt.Fprintf(w, "  %-12s", m.Name)
+		fmt.Fprintf(w, "  %-*s", width, m.Name)
 		for _, t := range texts {
 			fmt.Fprintf(w, " %10s", format.Perplexity(m.Perplexity[t]))
 		}
@@ -245,11 +324,4 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }

@@ -22,7 +22,11 @@ import (
 // tournament on the zoo and watch the chart and the table fill, chat with
 // a source model, pause and resume a second run, and quit it through the
 // confirmation dialog. Every step asserts on the screen tmux shows; a
-// failure prints the last screen and the tail of the program's log.
+// failure prints the last screen and the tail of the program's log. Each
+// run writes to a run-<time> directory of its own under the configured
+// output directory. The program runs with --log-level debug and its
+// stderr goes to a file, which must stay empty: while the TUI owns the
+// terminal, logs (workers' llama.cpp output included) go to the log file.
 //
 // The settings are tiny (population 4, 2 generations, one window per
 // text, one thread per worker: two threads per worker spin against each
@@ -75,7 +79,7 @@ dir = %q
 	}
 
 	start := time.Now()
-	w := startWorkbench(t, dir, exe, "--config", cfgPath, "--log-file", filepath.Join(dir, "evomerge.log"))
+	w := startWorkbench(t, dir, exe, "--config", cfgPath, "--log-file", filepath.Join(dir, "evomerge.log"), "--log-level", "debug")
 	w.waitFor("the dashboard", 30*time.Second, func(s string) bool {
 		return strings.Contains(s, "1 Dashboard") && strings.Contains(s, "○ idle") && strings.Contains(s, "r starts a tournament")
 	})
@@ -138,8 +142,8 @@ dir = %q
 	if strings.Contains(final, "-c04") {
 		w.fatalf("a fifth candidate: the run did not use the population saved by the form")
 	}
-	if _, err := os.Stat(filepath.Join(out1, "best.gguf")); err != nil {
-		w.fatalf("the run wrote no best model: %v", err)
+	if found, _ := filepath.Glob(filepath.Join(out1, "run-*", "best.gguf")); len(found) != 1 {
+		w.fatalf("the run wrote %d best models in run directories under %s, want 1", len(found), out1)
 	}
 	writeTestFile(t, filepath.Join(dir, "dashboard.txt"), final)
 	if os.Getenv("EVOMERGE_WRITE_CAPTURE") == "1" {
@@ -243,11 +247,17 @@ dir = %q
 		w.fatalf("evomerge-tui exited with status %d (128+N: killed by signal N)", code)
 	}
 	w.checkNoProcessesLeft(30 * time.Second)
-	if _, err := os.Stat(filepath.Join(out2, "best.gguf")); err == nil {
-		t.Fatalf("the second run wrote %s: it finished instead of being stopped by the quit", filepath.Join(out2, "best.gguf"))
+	if found, _ := filepath.Glob(filepath.Join(out2, "run-*", "best.gguf")); len(found) != 0 {
+		t.Fatalf("the second run wrote %s: it finished instead of being stopped by the quit", found)
 	}
-	if _, err := os.Stat(filepath.Join(out2, "history.jsonl")); err != nil {
-		t.Fatalf("the second run left no history: %v", err)
+	if found, _ := filepath.Glob(filepath.Join(out2, "run-*", "history.jsonl")); len(found) != 1 {
+		t.Fatalf("the second run left %d histories under %s, want 1", len(found), out2)
+	}
+	if errs := readTestFile(t, w.stderrFile); errs != "" {
+		t.Fatalf("the program wrote to stderr while the TUI owned the terminal:\n%s", errs)
+	}
+	if log := readTestFile(t, filepath.Join(dir, "evomerge.log")); !strings.Contains(log, "worker: ") || !strings.Contains(log, `msg="run started"`) {
+		t.Fatalf("the log file lacks the workers' debug output or the run's start:\n%s", log)
 	}
 	t.Logf("end to end in %s; processes seen: %d", time.Since(start).Round(100*time.Millisecond), len(w.seen))
 }
@@ -322,6 +332,7 @@ type tuiSession struct {
 	every      time.Duration  // polling interval (0: 100 ms)
 	panePID    int            // the shell that runs the program
 	statusFile string         // where the shell writes the program's exit status
+	stderrFile string         // where the shell sends the program's stderr
 	shown      bool           // a failure message showed the last screen
 	seen       map[int]string // processes the program started (pid → command line)
 }
@@ -335,15 +346,15 @@ func startWorkbench(t *testing.T, dir, exe string, args ...string) *tuiSession {
 	conf := filepath.Join(dir, "tmux.conf")
 	writeTestFile(t, conf, "set -g remain-on-exit on\nset -g status off\n")
 	w := &tuiSession{t: t, tmux: []string{"-L", sock, "-f", conf}, target: "e2e", seen: map[int]string{},
-		statusFile: filepath.Join(dir, "exit-status")}
+		statusFile: filepath.Join(dir, "exit-status"), stderrFile: filepath.Join(dir, "stderr")}
 	for i, a := range args {
 		if a == "--log-file" && i+1 < len(args) {
 			w.logFile = args[i+1]
 		}
 	}
 	cmd := append([]string{"new-session", "-d", "-x", "120", "-y", "40", "-s", w.target, "-c", dir,
-		"env", "EVOMERGE_CLI_MAIN=1", "E2E_STATUS=" + w.statusFile,
-		"sh", "-c", `"$0" "$@"; echo $? >"$E2E_STATUS.tmp" && mv "$E2E_STATUS.tmp" "$E2E_STATUS"`, exe}, args...)
+		"env", "EVOMERGE_CLI_MAIN=1", "E2E_STATUS=" + w.statusFile, "E2E_STDERR=" + w.stderrFile,
+		"sh", "-c", `"$0" "$@" 2>"$E2E_STDERR"; echo $? >"$E2E_STATUS.tmp" && mv "$E2E_STATUS.tmp" "$E2E_STATUS"`, exe}, args...)
 	if out, err := exec.Command("tmux", append(w.tmux, cmd...)...).CombinedOutput(); err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}

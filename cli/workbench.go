@@ -45,10 +45,11 @@ func newBackend(opt evolve.Options, hw config.Hardware) *backend {
 	return &backend{opt: opt, poolOpts: po, hw: hw, merged: map[string]string{}}
 }
 
-// Run runs a tournament and writes its report.
-func (b *backend) Run(ctx context.Context, cfg config.Config, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error) {
+// Run runs a tournament (or resumes the one in cfg.Output.Dir) and writes
+// its report.
+func (b *backend) Run(ctx context.Context, cfg config.Config, resume bool, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error) {
 	opt := b.opt
-	opt.Sink, opt.Control = sink, ctl
+	opt.Sink, opt.Control, opt.Resume = logRun(cfg, opt.PoolOptions, sink), ctl, resume
 	res, err := evolve.Run(ctx, cfg, opt)
 	if err != nil {
 		return res, err
@@ -56,7 +57,7 @@ func (b *backend) Run(ctx context.Context, cfg config.Config, sink evolve.Sink, 
 	if path, rerr := report.Write(res.OutputDir); rerr == nil {
 		sink(evolve.Log{Level: "info", Message: "report: " + path})
 	} else {
-		sink(evolve.Log{Level: "warn", Message: "report: " + rerr.Error()})
+		sink(evolve.Log{Level: "warn", Message: fmt.Sprintf("the report was not written: %v; `evomerge-tui report %s` writes it", rerr, res.OutputDir)})
 	}
 	return res, nil
 }
@@ -145,12 +146,21 @@ func (b *backend) close() {
 }
 
 // describeDevice says CPU or GPU without loading llama.cpp in this process
-// (the GPU backends are looked up the way workers will find them).
+// (the GPU backends are looked up the way workers will find them), and
+// names a GPU the machine has but the workers will not use. Once a run
+// starts, the engine's placement (measured in a worker) replaces it.
 func describeDevice(po eval.PoolOptions) string {
 	if len(po.Env) > 0 && po.GPULayers != 0 {
 		return fmt.Sprintf("GPU backend found · %d CPU threads/worker", po.Threads)
 	}
-	return fmt.Sprintf("CPU · %d threads/worker", po.Threads)
+	d := fmt.Sprintf("CPU · %d threads/worker", po.Threads)
+	if len(eval.SystemGPUs()) > 0 {
+		if po.GPULayers == 0 {
+			return d + " · GPU unused (--gpu-layers 0)"
+		}
+		return d + " · GPU unused (no GPU backend built)"
+	}
+	return d
 }
 
 // runTUI opens the workbench; start begins the tournament at once.
@@ -160,18 +170,17 @@ func runTUI(ctx context.Context, cfg config.Config, opt evolve.Options, configPa
 	return tui.Run(ctx, tui.Options{Config: cfg, ConfigPath: configPath, Backend: b, StartRun: start})
 }
 
-// workbench is evomerge-tui without arguments: the TUI, with the config
-// given by --config (or the defaults), not yet running.
-func workbench(cmd *cobra.Command, o runOptions) error {
+// workbench is evomerge-tui without an action: the TUI, with the config
+// given by --config (or the defaults) and the run's flags (--model1..3,
+// --base, --output, --optimizer, ..., the hardware flags) applied, not yet
+// running.
+func workbench(cmd *cobra.Command, o runOptions, hw hardwareFlags) error {
 	if !isTerminal() {
 		return fmt.Errorf("the workbench needs a terminal; without one use --run --headless (see --help)")
 	}
-	cfg := config.Default()
-	if o.configPath != "" {
-		var err error
-		if cfg, err = config.Load(o.configPath); err != nil {
-			return err
-		}
+	cfg, err := o.loadConfig(cmd.Flags(), hw)
+	if err != nil {
+		return err
 	}
 	return runTUI(cmd.Context(), cfg, engineOptions(cfg, false), o.configPath, false)
 }

@@ -17,8 +17,35 @@ func newZooCmd() *cobra.Command {
 		Short: "Maintain the bundled model zoo (expert patches)",
 		Long: `The bundled experts are committed as patches: GGUF files holding only the
 tensors in which an expert differs from stories15M. "pack" makes a patch,
-"build" materialises base+patch into a full model (make zoo runs it).`,
+"build" materialises base+patch into a full model (make zoo runs it).
+"where" lists the places the built models are looked for, in order.`,
 	}
+	where := &cobra.Command{
+		Use:   "where",
+		Short: "List where the zoo's models are looked for, in order, and which is used",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			used := zoo.Dir()
+			for _, d := range zoo.Locations() {
+				mark := " "
+				if d == used {
+					mark = "*"
+				}
+				fmt.Fprintf(w, "%s %s\n", mark, d)
+			}
+			for _, name := range zoo.Names() {
+				p, err := zoo.Find(name)
+				if err != nil {
+					fmt.Fprintf(w, "%s%s: missing\n", zoo.ModelPrefix, name)
+					continue
+				}
+				fmt.Fprintf(w, "%s%s: %s\n", zoo.ModelPrefix, name, p)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(where)
 	var out, typ, manifest string
 	pack := &cobra.Command{
 		Use:   "pack BASE.gguf MODEL.gguf -o PATCH.gguf",

@@ -15,7 +15,6 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/evomerge/evomerge/engine/config"
-	"github.com/evomerge/evomerge/engine/evolve"
 )
 
 // Options configure Run.
@@ -44,7 +43,8 @@ type Options struct {
 // Run opens the workbench and returns when the user quits. A tournament
 // still running then is cancelled, and Run waits (up to runStopTimeout)
 // for the backend to stop, so that worker processes and temporary files
-// are cleaned up before the process exits.
+// are cleaned up before the process exits. When the last tournament
+// failed, Run returns its error.
 func Run(ctx context.Context, opt Options) error {
 	if opt.Backend == nil {
 		return errors.New("tui: no backend")
@@ -70,15 +70,19 @@ func Run(ctx context.Context, opt Options) error {
 	m.ctx.send.attach(p.Send)
 	final, err := p.Run()
 	if fm, ok := final.(*model); ok {
-		fm.stopRun(runStopTimeout)
-	} else {
-		m.stopRun(runStopTimeout)
+		m = fm
 	}
+	m.stopRun(runStopTimeout)
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
 		return fmt.Errorf("workbench: %w", err)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if m.rs.phase == phaseFailed && m.rs.runErr != nil {
+		// The screen is gone: the reason goes to the caller (the exit
+		// status and stderr), as a headless run's would.
+		return fmt.Errorf("the tournament failed: %w", m.rs.runErr)
 	}
 	return nil
 }
@@ -147,6 +151,7 @@ func newModel(base context.Context, opt Options) *model {
 		height:     opt.Height,
 	}
 	m := &model{ctx: ctx, startRun: opt.StartRun, rs: newRunState()}
+	m.run.givenDir = opt.StartRun
 	m.dash = newDashboard(ctx)
 	m.conf = newConfigPage(ctx)
 	m.chat = newChatPage(ctx)
@@ -199,6 +204,8 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.finishRun(msg)
 	case startRunMsg:
 		return m, m.start()
+	case resumeFoundMsg:
+		return m, m.resumeFound(msg)
 	case pauseToggledMsg:
 		m.pauseToggled(msg)
 		return m, nil
@@ -340,6 +347,8 @@ func (m *model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		return m.togglePause(), true
 	case key.Matches(msg, k.StartRun):
 		return m.start(), true
+	case key.Matches(msg, k.ResumeRun):
+		return m.resume(), true
 	case key.Matches(msg, k.Export):
 		return m.export(), true
 	case key.Matches(msg, k.Zoom) && m.page == pageDashboard:
@@ -381,7 +390,7 @@ func (m *model) chatWithSelected() tea.Cmd {
 	if c == nil {
 		return cmd
 	}
-	if c.scored && c.info.Recipe != "" && c.status != evolve.StatusFailed {
+	if c.hasScores() && c.info.Recipe != "" {
 		return tea.Batch(cmd, m.chat.selectKey("cand:"+c.info.ID))
 	}
 	m.status.set(c.info.ID+" has no scored recipe yet: pick another model", true)

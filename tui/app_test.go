@@ -62,6 +62,9 @@ func TestRunErrorIsShown(t *testing.T) {
 	if !strings.Contains(s, "✗ failed") || !strings.Contains(s, "run failed (error): models[1].path") {
 		t.Fatalf("failure not shown:\n%s", s)
 	}
+	if !logHas(h.m, "r/F5 starts a new run in a directory of its own; R/F4 resumes this one") {
+		t.Error("a failed run does not say how to go on")
+	}
 }
 
 func TestInvalidConfigurationOpensTheForm(t *testing.T) {
@@ -313,5 +316,37 @@ func TestRunEntryPointQuitsAndStopsTheRun(t *testing.T) {
 	}
 	if fb.runCount() != 1 {
 		t.Fatalf("runs %d", fb.runCount())
+	}
+}
+
+// TestRunEntryPointReportsAFailedRun: a run that fails (here: no
+// evaluation worker could start) shows its reason on screen, and when the
+// user quits, Run returns that reason, so the process exits non-zero.
+func TestRunEntryPointReportsAFailedRun(t *testing.T) {
+	why := errors.New("no evaluation worker could be started (3 attempts); out of memory")
+	fb := newFake(2, 1)
+	fb.script = []evolve.Event{fb.script[0], evolve.Finished{Reason: "error", Err: why}}
+	fb.result, fb.runErr = nil, why
+	in, inW := ioPipe()
+	var out strings.Builder
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(context.Background(), Options{Backend: fb, StartRun: true, Input: in, Output: &syncWriter{w: &out},
+			Environ: []string{"TERM=dumb"}, Width: 120, Height: 30})
+	}()
+	select {
+	case <-fb.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run did not end")
+	}
+	time.Sleep(200 * time.Millisecond) // the failure reaches the screen
+	inW.Write([]byte("q"))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, why) {
+			t.Fatalf("Run returned %v, want the run's failure", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
 	}
 }

@@ -18,7 +18,9 @@ import (
 type Backend interface {
 	// Run runs a tournament until it finishes; events go to sink in order.
 	// The sink never blocks for long. ctl pauses and resumes the run.
-	Run(ctx context.Context, cfg config.Config, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error)
+	// With resume, cfg.Output.Dir holds a run to continue from its
+	// history (evolve.Options.Resume).
+	Run(ctx context.Context, cfg config.Config, resume bool, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error)
 	// Materialize merges a candidate's recipe (TOML, as in
 	// CandidateInfo.Recipe) into a temporary GGUF for chatting and returns
 	// its path. The backend owns the file and removes it when it is done

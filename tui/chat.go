@@ -17,7 +17,6 @@ import (
 
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval"
-	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/format"
 )
 
@@ -121,7 +120,7 @@ func (c *chatPage) refreshSources(cfg config.Config, rs *runState) {
 	var cands []*candidate
 	for _, id := range rs.order {
 		cd := rs.cands[id]
-		if cd.scored && cd.status != evolve.StatusFailed && cd.info.Recipe != "" && id != rs.bestID {
+		if cd.hasScores() && cd.info.Recipe != "" && id != rs.bestID {
 			cands = append(cands, cd)
 		}
 	}

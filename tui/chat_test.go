@@ -71,7 +71,7 @@ func TestChatWithTheBestCandidate(t *testing.T) {
 	h.typeText("In the beginning")
 	h.keys("enter")
 	h.pump(func(m *model) bool { return !m.chat.busy }, 5*time.Second)
-	if fb.generate[2] != "zoo/build/bible.gguf: In the beginning" {
+	if fb.generate[2] != "zoo:bible: In the beginning" {
 		t.Fatalf("generated %v", fb.generate)
 	}
 	h.keys("ctrl+l")

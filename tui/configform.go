@@ -13,6 +13,7 @@ import (
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/merge"
 	"github.com/evomerge/evomerge/themes"
+	"github.com/evomerge/evomerge/zoo"
 )
 
 // The configuration forms. One table of fields (formFields) drives both
@@ -171,17 +172,17 @@ func selectField(group, key, title, desc string, options []string, val func(d *d
 func formFields() []formField {
 	return append([]formField{
 		{group: groupModels, key: "models", kind: kindText, title: "Models",
-			desc: "One per line (alt+enter) or comma-separated: [name=]path.gguf or a Hugging Face id (org/name, org/name:Q8_0; hf:org/name/file.gguf). Names default to the file or repository name.",
+			desc: "One per line (alt+enter) or comma-separated: [name=]path.gguf, zoo:NAME, or a Hugging Face id (org/name, org/name:Q8_0, gpt2, a huggingface.co link; hf:org/name/file.gguf). Names default to the file or repository name. Zoo models left as they are stay in a run only when they fit the others.",
 			val:  func(d *draft) *string { return &d.models },
 			apply: func(c *config.Config, v string) error {
 				ms, err := parseModels(v)
 				if err != nil {
 					return err
 				}
-				c.Models = ms
+				c.Models = keepFill(c.Models, ms)
 				return nil
 			}},
-		stringField(groupModels, "merge.base", "Base model", "The name of the model task vectors are taken against (empty: none). It must be one of the models above.",
+		stringField(groupModels, "merge.base", "Base model", "The name of the model task vectors are taken against. It must be one of the models above. Empty: the base every model names in its metadata (fetched when needed), else none; techniques that need a base are then left out.",
 			func(d *draft) *string { return &d.baseName }, func(c *config.Config) *string { return &c.Merge.Base }),
 
 		intField(groupMerge, "merge.layer_groups", "Layer groups", "Layers split into this many groups, each with its own weights (1–64).",
@@ -242,7 +243,7 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.threads }, func(c *config.Config) *int { return &c.Hardware.Threads }),
 		intField(groupHardware, "hardware.workers", "Evaluation workers", "Worker processes evaluating in parallel.",
 			func(d *draft) *string { return &d.workers }, func(c *config.Config) *int { return &c.Hardware.Workers }),
-		stringField(groupHardware, "output.dir", "Output directory", "best.gguf, the recipe, history and report go here.",
+		stringField(groupHardware, "output.dir", "Output directory", "Where runs write best.gguf, the recipe, the history and the report: each run started here in a new run-<time> directory inside it (--run: in it).",
 			func(d *draft) *string { return &d.outputDir }, func(c *config.Config) *string { return &c.Output.Dir }),
 		selectField(groupHardware, "ui.theme", "Theme", "",
 			themes.Names(), func(d *draft) *string { return &d.theme }, func(c *config.Config) *string { return &c.UI.Theme }),
@@ -747,6 +748,18 @@ func parseModels(v string) ([]config.Model, error) {
 	return out, nil
 }
 
+// keepFill marks the models of parsed that are unchanged defaults of orig
+// (same name and reference) as fillers again, so that the run treats them
+// as the command line and the configuration file do (package modelset).
+func keepFill(orig, parsed []config.Model) []config.Model {
+	for i, m := range parsed {
+		parsed[i].Fill = slices.ContainsFunc(orig, func(o config.Model) bool {
+			return o.Fill && o.Name == m.Name && o.Ref() == m.Ref()
+		})
+	}
+	return parsed
+}
+
 // looksLikeHF reports whether ref reads as org/name[:sel][@rev].
 func looksLikeHF(ref string) bool {
 	if ref == "" || strings.HasPrefix(ref, ".") || strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, "~") {
@@ -761,9 +774,12 @@ func looksLikeHF(ref string) bool {
 	return len(parts) == 2 && parts[0] != "" && parts[1] != ""
 }
 
-// defaultModelName derives a model name from a reference: the file name
-// without .gguf, or the repository name.
+// defaultModelName derives a model name from a reference: a zoo model's
+// name, the file name without .gguf, or the repository name.
 func defaultModelName(ref string) string {
+	if name, ok := zoo.ParseModelRef(ref); ok {
+		return name
+	}
 	r := strings.TrimPrefix(strings.TrimPrefix(ref, "hf://"), "hf:")
 	r, _, _ = strings.Cut(r, "@")
 	if !strings.HasSuffix(strings.ToLower(r), ".gguf") {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
 )
 
@@ -276,5 +277,64 @@ func TestStatusBarETAAndRate(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("status bar lacks %q:\n%s", want, lineWith(s, "evals"))
 		}
+	}
+}
+
+// TestSkippedCandidatesGetAFinalStatus: candidates the spent budget left
+// unevaluated show as skipped, not queued; the generation counts them as
+// finished; they never become the best and sort with the failed.
+func TestSkippedCandidatesGetAFinalStatus(t *testing.T) {
+	fb := newFake(2, 1)
+	h := newHarness(t, fb, 100, 30)
+	infos := []evolve.CandidateInfo{
+		{ID: "g0-c00", Technique: "ties", Summary: "ties w=[0.5 0.5]"},
+		{ID: "g0-c01", Technique: "linear", Summary: "linear w=[0.2 0.8]"},
+		{ID: "g0-c02", Technique: "dfs", Summary: "dfs w=[0.1 0.9]"},
+	}
+	why := "not evaluated: the evaluation budget of 1 is spent"
+	h.send(eventsMsg{events: []evolve.Event{
+		evolve.RunStarted{Optimizer: "ga", Population: 3, Generations: 1, Budget: 1, Time: t0},
+		evolve.GenerationStarted{Generation: 0, Candidates: infos},
+		evolve.CandidateScored{Candidate: infos[0], Scores: scoresFor(-2.5), Fitness: -2.5, Status: evolve.StatusDone, Evaluation: 1},
+		evolve.CandidateScored{Candidate: infos[1], Status: evolve.StatusSkipped, Err: why, Evaluation: 1},
+		evolve.CandidateScored{Candidate: infos[2], Status: evolve.StatusSkipped, Err: why, Evaluation: 1},
+	}})
+	rs := &h.m.rs
+	if rs.bestID != "g0-c00" {
+		t.Errorf("best is %s, want g0-c00 (skipped candidates have no fitness)", rs.bestID)
+	}
+	s := h.screen()
+	for _, id := range []string{"g0-c01", "g0-c02"} {
+		if l := lineWith(s, id); !strings.Contains(l, "skipped") || strings.Contains(l, "queued") || strings.Contains(l, "0.0000") {
+			t.Errorf("row of %s: %q; want skipped, without a fitness", id, l)
+		}
+	}
+	if !strings.Contains(s, "generation 0 · 3/3 done") {
+		t.Errorf("the population pane does not count skipped candidates as finished:\n%s", s)
+	}
+	rows := rs.rows(false, true)
+	if len(rows) != 3 || rows[0].info.ID != "g0-c00" {
+		t.Errorf("sorted by fitness, the rows start with %s, want the scored g0-c00", rows[0].info.ID)
+	}
+}
+
+// TestStatusBarNamesTheRunsDevice: once the run has started, the status
+// bar shows where the engine found candidates are evaluated instead of the
+// configuration's guess, and the log says it in full — as a warning when a
+// GPU sits unused, with the reason.
+func TestStatusBarNamesTheRunsDevice(t *testing.T) {
+	dev := eval.NewPlacement(eval.Health{Threads: 16, GPULayers: -1,
+		Devices:    []eval.Device{{Name: "CPU", Description: "AMD EPYC 7B13", Type: "cpu"}},
+		SystemGPUs: []string{"NVIDIA H100 80GB HBM3"}}, eval.ModelInfo{Offloadable: 7}, 2)
+	rs := newRunState()
+	lines := rs.apply(evolve.RunStarted{Population: 10, Generations: 4, Budget: 40, Time: t0, Device: dev})
+	if len(lines) != 2 || lines[1].level != "warn" || lines[1].text != "device: "+dev.String() ||
+		!strings.Contains(lines[1].text, "GPU NVIDIA H100 80GB HBM3 present but unused: no GPU backend built") {
+		t.Fatalf("log lines %+v: want the device, as a warning naming the unused GPU", lines)
+	}
+	h := newHarness(t, newFake(2, 1), 160, 30)
+	h.m.rs = rs
+	if s := h.screen(); !strings.Contains(lineWith(s, "evals"), "CPU · 16 threads · 2 workers · GPU unused") {
+		t.Fatalf("status bar %q: want the run's device", lineWith(s, "evals"))
 	}
 }

@@ -58,19 +58,24 @@ func (d *detailsPane) lines(rs *runState, w int) []string {
 	add(kv("generation", fmt.Sprint(c.info.Generation)) + "  " + kv("origin", origin))
 	status, style := statusCell(st, c, 24)
 	line := kv("status", style.Render(status))
-	if c.scored && c.status != evolve.StatusFailed {
+	if c.hasScores() {
 		line += "  " + kv("fitness", st.Bold.Render(format.Fitness(c.fitness)))
 	}
 	add(line)
 	if c.mergeTime > 0 || c.evalTime > 0 {
 		add(kv("merge", c.mergeTime.Round(1e7).String()) + "  " + kv("evaluation", c.evalTime.Round(1e7).String()))
 	}
-	if c.err != "" {
+	switch {
+	case c.err != "" && c.status == evolve.StatusSkipped:
+		for _, l := range wrapLines(c.err, w) {
+			add(st.Muted.Render(l))
+		}
+	case c.err != "":
 		for _, l := range wrapLines("error: "+c.err, w) {
 			add(st.Bad.Render(l))
 		}
 	}
-	if c.scored && c.status != evolve.StatusFailed {
+	if c.hasScores() {
 		sc := c.scores
 		parts := []string{kv("perplexity", format.Perplexity(geoPPL(sc))+" (geo mean)")}
 		if sc.Coherence != 0 {
@@ -121,7 +126,7 @@ func (d *detailsPane) lines(rs *runState, w int) []string {
 		if n.known && n.c.info.Technique != "" {
 			text += "  " + n.c.info.Technique
 		}
-		if n.known && n.c.scored && n.c.status != evolve.StatusFailed {
+		if n.known && n.c.hasScores() {
 			text += "  " + format.Fitness(n.c.fitness)
 		}
 		if n.known && n.c.info.Origin != "" {

@@ -27,6 +27,13 @@
 // generating text are tea.Cmds, and commands receive copies of what they
 // need, never the model. Rendering reads the model and never writes it.
 //
+// Each run started here writes to a directory of its own under the
+// configured output directory (runcontrol.go), so a second run never
+// meets the first's history, and R resumes a finished, interrupted or
+// failed run in its directory. When the last run failed, Run returns its
+// error: the screen is gone by then, and the caller's exit status and
+// stderr carry the reason.
+//
 // The engine runs behind the Backend interface (the CLI implements it),
 // so this package has no cgo and tests in seconds with a scripted fake.
 // The engine's events reach the program through one relay goroutine per
@@ -46,8 +53,8 @@
 // element (model.ShortHelp). keys_test.go checks that every key shown
 // does something where it is shown and that every key that does
 // something is shown. A key that types no text — the F-keys (F1
-// dashboard, F2 config, F3 chat, F5 run, F6 export, F7 pause, F8 zoom,
-// F9 theme, F10 help) and ctrl+c — keeps its global meaning while a text
+// dashboard, F2 config, F3 chat, F4 resume, F5 run, F6 export, F7 pause,
+// F8 zoom, F9 theme, F10 help) and ctrl+c — keeps its global meaning while a text
 // field has the focus, so scripts driving the binary through tmux can
 // always reach every screen.
 //

@@ -12,7 +12,6 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/google/renameio/v2"
 
-	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/export"
 )
 
@@ -66,7 +65,7 @@ func snapshotExport(rs *runState, dir, screen string, at time.Time) exportData {
 		if ec.Parents == nil {
 			ec.Parents = []string{}
 		}
-		if c.scored && c.status != evolve.StatusFailed {
+		if c.hasScores() {
 			ec.SetScores(c.scores, c.fitness, c.objectives)
 		}
 		d.cands = append(d.cands, ec)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -23,10 +25,14 @@ type fakeBackend struct {
 	delay  time.Duration // between events
 	tokens []string      // what Generate streams
 	runErr error
+	// writeConfig writes each run's configuration into its output
+	// directory, as the engine does (a resume reads it).
+	writeConfig bool
 
 	mu          sync.Mutex
 	runs        int
 	cfgs        []config.Config
+	resumed     []bool
 	materialize []string
 	generate    []string
 	opts        []eval.GenerateOptions
@@ -39,11 +45,24 @@ func newFake(pop, gens int) *fakeBackend {
 		tokens: []string{"Call", " me", " Ishmael", ".", " Some", " years", " ago", "…"}}
 }
 
-func (f *fakeBackend) Run(ctx context.Context, cfg config.Config, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error) {
+func (f *fakeBackend) Run(ctx context.Context, cfg config.Config, resume bool, sink evolve.Sink, ctl *evolve.Control) (*evolve.Result, error) {
 	f.mu.Lock()
 	f.runs++
 	f.cfgs = append(f.cfgs, cfg)
+	f.resumed = append(f.resumed, resume)
 	f.mu.Unlock()
+	if f.writeConfig && !resume {
+		raw, err := cfg.Encode()
+		if err == nil {
+			err = os.MkdirAll(cfg.Output.Dir, 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(cfg.Output.Dir, "config.toml"), raw, 0o644)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	defer func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -71,6 +90,10 @@ func (f *fakeBackend) Run(ctx context.Context, cfg config.Config, sink evolve.Si
 		}
 		if f.delay > 0 {
 			time.Sleep(f.delay)
+		}
+		if rs, ok := ev.(evolve.RunStarted); ok && cfg.Output.Dir != "" {
+			rs.OutputDir = cfg.Output.Dir // the engine reports the directory it was given
+			ev = rs
 		}
 		sink(ev)
 	}

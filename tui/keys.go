@@ -24,7 +24,7 @@ type keyMap struct {
 	Dashboard, Config, Chat key.Binding
 	Help, Quit, ForceQuit   key.Binding
 	Theme, Pause, StartRun  key.Binding
-	Export, Zoom            key.Binding
+	ResumeRun, Export, Zoom key.Binding
 	// Moving around.
 	NextPane, PrevPane    key.Binding
 	Up, Down              key.Binding
@@ -60,7 +60,8 @@ func newKeyMap() keyMap {
 		ForceQuit: b([]string{"ctrl+c"}, "ctrl+c", "quit from anywhere (asks while a run is active)"),
 		Theme:     b([]string{"t", "f9"}, "t/F9", "next theme"),
 		Pause:     b([]string{"p", "f7"}, "p/F7", "pause / resume the engine"),
-		StartRun:  b([]string{"r", "f5"}, "r/F5", "start a tournament"),
+		StartRun:  b([]string{"r", "f5"}, "r/F5", "start a tournament (in a new run-<time> directory)"),
+		ResumeRun: b([]string{"R", "f4"}, "R/F4", "resume the last run (finished or interrupted)"),
 		Export:    b([]string{"e", "f6"}, "e/F6", "export history, best recipe, screen"),
 		Zoom:      b([]string{"z", "f8"}, "z/F8", "zoom the focused pane"),
 
@@ -108,7 +109,7 @@ type helpSection struct {
 // fullHelp lists every key, by screen; the help screen renders it.
 func (k keyMap) fullHelp() []helpSection {
 	return []helpSection{
-		{"Everywhere", []key.Binding{k.Dashboard, k.Config, k.Chat, k.Help, k.Theme, k.Pause, k.StartRun, k.Export, k.Quit, k.ForceQuit}},
+		{"Everywhere", []key.Binding{k.Dashboard, k.Config, k.Chat, k.Help, k.Theme, k.Pause, k.StartRun, k.ResumeRun, k.Export, k.Quit, k.ForceQuit}},
 		{"Dashboard", []key.Binding{k.NextPane, k.PrevPane, k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Open, k.Back, k.Zoom, k.AllGens, k.Sort, k.ChatWith}},
 		{"Log pane", []key.Binding{k.Follow, k.Wrap, k.Filter}},
 		{"Configuration", []key.Binding{k.FormNext, k.FormPrev, k.FormToggle, k.Save,

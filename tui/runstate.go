@@ -41,6 +41,10 @@ type candidate struct {
 	seen       int // arrival order
 }
 
+// hasScores reports whether the candidate has a fitness: it finished as
+// done or cached (not failed, skipped or still on its way).
+func (c *candidate) hasScores() bool { return c.scored && c.status.Scored() }
+
 // genStat is one point of the fitness chart.
 type genStat struct {
 	gen                        int
@@ -95,7 +99,24 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 		if e.Resumed > 0 {
 			what += fmt.Sprintf(" (resumed: %d evaluations replayed)", e.Resumed)
 		}
-		return []logLine{{time: e.Time, level: "info", text: what}}
+		lines := []logLine{{time: e.Time, level: "info", text: what}}
+		if e.BaseNote != "" {
+			lines = append(lines, logLine{time: e.Time, level: "info", text: e.BaseNote})
+		}
+		for _, d := range e.LeftOut {
+			lines = append(lines, logLine{time: e.Time, level: "warn", text: "zoo model " + d.Name + " left out: " + d.Reason})
+		}
+		for _, d := range e.Dropped {
+			lines = append(lines, logLine{time: e.Time, level: "warn", text: "technique " + d.Name + " dropped: " + d.Reason})
+		}
+		if e.Device.Workers > 0 {
+			level := "info"
+			if e.Device.Unused != "" {
+				level = "warn"
+			}
+			lines = append(lines, logLine{time: e.Time, level: level, text: "device: " + e.Device.String()})
+		}
+		return lines
 	case evolve.GenerationStarted:
 		if s.phase == phaseIdle || s.phase == phaseStarting {
 			s.phase = phaseRunning
@@ -131,7 +152,7 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 		if e.Evaluation > s.evaluations {
 			s.evaluations = e.Evaluation
 		}
-		if e.Status != evolve.StatusFailed && e.Fitness > s.best {
+		if e.Status.Scored() && e.Fitness > s.best {
 			s.best, s.bestID = e.Fitness, e.Candidate.ID
 		}
 		if e.Status == evolve.StatusFailed {
@@ -249,7 +270,7 @@ func (s *runState) rows(all, byFitness bool) []*candidate {
 
 func sortRank(c *candidate) int {
 	switch {
-	case c.scored && c.status != evolve.StatusFailed:
+	case c.hasScores():
 		return 0
 	case !c.scored:
 		return 1

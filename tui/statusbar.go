@@ -60,7 +60,7 @@ func (s *statusBar) view(rs *runState, w int) string {
 	if rs.bestID != "" {
 		segs = append(segs, "best "+format.Fitness(rs.best))
 	}
-	segs = append(segs, s.deviceText())
+	segs = append(segs, s.deviceText(rs))
 	// A message (flash) takes precedence: segments make room for it.
 	flash := ""
 	if s.msg != "" {
@@ -93,9 +93,13 @@ func (s *statusBar) view(rs *runState, w int) string {
 	return st.StatusBar.Render(padRight(line, w))
 }
 
-// deviceText is the backend's description of its device or, until it
-// reports one, what the configuration asks for.
-func (s *statusBar) deviceText() string {
+// deviceText is where the run's candidates are evaluated, as the engine
+// found out when the run started; before that, the backend's description
+// or, until it reports one, what the configuration asks for.
+func (s *statusBar) deviceText(rs *runState) string {
+	if rs.started.Device.Workers > 0 {
+		return rs.started.Device.Short()
+	}
 	if s.ctx.device != "" {
 		return s.ctx.device
 	}

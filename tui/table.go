@@ -101,7 +101,7 @@ func (t *popTable) columns(rs *runState, w int) []column {
 		{title: "technique", width: 12, cell: func(c *candidate) (string, lipgloss.Style) { return c.info.Technique, st.Accent }},
 		{title: "recipe", width: 0, cell: func(c *candidate) (string, lipgloss.Style) { return c.info.Summary, st.Muted }},
 		{title: "fitness", width: 9, right: true, cell: func(c *candidate) (string, lipgloss.Style) {
-			if !c.scored || c.status == evolve.StatusFailed {
+			if !c.hasScores() {
 				return "", plain
 			}
 			if c.info.ID == rs.bestID {
@@ -110,7 +110,7 @@ func (t *popTable) columns(rs *runState, w int) []column {
 			return format.Fitness(c.fitness), plain
 		}},
 		{title: "ppl", width: 8, right: true, cell: func(c *candidate) (string, lipgloss.Style) {
-			if !c.scored || c.status == evolve.StatusFailed {
+			if !c.hasScores() {
 				return "", plain
 			}
 			return format.Perplexity(geoPPL(c.scores)), plain
@@ -118,7 +118,7 @@ func (t *popTable) columns(rs *runState, w int) []column {
 	}
 	if hasCoh && w >= 90 {
 		cols = append(cols, column{title: "coh", width: 5, right: true, cell: func(c *candidate) (string, lipgloss.Style) {
-			if !c.scored {
+			if !c.hasScores() {
 				return "", plain
 			}
 			return format.Fraction(c.scores.Coherence), plain
@@ -126,7 +126,7 @@ func (t *popTable) columns(rs *runState, w int) []column {
 	}
 	if hasAcc && w >= 90 {
 		cols = append(cols, column{title: "acc", width: 5, right: true, cell: func(c *candidate) (string, lipgloss.Style) {
-			if !c.scored {
+			if !c.hasScores() {
 				return "", plain
 			}
 			return format.Fraction(c.scores.TaskAccuracy), plain
@@ -134,7 +134,7 @@ func (t *popTable) columns(rs *runState, w int) []column {
 	}
 	if nsga && w >= 90 {
 		cols = append(cols, column{title: "front", width: 5, right: true, cell: func(c *candidate) (string, lipgloss.Style) {
-			if !c.scored {
+			if !c.hasScores() {
 				return "", plain
 			}
 			return fmt.Sprint(c.rank), plain
@@ -175,6 +175,8 @@ func statusCell(st stylesT, c *candidate, w int) (string, lipgloss.Style) {
 		return "cached", st.Warn
 	case evolve.StatusFailed:
 		return "failed", st.Bad
+	case evolve.StatusSkipped:
+		return "skipped", st.Muted
 	case evolve.StatusQueued, "":
 		return "queued", st.Muted
 	}
@@ -260,7 +262,7 @@ func (t *popTable) note(rs *runState) string {
 		order = ", by fitness"
 	}
 	n := rs.counts()
-	done := n[evolve.StatusDone] + n[evolve.StatusCached] + n[evolve.StatusFailed]
+	done := n[evolve.StatusDone] + n[evolve.StatusCached] + n[evolve.StatusFailed] + n[evolve.StatusSkipped]
 	total := len(rs.genIDs[rs.curGen])
 	if total == 0 {
 		return scope + order

@@ -1,11 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,38 +37,80 @@ func benchText() (eval.Text, error) {
 
 // bareDecode is the floor for evaluation: the same windows as perplexity
 // (BOS, 256 tokens, logits for the second half) decoded by llama.cpp in
-// this process, with no worker, protocol or scoring. Returns tokens/s.
-func bareDecode(model string, threads int) (float64, error) {
+// this process, with no worker, protocol or scoring. Returns tokens/s and
+// the layers offloaded to a GPU. With free unset the model and context
+// are left to the process exit (see BareDecode).
+func bareDecode(model string, threads, gpuLayers int, free bool) (float64, int, error) {
 	text, err := benchText()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	m, err := llm.Load(model, llm.ModelParams{GPULayers: 0})
+	m, err := llm.Load(model, llm.ModelParams{GPULayers: gpuLayers})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	defer m.Close()
+	if free {
+		defer m.Close()
+	}
 	c, err := m.NewContext(llm.ContextParams{Size: benchCtx, Threads: threads})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	defer c.Close()
+	if free {
+		defer c.Close()
+	}
 	toks, err := m.Tokenize(text.Content, true)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(toks) < benchChunks*benchCtx {
-		return 0, fmt.Errorf("bench text too short")
+		return 0, 0, fmt.Errorf("bench text too short")
 	}
 	start := time.Now()
 	for k := range benchChunks {
 		w := append([]int{m.BOS()}, toks[k*benchCtx+1:(k+1)*benchCtx]...)
 		c.Clear()
 		if _, err := c.Decode(w, 0, benchCtx/2); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return float64(benchChunks*benchCtx) / time.Since(start).Seconds(), nil
+	return float64(benchChunks*benchCtx) / time.Since(start).Seconds(), m.Offloaded(), nil
+}
+
+// BareLoop is a bare decode loop's result, as `evomerge-tui bench
+// --bare-loop` prints it.
+type BareLoop struct {
+	TokensPerSecond float64 `json:"tokens_per_second"`
+	Offloaded       int     `json:"layers_offloaded"`
+}
+
+// BareDecode runs the bare decode loop for a child process (`evomerge-tui
+// bench --bare-loop`). The GPU loop needs a process of its own: the CUDA
+// runtime must be on LD_LIBRARY_PATH when the process starts (the
+// workers' environment), and freeing a context whose batches ran on the
+// GPU crashed (see worker.Options.Retire), so nothing is freed: the
+// process exits.
+func BareDecode(model string, threads, gpuLayers int) (BareLoop, error) {
+	tps, off, err := bareDecode(model, threads, gpuLayers, false)
+	return BareLoop{TokensPerSecond: tps, Offloaded: off}, err
+}
+
+// bareDecodeChild runs BareDecode in a child with the workers' environment.
+func bareDecodeChild(ctx context.Context, o *Options, gpuLayers int) (BareLoop, error) {
+	cmd := exec.CommandContext(ctx, o.Exe, "bench", "--bare-loop", "--model", o.Model, "--gpu-layers", strconv.Itoa(gpuLayers),
+		"--threads", strconv.Itoa(o.Threads), "--log-file", "")
+	cmd.Env = append(os.Environ(), o.Env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return BareLoop{}, fmt.Errorf("bare decode loop: %v: %s", err, lastLines(stderr.String(), 3))
+	}
+	var r BareLoop
+	if err := json.Unmarshal(out, &r); err != nil {
+		return BareLoop{}, fmt.Errorf("bare decode loop printed %q: %w", out, err)
+	}
+	return r, nil
 }
 
 // newPool starts workers of the benchmarked executable, splitting the
@@ -133,7 +179,7 @@ func evalBench(ctx context.Context, o *Options) ([]Row, error) {
 	if o.Model == "" {
 		return nil, fmt.Errorf("the evaluation benchmarks need a model (the zoo's stories15M)")
 	}
-	bare, err := bareDecode(o.Model, o.Threads)
+	bare, _, err := bareDecode(o.Model, o.Threads, 0, true)
 	if err != nil {
 		return nil, err
 	}
@@ -169,9 +215,15 @@ func evalBench(ctx context.Context, o *Options) ([]Row, error) {
 			if err != nil {
 				return nil, err
 			}
-			o.logf("GPU %v: perplexity %.0f tok/s, generation %.0f tok/s", gpus, gpu, ggen)
+			gbare, err := bareDecodeChild(ctx, o, -1)
+			if err != nil {
+				return nil, err
+			}
+			o.logf("GPU %v: bare decode %.0f tok/s (%d layers offloaded), perplexity %.0f tok/s, generation %.0f tok/s", gpus, gbare.TokensPerSecond, gbare.Offloaded, gpu, ggen)
 			rows = append(rows,
-				ratioRow("eval", "perplexity through the worker pool (GPU)", gpu, "tokens/s", one, "tokens/s CPU", fmt.Sprint(gpus)),
+				ratioRow("eval", "bare llama.cpp decode loop (GPU)", gbare.TokensPerSecond, "tokens/s", bare, "tokens/s CPU", fmt.Sprintf("%d layers offloaded", gbare.Offloaded)),
+				ratioRow("eval", "perplexity through the worker pool, 1 worker (GPU)", gpu, "tokens/s", gbare.TokensPerSecond, "tokens/s bare loop on the GPU", fmt.Sprint(gpus)),
+				ratioRow("eval", "perplexity through the worker pool (GPU vs CPU)", gpu, "tokens/s", one, "tokens/s CPU", ""),
 				ratioRow("eval", "greedy generation, 200 tokens (GPU)", ggen, "tokens/s", gen, "tokens/s CPU", ""))
 		}
 	}
@@ -204,27 +256,53 @@ func turnaroundBench(ctx context.Context, o *Options) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := o.newPool(ctx, 1, 0)
+	popt := eval.PerplexityOptions{Context: cfg.Evaluation.Context, Chunks: cfg.Evaluation.Chunks}
+	// loadEval loads the candidate on a fresh worker and scores it.
+	loadEval := func(gpuLayers int) (load, evalT time.Duration, dev eval.Placement, err error) {
+		pool, err := o.newPool(ctx, 1, gpuLayers)
+		if err != nil {
+			return 0, 0, dev, err
+		}
+		defer pool.Close()
+		t1 := time.Now()
+		if dev, err = pool.Placement(ctx, out); err != nil {
+			return 0, 0, dev, err
+		}
+		load = time.Since(t1)
+		t2 := time.Now()
+		if _, err := pool.Perplexity(ctx, out, texts, popt, nil); err != nil {
+			return 0, 0, dev, err
+		}
+		return load, time.Since(t2), dev, nil
+	}
+	loadT, evalT, _, err := loadEval(0)
 	if err != nil {
 		return nil, err
 	}
-	defer pool.Close()
-	t1 := time.Now()
-	if _, err := pool.Load(ctx, out); err != nil {
-		return nil, err
-	}
-	loadT := time.Since(t1)
-	t2 := time.Now()
-	if _, err := pool.Perplexity(ctx, out, texts, eval.PerplexityOptions{Context: cfg.Evaluation.Context, Chunks: cfg.Evaluation.Chunks}, nil); err != nil {
-		return nil, err
-	}
-	evalT := time.Since(t2)
 	total := mergeT + loadT + evalT
 	o.logf("candidate: merge %.2fs, load %.2fs, evaluate %.2fs", mergeT.Seconds(), loadT.Seconds(), evalT.Seconds())
 	note := fmt.Sprintf("merge %.2fs + load %.2fs + evaluate %.2fs (%d texts × %d windows)", mergeT.Seconds(), loadT.Seconds(), evalT.Seconds(), len(texts), cfg.Evaluation.Chunks)
-	return []Row{
+	rows := []Row{
 		ratioRow("turnaround", "candidate: TIES of 3 zoo experts, merged, loaded, scored (CPU)", total.Seconds(), "s", evalT.Seconds(), "s evaluation alone", note),
-	}, nil
+	}
+	if o.GPULayers == 0 {
+		return rows, nil
+	}
+	// The same merged file, loaded and scored on the GPU (the merge runs on
+	// the CPU either way).
+	gLoad, gEval, dev, err := loadEval(-1)
+	switch {
+	case err != nil:
+		o.logf("candidate on the GPU: %v", err)
+	case !dev.OnGPU():
+		o.logf("candidate: GPU row skipped: %s", orText(dev.Unused, "no GPU backend found"))
+	default:
+		gTotal := mergeT + gLoad + gEval
+		o.logf("candidate on the GPU: merge %.2fs, load %.2fs, evaluate %.2fs", mergeT.Seconds(), gLoad.Seconds(), gEval.Seconds())
+		rows = append(rows, ratioRow("turnaround", "candidate: TIES of 3 zoo experts, merged, loaded, scored (GPU)", gTotal.Seconds(), "s", total.Seconds(), "s on the CPU",
+			fmt.Sprintf("merge %.2fs + load %.2fs + evaluate %.2fs; %s", mergeT.Seconds(), gLoad.Seconds(), gEval.Seconds(), dev)))
+	}
+	return rows, nil
 }
 
 // overheadBench measures the search's own cost per candidate (genome

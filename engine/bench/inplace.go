@@ -53,7 +53,7 @@ func inplaceBench(ctx context.Context, o *Options) ([]Row, error) {
 	for i, e := range zoo.Experts() {
 		zooSources = append(zooSources, eval.SourceRef{Name: fmt.Sprintf("expert%d", i+1), Path: zoo.Model(e)})
 	}
-	zooRows, err := inplaceRows(ctx, o, dir, "stories15M (zoo)", zooSources, texts, popt, 3)
+	zooRows, err := inplaceSize(ctx, o, dir, "stories15M (zoo)", zooSources, texts, popt, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -73,20 +73,58 @@ func inplaceBench(ctx context.Context, o *Options) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	genRows, err := inplaceRows(ctx, o, dir, fmt.Sprintf("generated %.2f GB", float64(st.Size())/1e9), gen, texts, popt, 1)
+	genRows, err := inplaceSize(ctx, o, dir, fmt.Sprintf("generated %.2f GB", float64(st.Size())/1e9), gen, texts, popt, 1)
 	return append(zooRows, genRows...), err
 }
 
-// inplaceRows measures one model size over `rounds` alternating rounds.
-func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []eval.SourceRef, texts []eval.Text, popt eval.PerplexityOptions, rounds int) ([]Row, error) {
-	pool, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 1, Threads: o.Threads, GPULayers: 0, Command: []string{o.Exe, "worker"}, Env: o.Env})
+// inplaceSize measures one model size on the CPU and, unless the
+// benchmark is CPU-only, on the GPU when a GPU backend is found: the same
+// rows with ", GPU" and the in-place turnaround on the GPU against the CPU.
+func inplaceSize(ctx context.Context, o *Options, dir, label string, sources []eval.SourceRef, texts []eval.Text, popt eval.PerplexityOptions, rounds int) ([]Row, error) {
+	rows, cpu, _, err := inplaceRows(ctx, o, dir, label, sources, texts, popt, rounds, 0)
+	if err != nil || o.GPULayers == 0 {
+		return rows, err
+	}
+	gpuRows, gpu, dev, err := inplaceRows(ctx, o, dir, label+", GPU", sources, texts, popt, rounds, -1)
+	switch {
+	case err != nil:
+		o.logf("%s on the GPU: %v", label, err)
+		return rows, nil
+	case !dev.OnGPU():
+		o.logf("%s: GPU rows skipped: %s", label, orText(dev.Unused, "no GPU backend found"))
+		return rows, nil
+	}
+	return append(append(rows, gpuRows...),
+		ratioRow("inplace", fmt.Sprintf("%s: candidate merged in place + scored, GPU vs CPU", label), gpu, "s", cpu, "s on the CPU", dev.String())), nil
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// inplaceRows measures one model size over `rounds` alternating rounds on
+// a worker offloading gpuLayers layers. It returns the rows, the median
+// in-place turnaround and where the template ran.
+func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []eval.SourceRef, texts []eval.Text, popt eval.PerplexityOptions, rounds, gpuLayers int) ([]Row, float64, eval.Placement, error) {
+	pool, err := o.newPool(ctx, 1, gpuLayers)
 	if err != nil {
-		return nil, err
+		return nil, 0, eval.Placement{}, err
 	}
 	defer pool.Close()
+	dev, err := pool.Placement(ctx, sources[0].Path)
+	if err != nil {
+		return nil, 0, dev, err
+	}
+	pool.Unload(ctx, sources[0].Path)
+	if gpuLayers != 0 && !dev.OnGPU() {
+		return nil, 0, dev, nil
+	}
 	prep, err := pool.Prepare(ctx, eval.PrepareRequest{Sources: sources, Scratch: dir})
 	if err != nil {
-		return nil, err
+		return nil, 0, dev, err
 	}
 	copyBase := &merge.Recipe{Method: "passthrough", Models: []merge.ModelRef{{Model: "base"}}}
 	ties := func(density float64) *merge.Recipe {
@@ -113,7 +151,7 @@ func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []e
 		// Evaluation alone: the template restored (not counted) and scored.
 		a, _, err := run(copyBase, eval.PathInPlace)
 		if err != nil {
-			return nil, err
+			return nil, 0, dev, err
 		}
 		// Both paths merge the same candidate, in alternating order (the
 		// first to read the sources may find them out of the page cache).
@@ -123,7 +161,7 @@ func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []e
 		for _, path := range [][]string{{eval.PathInPlace, eval.PathFile}, {eval.PathFile, eval.PathInPlace}}[round%2] {
 			rep, wall, err := run(candidate, path)
 			if err != nil {
-				return nil, err
+				return nil, 0, dev, err
 			}
 			if path == eval.PathInPlace {
 				in, inT = rep, wall
@@ -156,7 +194,7 @@ func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []e
 			ratioRow("inplace", fmt.Sprintf("%s: in place, worker CPU time", label), median(inplaceCPU), "CPU s", median(aloneCPU), "CPU s evaluation alone", "all threads; steadier than wall time on a shared machine"),
 			ratioRow("inplace", fmt.Sprintf("%s: through a file, worker CPU time", label), median(fileCPU), "CPU s", median(aloneCPU), "CPU s evaluation alone", ""))
 	}
-	return rows, nil
+	return rows, median(inplace), dev, nil
 }
 
 func median(v []float64) float64 {

@@ -19,6 +19,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/evomerge/evomerge/engine/merge"
+	"github.com/evomerge/evomerge/zoo"
 )
 
 // Config is a whole evomerge configuration.
@@ -33,12 +34,19 @@ type Config struct {
 	UI         UI         `toml:"ui"`
 }
 
-// Model is one input model. Path is a GGUF file; HF is a Hugging Face
-// reference (org/name, org/name:Q8_0, org/name/file.gguf). Give one.
+// Model is one input model. Path is a GGUF file, or zoo:NAME for a model
+// of the bundled zoo; HF is a Hugging Face reference (org/name,
+// org/name:Q8_0, org/name/file.gguf, a legacy id such as gpt2, a
+// huggingface.co link). Give one.
 type Model struct {
 	Name string `toml:"name"`
 	Path string `toml:"path,omitempty"`
 	HF   string `toml:"hf,omitempty"`
+	// Fill marks a default that only fills a place the user left empty:
+	// a run keeps it only when it fits the user's models (see package
+	// modelset). Default's models are fillers; a configuration file's and
+	// the forms' are not. It is not written.
+	Fill bool `toml:"-"`
 }
 
 // Ref is the model's location: Path or HF.
@@ -237,32 +245,27 @@ func evolvable(name string) (merge.Technique, bool) {
 	return t, ok && t.Evolvable()
 }
 
-// checkTechnique reports what the configuration lacks for technique t
-// (spelled name): a base it needs, or a number of sources it cannot take.
-// A technique that merges one source with the base takes any number: the
-// genome picks one.
-func checkTechnique(ps *Problems, key, name string, t merge.Technique, hasBase bool, sources int) {
-	switch {
-	case t.Base == merge.BaseRequired && !hasBase:
-		ps.add(key, "%s needs merge.base", name)
-	case sources < t.MinModels || (t.MaxModels > 1 && sources > t.MaxModels):
-		ps.add(key, "%s merges %s models besides the base; there are %d", name, t.ModelCount(), sources)
-	}
-}
-
 // Default returns a configuration that runs on the bundled zoo: the three
 // domain experts as sources, stories15M as the base, fitness on an equal
 // mix of the experts' validation texts, held-out test texts for the report.
+//
+// The zoo's models are references (zoo:NAME, found wherever the zoo is
+// installed; see package zoo) marked Fill: a model the user gives takes a
+// zoo model's place, and the zoo models left stay in the run only when
+// they fit it. The texts are the zoo's bundled public-domain English prose
+// (the King James Bible, Moby Dick, the State of the Union addresses): they
+// are also the fitness texts for other models, unless evaluation.texts
+// names others. Coherence prompts are left empty: a run chooses the zoo's
+// for the zoo's models, generic ones otherwise.
 func Default() Config {
+	var models []Model
+	for _, name := range zoo.Names() {
+		models = append(models, Model{Name: name, Path: zoo.ModelRef(name), Fill: true})
+	}
 	return Config{
-		Models: []Model{
-			{Name: "bible", Path: "zoo/build/bible.gguf"},
-			{Name: "moby", Path: "zoo/build/moby.gguf"},
-			{Name: "sotu", Path: "zoo/build/sotu.gguf"},
-			{Name: "stories15M", Path: "zoo/build/stories15M.gguf"},
-		},
+		Models: models,
 		Merge: Merge{
-			Base:        "stories15M",
+			Base:        zoo.Base,
 			Techniques:  []string{"linear", "slerp", "ties", "dare_ties", "task_arithmetic", "frankenmerge", "dfs", "ps_dfs"},
 			LayerGroups: 3,
 			OutType:     "keep",
@@ -323,6 +326,8 @@ func Parse(text string) (Config, error) {
 	}
 	if !md.IsDefined("models") {
 		c.Models = Default().Models
+	} else if !md.IsDefined("merge", "base") {
+		c.Merge.Base = "" // the zoo's base is not these models': detect it (package modelset)
 	}
 	var ps Problems
 	for _, k := range md.Undecoded() {
@@ -422,16 +427,13 @@ func (c Config) Validate() Problems {
 	if len(c.Merge.Techniques) == 0 {
 		ps.add("merge.techniques", "at least one technique is needed (%s)", allowed)
 	}
-	subMerge := false
+	// Whether a technique fits the models (a base, their number, their
+	// depths) is decided when a run starts, from the models themselves:
+	// package modelset drops what cannot run, with the reason.
 	for i, name := range c.Merge.Techniques {
-		at := fmt.Sprintf("merge.techniques[%d]", i)
-		t, ok := evolvable(name)
-		if !ok {
-			ps.add(at, "unknown technique %q (allowed: %s)", name, allowed)
-			continue
+		if _, ok := evolvable(name); !ok {
+			ps.add(fmt.Sprintf("merge.techniques[%d]", i), "unknown technique %q (allowed: %s)", name, allowed)
 		}
-		subMerge = subMerge || t.SubMerge
-		checkTechnique(&ps, at, name, t, c.Merge.Base != "", sources)
 	}
 	if c.Merge.LayerGroups < 1 || c.Merge.LayerGroups > 64 {
 		ps.add("merge.layer_groups", "%d is outside [1, 64]", c.Merge.LayerGroups)
@@ -457,8 +459,6 @@ func (c Config) Validate() Problems {
 	}
 	if t, ok := merge.Find(c.Merge.PSMethod); !ok || !isPSMethod(t) {
 		ps.add("merge.ps_method", "%q is not a parameter-space technique (%s)", c.Merge.PSMethod, strings.Join(PSMethods(), ", "))
-	} else if subMerge {
-		checkTechnique(&ps, "merge.ps_method", c.Merge.PSMethod, t, c.Merge.Base != "", sources)
 	}
 
 	e := c.Evolution

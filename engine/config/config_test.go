@@ -36,6 +36,9 @@ func tomlKeys(t reflect.Type, prefix string) []string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if name == "-" {
+			continue // not part of the file format
+		}
 		key := name
 		if prefix != "" {
 			key = prefix + "." + name
@@ -84,6 +87,28 @@ techniques = ["linear"]
 	}
 	if len(c.Models) != 2 || c.Models[1].Ref() != "org/model:Q8_0" {
 		t.Errorf("models %+v (lists must replace the defaults)", c.Models)
+	}
+}
+
+// TestDefaultsAreTheZoos: the default models are the zoo's, by reference
+// (found wherever the zoo is installed, never a path relative to the
+// checkout), and fill places only; a file that lists models and no base
+// leaves the base to be detected from them, not the zoo's.
+func TestDefaultsAreTheZoos(t *testing.T) {
+	for _, m := range Default().Models {
+		if m.Path != "zoo:"+m.Name || !m.Fill {
+			t.Errorf("default model %+v", m)
+		}
+	}
+	c, err := Parse("[[models]]\nname = \"a\"\npath = \"a.gguf\"\n[[models]]\nname = \"b\"\nhf = \"gpt2\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Merge.Base != "" || c.Models[0].Fill || c.Models[1].Fill {
+		t.Errorf("base %q, models %+v", c.Merge.Base, c.Models)
+	}
+	if c, err := Parse("[evolution]\npopulation = 4\n"); err != nil || c.Merge.Base != "stories15M" || len(c.Models) != 4 || !c.Models[0].Fill {
+		t.Errorf("without models: base %q, models %+v, %v", c.Merge.Base, c.Models, err)
 	}
 }
 
@@ -170,6 +195,11 @@ func TestEncodeRoundTrip(t *testing.T) {
 	back, err := Parse(string(raw))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, raw)
+	}
+	// A written configuration lists its models: they are no longer the
+	// defaults that fill the user's gaps.
+	for i := range c.Models {
+		c.Models[i].Fill = false
 	}
 	if !reflect.DeepEqual(back, c) {
 		t.Errorf("round trip differs:\n%s", raw)

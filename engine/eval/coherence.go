@@ -36,17 +36,20 @@ type CoherenceOptions struct {
 	GarbagePerplexity float64 `json:"garbage_perplexity"` // default 400
 }
 
-// DefaultCoherencePrompts is the fixed prompt set used unless configured.
+// DefaultCoherencePrompts is the fixed prompt set used unless configured:
+// everyday English openings that any general language model can continue,
+// naming no particular domain. (The zoo's run uses prompts from its
+// experts' domains instead: zoo.CoherencePrompts.)
 func DefaultCoherencePrompts() []string {
 	return []string{
 		"Once upon a time",
-		"The old man looked at the sea and said",
-		"In the beginning",
 		"She opened the door and saw",
-		"The people of this nation",
-		"The light passed through the glass",
-		"Tom and his dog went to the park.",
-		"Call me",
+		"The best way to learn something new is",
+		"Yesterday morning, on the way to the market,",
+		"He read the letter twice and said",
+		"The most important thing about a good friend is",
+		"When the rain finally stopped,",
+		"Here is a short description of the town:",
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -20,12 +21,28 @@ func sampleText(n int) string {
 // directly from the fake model's formula.
 func TestPerplexityMatchesReference(t *testing.T) {
 	text := sampleText(700)
-	for _, tc := range []struct{ nctx, batch, chunks int }{{64, 48, 0}, {64, 64, 0}, {32, 5, 3}, {100, 48, 0}} {
+	for _, tc := range []struct {
+		nctx, batch, chunks int
+		overlap             bool
+	}{{64, 48, 0, false}, {64, 64, 0, false}, {32, 5, 3, false}, {100, 48, 0, false},
+		{64, 48, 0, true}, {64, 64, 0, true}, {32, 5, 3, true}, {100, 48, 0, true}} {
 		lm := newFake()
 		lm.batch = tc.batch
-		got, err := Perplexity(context.Background(), lm, text, PerplexityOptions{Context: tc.nctx, Chunks: tc.chunks})
+		var progress []int
+		got, err := Perplexity(context.Background(), lm, text, PerplexityOptions{Context: tc.nctx, Chunks: tc.chunks, Overlap: tc.overlap,
+			Progress: func(done, total int) {
+				if total != windows(tc.chunks, len(text)+1, tc.nctx) {
+					t.Errorf("progress total %d", total)
+				}
+				progress = append(progress, done)
+			}})
 		if err != nil {
 			t.Fatal(err)
+		}
+		for i, d := range progress {
+			if d != i+1 || len(progress) != got.Chunks {
+				t.Fatalf("overlap %v: progress %v, want 1…%d in order", tc.overlap, progress, got.Chunks)
+			}
 		}
 		toks, _ := lm.Tokenize(text, true)
 		chunks := len(toks) / tc.nctx
@@ -110,6 +127,46 @@ func TestPerplexityWindows(t *testing.T) {
 		if _, err := PerplexityText(ctx, newFake(), text, PerplexityOptions{Context: 32, Windows: map[string][]int{"a": bad}}); !errors.Is(err, ErrBadWindow) {
 			t.Errorf("windows %v: %v, want ErrBadWindow", bad, err)
 		}
+	}
+}
+
+// windows is the number of windows of nctx tokens in n tokens, at most chunks
+// (0: all).
+func windows(chunks, n, nctx int) int {
+	if chunks > 0 {
+		return min(chunks, n/nctx)
+	}
+	return n / nctx
+}
+
+// TestPerplexityOverlapIsExact: scoring window k while window k+1 decodes
+// adds the same per-window sums in the same order, so the result is the
+// serial one bit for bit; a cancelled context stops it.
+func TestPerplexityOverlapIsExact(t *testing.T) {
+	text := sampleText(2000)
+	for _, batch := range []int{64, 20} {
+		a, b := newFake(), newFake()
+		a.batch, b.batch = batch, batch
+		serial, err := Perplexity(context.Background(), a, text, PerplexityOptions{Context: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		overlap, err := Perplexity(context.Background(), b, text, PerplexityOptions{Context: 64, Overlap: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(serial, overlap) || serial.Chunks < 10 {
+			t.Fatalf("batch %d: serial %+v, overlapped %+v", batch, serial, overlap)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := Perplexity(ctx, newFake(), text, PerplexityOptions{Context: 64, Overlap: true, Progress: func(done, _ int) {
+		if done == 2 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
 	}
 }
 

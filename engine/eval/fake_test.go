@@ -14,6 +14,7 @@ type fakeLM struct {
 	eos               bool // whether EOS may be produced
 	kv                []int
 	decodes           int
+	out               []float32 // Decode's result, overwritten by the next call as llama.cpp's is
 }
 
 func newFake() *fakeLM { return &fakeLM{vocab: 40, ctx: 128, batch: 48} }
@@ -53,7 +54,14 @@ func (f *fakeLM) Decode(tokens []int, pos, outputFrom int) ([]float32, error) {
 	}
 	f.decodes++
 	f.kv = append(f.kv, tokens...)
-	var out []float32
+	// The previous result becomes garbage, as llama.cpp's logits buffer
+	// does: a caller still reading it gets NaN.
+	out := f.out[:cap(f.out)]
+	for i := range out {
+		out[i] = float32(math.NaN())
+	}
+	out = out[:0]
+	defer func() { f.out = out }()
 	for i := outputFrom; i < len(tokens); i++ {
 		p := pos + i
 		prev := -1

@@ -13,6 +13,11 @@ import (
 type PerplexityOptions struct {
 	Context int `json:"context"` // window length n_ctx in tokens (default 256)
 	Chunks  int `json:"chunks"`  // at most this many windows; 0 = all
+	// Overlap scores window k while window k+1 decodes. It pays where the
+	// decode does not run on the CPU cores the scoring needs — on a GPU;
+	// on the CPU the two compete for the same cores (see
+	// PerplexityTokens). The result is identical either way.
+	Overlap bool `json:"overlap,omitempty"`
 	// Windows, when it names a text, scores exactly those windows of it
 	// (0-based indices into the text's windows of Context tokens, each at
 	// most once, in any order) instead of the first Chunks; the result is
@@ -122,38 +127,91 @@ func perplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 	batch := min(lm.BatchSize(), nCtx)
 	window := make([]int, nCtx)
 	v := lm.VocabSize()
-	// rows[k] holds the logits at position first+k; only those are computed.
-	rows := make([]float32, 0, (nCtx-first)*v)
-	var nll, nll2 float64
-	count := 0
-	per := make([]WindowNLL, 0, chunks)
-	for done, c := range windows {
-		if err := ctx.Err(); err != nil {
-			return PerplexityResult{}, err
-		}
+	scored := nCtx - 1 - first // positions scored per window
+	// decode runs window c and returns the logits at positions first … nCtx−1
+	// (only those are computed), appended to into[:0] — or, when direct and
+	// the window fits one Decode, llama.cpp's own buffer, valid until the
+	// next Decode: no copy of 128 rows × the vocabulary per window.
+	decode := func(c int, into []float32, direct bool) ([]float32, error) {
 		copy(window, tokens[c*nCtx:(c+1)*nCtx])
 		if lm.AddsBOS() {
 			window[0] = lm.BOS()
 		}
 		lm.Clear()
-		rows = rows[:0]
+		rows := into[:0]
 		for b := 0; b < nCtx; b += batch {
 			end := min(b+batch, nCtx)
 			logits, err := lm.Decode(window[b:end], b, min(end-b, max(0, first-b)))
 			if err != nil {
-				return PerplexityResult{}, fmt.Errorf("window %d: %w", c, err)
+				return nil, fmt.Errorf("window %d: %w", c, err)
+			}
+			if direct && batch >= nCtx {
+				return logits, nil
 			}
 			rows = append(rows, logits...)
 		}
-		a, b := scoreRows(rows, v, tokens[c*nCtx+first+1:(c+1)*nCtx], nCtx-1-first)
-		nll += a
-		nll2 += b
-		count += nCtx - 1 - first
-		per = append(per, WindowNLL{Index: c, NLL: a, Tokens: nCtx - 1 - first})
+		return rows, nil
+	}
+	targets := func(c int) []int { return tokens[c*nCtx+first+1 : (c+1)*nCtx] }
+	var nll, nll2 float64
+	per := make([]WindowNLL, 0, chunks)
+	// add takes the sums of the k-th window listed.
+	add := func(k int, s [2]float64) {
+		nll += s[0]
+		nll2 += s[1]
+		per = append(per, WindowNLL{Index: windows[k], NLL: s[0], Tokens: scored})
 		if opt.Progress != nil {
-			opt.Progress(done+1, chunks)
+			opt.Progress(k+1, chunks)
 		}
 	}
+	if opt.Overlap {
+		// Two buffers: window c is copied into one while the scoring of
+		// window c−1 reads the other. Sums are added in window order, so
+		// the result equals the serial one bit for bit.
+		bufs := [2][]float32{make([]float32, 0, scored*v+v), make([]float32, 0, scored*v+v)}
+		var inflight chan [2]float64
+		wait := func(k int) {
+			if inflight != nil {
+				add(k, <-inflight)
+				inflight = nil
+			}
+		}
+		for k, c := range windows {
+			if err := ctx.Err(); err != nil {
+				wait(k - 1)
+				return PerplexityResult{}, err
+			}
+			rows, err := decode(c, bufs[k%2], false)
+			wait(k - 1)
+			if err != nil {
+				return PerplexityResult{}, err
+			}
+			bufs[k%2] = rows
+			inflight = make(chan [2]float64, 1)
+			go func(rows []float32, tg []int, out chan<- [2]float64) {
+				a, b := scoreRows(rows, v, tg, scored)
+				out <- [2]float64{a, b}
+			}(rows, targets(c), inflight)
+		}
+		wait(chunks - 1)
+	} else {
+		var buf []float32 // when windows take several Decodes
+		for k, c := range windows {
+			if err := ctx.Err(); err != nil {
+				return PerplexityResult{}, err
+			}
+			rows, err := decode(c, buf, true)
+			if err != nil {
+				return PerplexityResult{}, err
+			}
+			if batch < nCtx {
+				buf = rows
+			}
+			a, b := scoreRows(rows, v, targets(c), scored)
+			add(k, [2]float64{a, b})
+		}
+	}
+	count := chunks * scored
 	mean := nll / float64(count)
 	ppl := math.Exp(mean)
 	res := PerplexityResult{Perplexity: ppl, NLL: mean, Tokens: count, Chunks: chunks, Windows: per, Available: available}

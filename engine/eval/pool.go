@@ -31,8 +31,13 @@ import (
 type PoolOptions struct {
 	Workers int // number of worker processes (default 1)
 	// Threads per worker (default: CPUs divided among the workers).
-	Threads   int
-	GPULayers int // -1 = all layers when a GPU is present
+	Threads int
+	// GPULayers is the number of layers offloaded, -1 = all when a GPU is
+	// present. 0 also keeps GPU backends out of the workers (an empty
+	// OLLAMA_LIBRARY_PATH): with one loaded, ggml offloads large batches to
+	// the GPU even when every layer is on the CPU, so a CPU run would not
+	// be one, and GPU workers retire after each job.
+	GPULayers int
 	// Command starts one worker; default: this executable with "worker".
 	Command []string
 	// Env is added to each worker's environment (e.g. LD_LIBRARY_PATH for
@@ -65,7 +70,11 @@ func threadsPerWorker(total, workers int) int {
 	return max(1, total/max(1, workers))
 }
 
-// Pool runs evaluation jobs on a set of worker processes.
+// Pool runs evaluation jobs on a set of worker processes. A worker that
+// dies (or retires) is replaced; a replacement that fails to start is
+// tried again, startAttempts times in all, and then given up: the pool
+// goes on with the workers it has, and once it has none it is broken —
+// every job, waiting or to come, fails with the *StartError.
 type Pool struct {
 	opt   PoolOptions
 	avail chan struct{} // one token per idle worker
@@ -74,6 +83,11 @@ type Pool struct {
 	all   map[*procWorker]bool
 	next  uint64
 	done  bool
+	// live counts the workers running or being replaced; broken is closed
+	// (and startErr set) when it reaches zero.
+	live     int
+	broken   chan struct{}
+	startErr *StartError
 	// The sources candidates are merged from (candidate.go): the latest
 	// successful Prepare's request and its generation, and the last
 	// generation handed out.
@@ -81,6 +95,13 @@ type Pool struct {
 	preparedGen uint64
 	prepGen     uint64
 }
+
+// Worker starts: the attempts at replacing a lost worker, and the pause
+// before each attempt after the first (times the attempt's number).
+const (
+	startAttempts = 3
+	startBackoff  = 500 * time.Millisecond
+)
 
 type procWorker struct {
 	cmd    *exec.Cmd
@@ -127,12 +148,8 @@ func (e *CrashError) Error() string {
 func crashReason(log string) string {
 	var reasons []string
 	for _, line := range strings.Split(log, "\n") {
-		l := strings.TrimSpace(line)
-		for _, marker := range []string{"GGML_ASSERT", "GGML_ABORT", "fatal error", "panic:", "SIGSEGV", "SIGABRT", "SIGILL", "SIGBUS", "terminate called", "CUDA error"} {
-			if strings.Contains(l, marker) {
-				reasons = append(reasons, l)
-				break
-			}
+		if l := strings.TrimSpace(line); isCrashLine(l) {
+			reasons = append(reasons, l)
 		}
 		if len(reasons) == 2 {
 			break
@@ -142,6 +159,16 @@ func crashReason(log string) string {
 		return strings.Join(reasons, "; ")
 	}
 	return lastLine(log)
+}
+
+// isCrashLine reports whether a log line tells why a process died.
+func isCrashLine(l string) bool {
+	for _, marker := range []string{"GGML_ASSERT", "GGML_ABORT", "fatal error", "panic:", "SIGSEGV", "SIGABRT", "SIGILL", "SIGBUS", "terminate called", "CUDA error"} {
+		if strings.Contains(l, marker) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrPoolClosed is returned for jobs submitted after Close.
@@ -165,13 +192,14 @@ func NewPool(ctx context.Context, opt PoolOptions) (*Pool, error) {
 		}
 		opt.Command = []string{exe, "worker"}
 	}
-	p := &Pool{opt: opt, avail: make(chan struct{}, opt.Workers), all: map[*procWorker]bool{}}
+	p := &Pool{opt: opt, avail: make(chan struct{}, opt.Workers), all: map[*procWorker]bool{}, broken: make(chan struct{})}
 	for range opt.Workers {
 		w, err := p.spawn(ctx)
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
+		p.live++
 		p.release(w)
 	}
 	return p, nil
@@ -190,6 +218,9 @@ func (p *Pool) spawn(ctx context.Context) (*procWorker, error) {
 		"--log-level", p.opt.LogLevel, "--log-file", "")
 	cmd := exec.Command(p.opt.Command[0], args...)
 	cmd.Env = append(os.Environ(), p.opt.Env...)
+	if p.opt.GPULayers == 0 {
+		cmd.Env = append(cmd.Env, "OLLAMA_LIBRARY_PATH=") // the last value of a key wins
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -234,6 +265,11 @@ func (p *Pool) spawn(ctx context.Context) (*procWorker, error) {
 	defer cancel()
 	if _, _, err := p.roundTrip(hctx, w, &Request{Op: OpHealth}, nil); err != nil {
 		p.kill(w)
+		var crash *CrashError
+		if errors.As(err, &crash) {
+			// It exited before answering: its log says why.
+			return nil, fmt.Errorf("evaluation worker did not start (%s): %s", crash.Status, crashReason(crash.Stderr))
+		}
 		return nil, fmt.Errorf("evaluation worker did not start: %w", err)
 	}
 	return w, nil
@@ -243,6 +279,8 @@ func (p *Pool) spawn(ctx context.Context) (*procWorker, error) {
 func (p *Pool) acquire(ctx context.Context, model string) (*procWorker, error) {
 	select {
 	case <-p.avail:
+	case <-p.broken:
+		return nil, p.startErr
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -275,21 +313,43 @@ func (p *Pool) kill(w *procWorker) {
 	p.mu.Unlock()
 }
 
-// replace kills w and puts a fresh worker in its place.
+// replace kills w and puts a fresh worker in its place, trying
+// startAttempts times; a worker that cannot be replaced is lost, and the
+// last one lost breaks the pool.
 func (p *Pool) replace(w *procWorker) {
 	p.kill(w)
+	var err error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		if attempt > 1 {
+			time.Sleep(time.Duration(attempt-1) * startBackoff)
+		}
+		p.mu.Lock()
+		closed := p.done
+		p.mu.Unlock()
+		if closed {
+			return
+		}
+		var nw *procWorker
+		if nw, err = p.spawn(context.Background()); err == nil {
+			slog.Info("evaluation worker replaced", "old_pid", w.pid, "pid", nw.pid)
+			p.release(nw)
+			return
+		}
+		slog.Warn("evaluation worker did not start", "attempt", attempt, "of", startAttempts, "err", err)
+	}
 	p.mu.Lock()
-	closed := p.done
+	p.live--
+	left := p.live
+	if left == 0 && p.startErr == nil {
+		p.startErr = &StartError{Attempts: startAttempts, Err: err}
+		close(p.broken)
+	}
 	p.mu.Unlock()
-	if closed {
-		return
+	if left > 0 {
+		slog.Error("an evaluation worker could not be replaced; the pool goes on with fewer", "workers", left, "err", err)
+	} else {
+		slog.Error("no evaluation worker could be started; every job fails", "err", err)
 	}
-	nw, err := p.spawn(context.Background())
-	if err != nil {
-		slog.Error("could not replace an evaluation worker; the pool shrinks", "err", err)
-		return
-	}
-	p.release(nw)
 }
 
 // Do runs one request on some worker. onEvent receives token and progress
@@ -385,7 +445,11 @@ func (p *Pool) crashed(w *procWorker, req *Request, logMark int64) error {
 	if st := w.cmd.ProcessState; st != nil {
 		status = st.String()
 	}
-	return &CrashError{Op: req.Op, Model: req.Model, Status: status, Stderr: w.stderr.since(logMark)}
+	err := &CrashError{Op: req.Op, Model: req.Model, Status: status, Stderr: w.stderr.since(logMark)}
+	if req.Op != OpHealth { // a worker that does not start is reported by spawn
+		slog.Warn("evaluation worker crashed", "pid", w.pid, "op", req.Op, "model", req.Model, "status", status, "reason", crashReason(err.Stderr))
+	}
+	return err
 }
 
 // Close stops every worker.
@@ -551,19 +615,45 @@ func lastErrorLine(s string) string {
 	return ""
 }
 
-// slogWriter forwards worker stderr lines to slog at debug level.
+// slogWriter forwards worker stderr lines to slog: at debug level, but
+// lines that report an error (or a crash) at warn, so that the log keeps
+// them at its default level while llama.cpp's loader chatter stays out.
 type slogWriter struct{}
 
 func (slogWriter) Write(b []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		if line != "" {
+		switch {
+		case line == "":
+		case reportsError(line):
+			slog.Warn("worker: " + line)
+		default:
 			slog.Debug("worker: " + line)
 		}
 	}
 	return len(b), nil
 }
 
+// reportsError reports whether a worker's log line says something failed.
+func reportsError(line string) bool {
+	l := strings.ToLower(line)
+	return strings.Contains(l, "error") || strings.Contains(l, "failed") || isCrashLine(line)
+}
+
 // PoolHealth asks one idle worker for its health.
 func PoolHealth(ctx context.Context, p *Pool) (Health, error) {
 	return call[Health](ctx, p, &Request{Op: OpHealth}, nil)
 }
+
+// StartError reports that the pool has no worker left and none could be
+// started: Attempts starts failed in a row, the last with Err. Every job
+// then fails with it; a run stops with it rather than wait.
+type StartError struct {
+	Attempts int
+	Err      error
+}
+
+func (e *StartError) Error() string {
+	return fmt.Sprintf("no evaluation worker could be started (%d attempts); %v", e.Attempts, e.Err)
+}
+
+func (e *StartError) Unwrap() error { return e.Err }

@@ -7,6 +7,11 @@ import "encoding/json"
 // zero or more events ("token", "progress") and then exactly one final
 // line ("done" with a result, or "error"). One request runs at a time per
 // worker. Worker stderr carries llama.cpp's log, never protocol.
+//
+// Results carry every value a model can produce, infinite and NaN ones
+// included (a broken model's perplexity is +Inf or NaN): such a float is
+// the JSON string "+Inf", "-Inf" or "NaN" where a number would stand (see
+// Float). A reader that expects plain JSON numbers must accept those.
 
 // Operations a worker understands.
 const (
@@ -73,8 +78,16 @@ type Response struct {
 type Health struct {
 	PID     int      `json:"pid"`
 	Threads int      `json:"threads"`
-	GPUs    []string `json:"gpus"`
+	GPUs    []string `json:"gpus"` // "CUDA0: NVIDIA H100 80GB HBM3", one per GPU device
 	Loaded  []string `json:"loaded"`
+	// Devices are every device llama.cpp enumerated, the CPU included.
+	Devices []Device `json:"devices"`
+	// GPULayers is the worker's --gpu-layers (−1: all when a GPU is found).
+	GPULayers int `json:"gpu_layers"`
+	// SystemGPUs name the GPUs the machine has (see SystemGPUs), used or not.
+	SystemGPUs []string `json:"system_gpus,omitempty"`
+	// Backends are the GPU backend libraries on the worker's search path.
+	Backends []string `json:"gpu_backends,omitempty"`
 }
 
 // TextPerplexity is the perplexity of one named text.
@@ -105,4 +118,10 @@ type ModelInfo struct {
 	Layers       int    `json:"layers"`
 	Vocab        int    `json:"vocab"`
 	TrainContext int    `json:"train_context"`
+	// Offloaded of Offloadable layers (blocks + output) are on GPUs.
+	Offloaded   int `json:"layers_offloaded"`
+	Offloadable int `json:"layers_offloadable"`
+	// GPUFallback says why the model runs on the CPU though GPU layers
+	// were asked for and a GPU backend is loaded (it failed to load so).
+	GPUFallback string `json:"gpu_fallback,omitempty"`
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/format"
-	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/modelset"
 	"github.com/evomerge/evomerge/kernels"
 )
 
@@ -57,8 +57,9 @@ type Options struct {
 	// Codec encodes merged tensors (default kernels.Native; the CLI passes
 	// engine/llm's, which writes every ggml type).
 	Codec kernels.Codec
-	// Resolve maps a model reference (path or Hugging Face id) to a local
-	// file (default: the reference itself).
+	// Resolve maps a model reference (zoo:NAME, a path or a Hugging Face
+	// reference) to a local file (default: modelset.Resolver(nil), which
+	// downloads from the hub configured by the environment).
 	Resolve func(ctx context.Context, ref string) (string, error)
 	// Windows is the number of validation windows per text, which
 	// SearchWindows needs with evaluation.rotate_windows (Run measures it).
@@ -66,8 +67,9 @@ type Options struct {
 }
 
 type engine struct {
-	cfg    config.Config
+	cfg    config.Config // the effective configuration (package modelset's)
 	opt    Options
+	models *modelset.Set
 	start  time.Time
 	events *emitter
 	paths  map[string]string // model name → local file
@@ -86,7 +88,9 @@ type engine struct {
 	measurer measurer
 	ev       *evaluator
 	scratch  *scratch
-	final    time.Duration // the held-out comparison's time
+	final    time.Duration  // the held-out comparison's time
+	skipped  []string       // candidates the spent budget left unevaluated
+	device   eval.Placement // where candidates are evaluated (Run only)
 }
 
 // Run searches for the best merge recipe as configured and writes the
@@ -157,14 +161,16 @@ func run(ctx context.Context, cfg config.Config, opt Options, score measurer) (r
 // setup resolves models, lays out the genome, loads texts, opens the
 // history and, for Run, starts the evaluation workers.
 func (e *engine) setup(ctx context.Context, score measurer) error {
-	cfg := e.cfg
-	layers, err := e.resolveModels(ctx)
+	set, err := modelset.Prepare(ctx, e.cfg, e.opt.Resolve)
 	if err != nil {
 		return err
 	}
-	if e.space, err = NewSpace(cfg, e.paths, layers); err != nil {
+	e.models, e.cfg, e.paths = set, set.Config, set.Paths()
+	cfg := e.cfg
+	if e.space, err = NewSpace(cfg, e.paths, set.Layers()); err != nil {
 		return err
 	}
+	e.space.Depths = set.Depths()
 	if err := e.space.ResolveTokenizer(cfg.Merge.TokenizerSource, e.paths); err != nil {
 		return err
 	}
@@ -211,6 +217,7 @@ func (e *engine) setup(ctx context.Context, score measurer) error {
 	}
 	e.ev = newEvaluator(cfg.Evaluation, pool, texts, tasks, reference)
 	e.measurer = e.ev
+	e.device = probeDevice(ctx, pool, reference, e.events.logf)
 	dir, err := e.scratch.scratchDir()
 	if err != nil {
 		return err
@@ -257,41 +264,18 @@ func (e *engine) planWindows(available map[string]int) error {
 	return nil
 }
 
-// resolveModels finds every model's file and checks that all have the
-// same number of layers, which it returns.
-func (e *engine) resolveModels(ctx context.Context) (int, error) {
-	e.paths = map[string]string{}
-	resolve := e.opt.Resolve
-	if resolve == nil {
-		resolve = func(_ context.Context, ref string) (string, error) { return ref, nil }
+// probeDevice finds out where candidates will be evaluated by loading a
+// source (the reference: the base when there is one) in a worker, then
+// unloading it. A source that does not load is reported by the
+// evaluations; here it only costs the description.
+func probeDevice(ctx context.Context, pool *eval.Pool, model string, logf func(level, format string, args ...any)) eval.Placement {
+	pl, err := pool.Placement(ctx, model)
+	if err != nil {
+		logf("warn", "could not tell where evaluation runs: %v", err)
+		return eval.Placement{}
 	}
-	var problems []string
-	layers := -1
-	for _, m := range e.cfg.Models {
-		p, err := resolve(ctx, m.Ref())
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("model %s: %v", m.Name, err))
-			continue
-		}
-		f, err := gguf.Open(p)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("model %s: %v", m.Name, err))
-			continue
-		}
-		n, _ := f.Metadata.ArchUint("block_count")
-		f.Close()
-		switch {
-		case layers < 0:
-			layers = int(n)
-		case int(n) != layers:
-			problems = append(problems, fmt.Sprintf("model %s has %d layers, the others %d: layer-wise genes need equal depths", m.Name, n, layers))
-		}
-		e.paths[m.Name] = p
-	}
-	if len(problems) > 0 {
-		return 0, errors.New(strings.Join(problems, "\n"))
-	}
-	return layers, nil
+	pool.Unload(ctx, model)
+	return pl
 }
 
 // openRunDir prepares the output directory: with Resume it replays
@@ -354,9 +338,15 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	if e.space.BaseName != "" {
 		names = append(names, e.space.BaseName)
 	}
-	e.events.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Base: e.space.BaseName,
+	files := make([]string, len(names))
+	for i, n := range names {
+		files[i] = e.paths[n]
+	}
+	e.events.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Files: files, Base: e.space.BaseName,
 		Techniques: e.space.Techniques, Genes: e.space.Len(), Population: ev.Population, Generations: ev.Generations,
-		Budget: e.ledger.budget, Texts: e.texts, OutputDir: e.cfg.Output.Dir, Resumed: e.ledger.size(), Time: e.start})
+		Budget: e.ledger.budget, Texts: e.texts, OutputDir: e.cfg.Output.Dir, Resumed: e.ledger.size(), Time: e.start,
+		Models: e.models.Models, BaseNote: e.models.BaseNote, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
+		Device: e.device})
 
 	reason := "generations"
 	stalled := 0
@@ -373,7 +363,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 			break
 		}
 		if err := e.evaluate(ctx, gen, inds); err != nil {
-			return nil, err
+			return nil, e.stopped(err)
 		}
 		opt.tell(gen, inds)
 		if b := generationBest(inds); b != nil {
@@ -411,8 +401,10 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	if best == nil {
 		return nil, errors.New("no candidate could be evaluated; see the log for the errors")
 	}
-	res := &Result{OutputDir: e.cfg.Output.Dir, Reason: reason, Evaluations: evaluations, Generations: gens,
-		Seed: ev.Seed, Optimizer: ev.Optimizer}
+	res := &Result{OutputDir: e.cfg.Output.Dir, Models: e.models.Models, BaseNote: e.models.BaseNote,
+		Techniques: e.space.Techniques, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
+		Reason: reason, Evaluations: evaluations, Skipped: e.skipped, Generations: gens,
+		Seed: ev.Seed, Optimizer: ev.Optimizer, Device: e.device}
 	if e.plan != nil && len(finalists) > 0 && e.cfg.Evaluation.PickWindows > 0 {
 		picked, err := e.pickFinal(ctx, finalists, res)
 		if err != nil {
@@ -428,7 +420,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	}
 	if e.ev != nil {
 		if err := e.finish(ctx, best, res); err != nil {
-			return res, err
+			return res, e.stopped(err)
 		}
 	}
 	res.Elapsed = time.Since(e.start)
@@ -442,6 +434,16 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// stopped adds to an error that stops the run for want of evaluation
+// workers how to go on: the history holds every outcome so far.
+func (e *engine) stopped(err error) error {
+	var noWorkers *eval.StartError
+	if !errors.As(err, &noWorkers) {
+		return err
+	}
+	return fmt.Errorf("%w (the run's history is kept: once workers can start, --resume %s continues it)", err, e.cfg.Output.Dir)
 }
 
 // generationDone summarises a generation's successful candidates and the

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/evomerge/evomerge/engine/eval"
+	"github.com/evomerge/evomerge/engine/modelset"
 )
 
 // The engine reports everything it does as typed events, delivered in
@@ -29,13 +32,21 @@ const (
 	StatusDone       Status = "done"
 	StatusCached     Status = "cached" // fitness known from an identical earlier candidate
 	StatusFailed     Status = "failed"
+	// StatusSkipped: never evaluated, because the evaluation budget ran
+	// out in the candidate's generation (Result.Skipped lists them).
+	StatusSkipped Status = "skipped"
 )
+
+// Scored reports whether a candidate with this status has scores (done
+// or cached; not failed, skipped or still on its way).
+func (s Status) Scored() bool { return s == StatusDone || s == StatusCached }
 
 // RunStarted opens a run.
 type RunStarted struct {
 	Optimizer   string
 	Seed        uint64
 	Sources     []string // model names, base last if any
+	Files       []string // the Sources' local files, in the same order
 	Base        string
 	Techniques  []string
 	Genes       int // continuous genes per genome
@@ -46,6 +57,17 @@ type RunStarted struct {
 	OutputDir   string
 	Resumed     int // evaluations replayed from a checkpoint
 	Time        time.Time
+	// Models are the sources as resolved, then the base; BaseNote says how
+	// the base was chosen or why there is none; Dropped are the configured
+	// techniques that cannot run on these models and LeftOut the zoo models
+	// that do not fit them, each with the reason (package modelset).
+	Models   []modelset.Model
+	BaseNote string
+	Dropped  []modelset.Dropped
+	LeftOut  []modelset.Dropped
+	// Device is where candidates are evaluated (zero when no evaluation
+	// workers run, as with a Scorer).
+	Device eval.Placement
 }
 
 // GenerationStarted announces the candidates of a generation.
@@ -82,14 +104,16 @@ type Scores struct {
 	TaskAccuracy float64            `json:"task_accuracy,omitempty"`
 }
 
-// CandidateScored reports a finished (or failed) evaluation.
+// CandidateScored is a candidate's final status: its evaluation finished
+// (done, or cached from an identical candidate), failed (Err says why), or
+// never ran because the budget was spent (skipped, Err says so).
 type CandidateScored struct {
 	Candidate  CandidateInfo
 	Scores     Scores
 	Fitness    float64   // scalar fitness, higher is better
 	Objectives []float64 // NSGA-II objective vector (all maximised)
 	Rank       int       // NSGA-II front (0 = Pareto front); 0 for other optimisers
-	Status     Status    // done, cached or failed
+	Status     Status    // done, cached, failed or skipped
 	Err        string
 	MergeTime  time.Duration
 	EvalTime   time.Duration

@@ -81,6 +81,9 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 	}
 	models = append(models, entry{"best", "best", res.BestModel})
 	prompt := eval.DefaultCoherencePrompts()[0]
+	if ps := e.cfg.Evaluation.CoherencePrompts; len(ps) > 0 {
+		prompt = ps[0]
+	}
 	for _, m := range models {
 		e.events.logf("info", "held-out evaluation of %s", m.name)
 		reply, err := e.ev.pool.Perplexity(ctx, m.path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)
@@ -97,23 +100,37 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 			logSum += math.Log(t.Perplexity)
 		}
 		ms.GeoMean = math.Exp(logSum / float64(len(reply.Texts)))
+		// The coherence and the sample are reported, not relied on: a
+		// failure leaves the reason in the comparison and the log.
 		if coh, err := e.ev.coherence(ctx, m.path); err == nil {
 			ms.Coherence = coh.Score
+		} else if ctx.Err() != nil {
+			return ctx.Err()
 		} else {
-			e.events.logf("warn", "coherence of %s: %v", m.name, err)
+			ms.CoherenceError = err.Error()
+			e.events.logf("warn", "held-out coherence of %s: %v", m.name, err)
 		}
 		g, err := e.ev.pool.Generate(ctx, m.path, prompt, eval.GenerateOptions{SamplingOptions: eval.SamplingOptions{Temperature: 0, RepeatPenalty: 1.1, RepeatLastN: 64}, MaxTokens: 40}, nil)
-		if err == nil {
+		switch {
+		case err == nil:
 			ms.Sample = prompt + strings.TrimRight(g.Text, " \n")
+		case ctx.Err() != nil:
+			return ctx.Err()
+		default:
+			ms.SampleError = err.Error()
+			e.events.logf("warn", "held-out sample of %s: %v", m.name, err)
 		}
 		res.Comparison = append(res.Comparison, ms)
 	}
-	return e.verdicts(res)
+	e.verdicts(res)
+	return nil
 }
 
 // verdicts compares the best model with the uniform average and with the
-// source whose held-out geo-mean perplexity is lowest, and logs them.
-func (e *engine) verdicts(res *Result) error {
+// source whose held-out geo-mean perplexity is lowest, and logs them (a
+// comparison that cannot be made, for want of per-window scores, is
+// logged instead).
+func (e *engine) verdicts(res *Result) {
 	var best, uniform, source *ModelScore
 	for i := range res.Comparison {
 		m := &res.Comparison[i]
@@ -129,7 +146,7 @@ func (e *engine) verdicts(res *Result) error {
 		}
 	}
 	if best == nil {
-		return nil
+		return
 	}
 	for _, other := range []*ModelScore{uniform, source} {
 		if other == nil {
@@ -137,10 +154,10 @@ func (e *engine) verdicts(res *Result) error {
 		}
 		v, err := compare(*best, *other, e.cfg.Evolution.Seed)
 		if err != nil {
-			return fmt.Errorf("held-out verdict: %w", err)
+			e.events.logf("warn", "no held-out verdict: %v", err)
+			continue
 		}
 		res.Verdict = append(res.Verdict, v)
 		e.events.logf("info", "%s", v)
 	}
-	return nil
 }

@@ -48,7 +48,7 @@ type Record struct {
 }
 
 // OK reports whether the candidate was scored (not failed).
-func (r Record) OK() bool { return r.Status != StatusFailed }
+func (r Record) OK() bool { return r.Status.Scored() }
 
 const historyFile = "history.jsonl"
 

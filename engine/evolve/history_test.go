@@ -3,6 +3,7 @@ package evolve
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evomerge/evomerge/engine/merge"
+	"github.com/evomerge/evomerge/engine/modelset"
 )
 
 func testRecords() []*Record {
@@ -116,7 +118,13 @@ func TestRunDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := cfg.Encode(); string(raw) != string(want) {
+	// The run's configuration is the effective one: the models and
+	// techniques modelset kept, the coherence prompts it chose.
+	set, err := modelset.Prepare(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := set.Config.Encode(); string(raw) != string(want) {
 		t.Error("config.toml is not the run's configuration")
 	}
 	var cp map[string]any
@@ -181,5 +189,42 @@ func TestResumeAfterTruncatedHistory(t *testing.T) {
 	// every candidate is in it once.
 	if a := readHistory(t, cfg.Output.Dir); len(a) != len(lines) {
 		t.Errorf("history after resuming holds %d records, want %d", len(a), len(lines))
+	}
+}
+
+// TestRunFilesCarryNonFinite: records and results with infinite values
+// (a broken model's) go through JSON — history.jsonl's and summary.json's
+// encoding — and come back unchanged, every field included.
+func TestRunFilesCarryNonFinite(t *testing.T) {
+	inf := math.Inf(1)
+	rec := testRecords()[0]
+	rec.Status, rec.Err = StatusFailed, "perplexity +Inf on bible"
+	rec.Scores = Scores{Perplexity: map[string]float64{"bible": inf, "moby": 3}, MeanLogPPL: inf, Coherence: 0.5, TaskAccuracy: 0.25}
+	rec.Fitness, rec.Objectives = math.Inf(-1), []float64{math.Inf(-1), 0.5, 0.25}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"bible":"+Inf"`, `"moby":3`, `"mean_log_ppl":"+Inf"`, `"fitness":"-Inf"`, `"objectives":["-Inf",0.5,0.25]`, `"coherence":0.5`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("record %s lacks %s", raw, want)
+		}
+	}
+	var back Record
+	if err := json.Unmarshal(raw, &back); err != nil || !reflect.DeepEqual(&back, rec) {
+		t.Fatalf("record read back\n%+v\nwant\n%+v (%v)", back, *rec, err)
+	}
+
+	res := &Result{OutputDir: "out", Reason: "generations", Best: CandidateInfo{ID: "g0-c00"}, BestFitness: -2.5,
+		BestScores: Scores{Perplexity: map[string]float64{"bible": 12.5}, MeanLogPPL: 2.5}, Evaluations: 4, Generations: 1,
+		Comparison: []ModelScore{{Name: "moby", Kind: "source", Perplexity: map[string]float64{"bible": inf}, StdErr: map[string]float64{"bible": math.Inf(1)},
+			GeoMean: inf, Tokens: 254, Coherence: 0.125, Sample: "Once upon a time"}}}
+	raw, err = json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rback Result
+	if err := json.Unmarshal(raw, &rback); err != nil || !reflect.DeepEqual(&rback, res) {
+		t.Fatalf("result read back\n%+v\nwant\n%+v (%v)", rback, *res, err)
 	}
 }

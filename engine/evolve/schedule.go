@@ -2,11 +2,13 @@ package evolve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/merge"
 )
 
@@ -99,13 +101,12 @@ func (e *engine) evaluate(ctx context.Context, gen int, inds []*individual) erro
 
 	// Resolve cache hits and the budget in candidate order (deterministic).
 	var work []*job
+	skipped := len(e.skipped)
 	for _, key := range order {
 		j := jobs[key]
 		rec, cached, first, over := e.ledger.claim(key)
 		if over {
-			for _, ind := range j.inds {
-				ind.failed = true
-			}
+			e.skip(j.inds, infos)
 			continue // over budget: not evaluated
 		}
 		if cached {
@@ -113,6 +114,9 @@ func (e *engine) evaluate(ctx context.Context, gen int, inds []*individual) erro
 			continue
 		}
 		work = append(work, j)
+	}
+	if n := len(e.skipped) - skipped; n > 0 {
+		e.events.logf("info", "the evaluation budget of %d is spent: %d candidates of generation %d are skipped", e.ledger.budget, n, gen)
 	}
 
 	return dispatch(ctx, e.opt.Control, e.measurer.parallel()+1, work, func(j *job) error {
@@ -124,6 +128,20 @@ func (e *engine) evaluate(ctx context.Context, gen int, inds []*individual) erro
 		e.apply(j.inds, rec, gen, infos, true)
 		return nil
 	})
+}
+
+// skip gives candidates that the spent budget leaves unevaluated their
+// final status. They rank below every scored candidate, like failed ones,
+// and are not recorded in the history (which holds evaluations); the
+// result lists them.
+func (e *engine) skip(inds []*individual, infos []CandidateInfo) {
+	why := fmt.Sprintf("not evaluated: the evaluation budget of %d is spent", e.ledger.budget)
+	for _, ind := range inds {
+		ind.failed = true
+		e.skipped = append(e.skipped, ind.id)
+		_, evaluations, _ := e.ledger.state()
+		e.events.emit(CandidateScored{Candidate: infoOf(infos, ind.id), Status: StatusSkipped, Err: why, Evaluation: evaluations})
+	}
 }
 
 // apply copies a record's outcome to the individuals that share its key
@@ -139,22 +157,25 @@ func (e *engine) apply(inds []*individual, rec *Record, gen int, infos []Candida
 			}
 		}
 		n := e.ledger.offer(ind)
-		var info CandidateInfo
-		for _, ci := range infos {
-			if ci.ID == ind.id {
-				info = ci
-			}
-		}
-		e.events.emit(CandidateScored{Candidate: info, Scores: rec.Scores, Fitness: rec.Fitness, Objectives: rec.Objectives,
+		e.events.emit(CandidateScored{Candidate: infoOf(infos, ind.id), Scores: rec.Scores, Fitness: rec.Fitness, Objectives: rec.Objectives,
 			Status: status, Err: rec.Err, MergeTime: time.Duration(rec.MergeSec * float64(time.Second)),
 			EvalTime: time.Duration(rec.EvalSec * float64(time.Second)), Evaluation: n})
 	}
 }
 
+// infoOf is candidate id's entry in infos.
+func infoOf(infos []CandidateInfo, id string) CandidateInfo {
+	if i := slices.IndexFunc(infos, func(ci CandidateInfo) bool { return ci.ID == id }); i >= 0 {
+		return infos[i]
+	}
+	return CandidateInfo{ID: id}
+}
+
 // score measures one candidate and records it in the ledger and the
-// history. Only cancellation (and a failure to write the history) is
-// returned as an error; a candidate that cannot be merged or evaluated is
-// recorded as failed.
+// history. Only cancellation, an evaluation pool that has no worker left
+// (*eval.StartError) and a failure to write the history are returned as
+// errors; a candidate that cannot be merged or evaluated, or whose scores
+// are not finite, is recorded as failed.
 func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.Recipe, info CandidateInfo) (*Record, error) {
 	rec := &Record{ID: ind.id, Generation: gen, Key: ind.key, Technique: ind.genome.Technique, Origin: ind.origin,
 		Parents: ind.parents, Summary: info.Summary, Recipe: info.Recipe, Genome: ind.genome, Windows: e.windows, Time: time.Now()}
@@ -163,10 +184,21 @@ func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.R
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	if err != nil {
+	var noWorkers *eval.StartError
+	if errors.As(err, &noWorkers) {
+		// Not the candidate's fault: the run cannot go on. Nothing is
+		// recorded, so a resumed run evaluates the candidate.
+		return nil, err
+	}
+	// A failure is reported by the candidate's CandidateScored (Err), which
+	// every consumer shows; a log line would repeat it.
+	switch why := nonFinite(scores); {
+	case err != nil:
 		rec.Status, rec.Err = StatusFailed, err.Error()
-		e.events.logf("warn", "%s (%s) failed: %v", ind.id, info.Summary, err)
-	} else {
+	case why != "":
+		rec.Status, rec.Scores = StatusFailed, scores
+		rec.Err = why + ": a broken model, ranked below every scored candidate"
+	default:
 		rec.Status, rec.Scores = StatusDone, scores
 		rec.Fitness, rec.Objectives = fitness(e.cfg.Evaluation.Objectives, scores)
 	}

@@ -51,14 +51,19 @@ type Space struct {
 	Names      []string // their names
 	Base       string   // base model path ("" if none)
 	BaseName   string
-	Layers     int // blocks of the models
-	Groups     int
-	Ranges     config.Ranges
-	Repeats    int // dfs r
-	MaxLayers  int // dfs cap on the path length
-	PSMethod   string
-	OutType    string
-	Seed       uint64
+	Layers     int // blocks of the deepest model
+	// Depths are the blocks of each model by path, when they differ
+	// (nil: all have Layers). Only the data-flow techniques run on models
+	// of different depths (package modelset drops the others): a slice
+	// or a dfs slot reads layers the model has.
+	Depths    map[string]int
+	Groups    int
+	Ranges    config.Ranges
+	Repeats   int // dfs r
+	MaxLayers int // dfs cap on the path length
+	PSMethod  string
+	OutType   string
+	Seed      uint64
 	// TokenizerSource is the recipes' tokenizer_source: "", "base" (no
 	// base model), "union" or a model path (set by ResolveTokenizer).
 	TokenizerSource string
@@ -97,6 +102,14 @@ func NewSpace(cfg config.Config, paths map[string]string, layers int) (*Space, e
 		s.MaxLayers = 2 * layers
 	}
 	return s, nil
+}
+
+// depth is the number of blocks of the model at path.
+func (s *Space) depth(path string) int {
+	if d, ok := s.Depths[path]; ok && d > 0 {
+		return d
+	}
+	return s.Layers
 }
 
 // M is the number of sources.
@@ -335,7 +348,8 @@ func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, err
 		}
 		r.Params[p.Name] = s.globalValue(p.Gene, g)
 	}
-	for _, i := range models {
+	weights := s.weights(g, models)
+	for k, i := range models {
 		mr := merge.ModelRef{Model: s.Sources[i]}
 		for _, p := range t.Params {
 			if p.Gene == merge.NotEvolved || p.Scope != merge.PerModel {
@@ -344,11 +358,48 @@ func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, err
 			if mr.Params == nil {
 				mr.Params = merge.Params{}
 			}
-			mr.Params[p.Name] = s.modelValue(p.Gene, g, i)
+			if p.Gene == merge.GeneWeight {
+				mr.Params[p.Name] = gradient(weights[k])
+			} else { // GeneDensity
+				mr.Params[p.Name] = gradient(s.groupValues(g, s.offD(), i, s.Ranges.Density))
+			}
 		}
 		r.Models = append(r.Models, mr)
 	}
 	return r, nil
+}
+
+// minWeight is the weight every merged source gets in a layer group whose
+// weight genes all decode to 0 (see weights).
+const minWeight = 1e-4
+
+// weights decodes the weight genes of the merged sources, one row of
+// per-group values per source (rounded as gradient rounds them). A layer
+// group in which every merged source would weigh 0 is not a recipe a
+// normalising method can merge (it divides by the sum), so there every
+// source weighs minWeight instead: the limit of equal vanishing weights —
+// the uniform average where weights are normalised, practically the base
+// where they scale task vectors.
+func (s *Space) weights(g []float64, models []int) [][]float64 {
+	rows := make([][]float64, len(models))
+	for k, i := range models {
+		rows[k] = s.groupValues(g, s.offW(), i, s.Ranges.Weight)
+		for j, v := range rows[k] {
+			rows[k][j] = round4(v)
+		}
+	}
+	for j := range s.Groups {
+		zero := true
+		for _, row := range rows {
+			zero = zero && row[j] == 0
+		}
+		if zero {
+			for _, row := range rows {
+				row[j] = minWeight
+			}
+		}
+	}
+	return rows
 }
 
 // globalValue decodes a global parameter: GeneT per layer group, GeneLambda
@@ -364,15 +415,6 @@ func (s *Space) globalValue(gene merge.Gene, g []float64) merge.Value {
 	return gradient(vals)
 }
 
-// modelValue decodes source i's per-model parameter: its weight or density
-// genes, one per layer group.
-func (s *Space) modelValue(gene merge.Gene, g []float64, i int) merge.Value {
-	if gene == merge.GeneDensity {
-		return gradient(s.groupValues(g, s.offD(), i, s.Ranges.Density))
-	}
-	return gradient(s.groupValues(g, s.offW(), i, s.Ranges.Weight))
-}
-
 // decodeFranken (the layer-slices layout) stacks two slices: each picks a
 // model (a source or the base), a start layer and a length.
 func (s *Space) decodeFranken(t merge.Technique, g []float64) *merge.Recipe {
@@ -384,8 +426,8 @@ func (s *Space) decodeFranken(t merge.Technique, g []float64) *merge.Recipe {
 	o := s.offFranken()
 	for k := range 2 {
 		m := models[pickIndex(g[o+3*k], len(models))]
-		start := pickIndex(g[o+3*k+1], s.Layers)
-		length := 1 + pickIndex(g[o+3*k+2], s.Layers-start)
+		start := pickIndex(g[o+3*k+1], s.depth(m))
+		length := 1 + pickIndex(g[o+3*k+2], s.depth(m)-start)
 		r.Slices = append(r.Slices, merge.Slice{Sources: []merge.SliceSource{{Model: m, From: start, To: start + length}}})
 	}
 	return r
@@ -405,7 +447,7 @@ func (s *Space) decodeDFS(t merge.Technique, g []float64) (*merge.Recipe, error)
 			}
 			for l := range s.Layers {
 				slot := (rep*nSrc+m)*s.Layers + l
-				if g[s.offIn()+slot] <= 0.5 || len(r.Layers) >= s.MaxLayers {
+				if l >= s.depth(src[m]) || g[s.offIn()+slot] <= 0.5 || len(r.Layers) >= s.MaxLayers {
 					continue
 				}
 				r.Layers = append(r.Layers, merge.LayerStep{Model: src[m], Layer: l, Scale: round4(lerp(s.Ranges.Scale, g[s.offScale()+slot]))})

@@ -13,8 +13,9 @@ import (
 	"strconv"
 )
 
-// Missing stands for a value that does not exist: NaN, ±Inf, or a
-// candidate that was never scored.
+// Missing stands for a value that does not exist: NaN, ±Inf (but an
+// infinite perplexity, which is Infinite), or a candidate that was never
+// scored.
 const Missing = "—"
 
 // Fitness is a fitness value (higher is better, typically −mean ln
@@ -36,17 +37,27 @@ func FitnessChange(d float64) string {
 }
 
 // Perplexity is a perplexity: two decimals below 1000, none from there
-// up. A broken merge's perplexity runs to 10⁴–10⁶, where decimals are
-// noise and would widen every column that holds one.
+// up to 10⁷, three significant digits in exponent form beyond (2.88e+219).
+// A broken merge's perplexity runs to 10⁴–10⁶, where decimals are noise
+// and would widen every column that holds one; a random model's runs to
+// 10²⁰⁰ and beyond, and to +Inf, shown as ∞ (a value, not a missing one).
 func Perplexity(p float64) string {
-	if !finite(p) {
+	switch {
+	case math.IsInf(p, 1):
+		return Infinite
+	case !finite(p):
 		return Missing
-	}
-	if math.Abs(math.Round(p*100)/100) >= 1000 {
+	case math.Abs(p) >= 1e7:
+		return strconv.FormatFloat(p, 'e', 2, 64)
+	case math.Abs(math.Round(p*100)/100) >= 1000:
 		return strconv.FormatFloat(p, 'f', 0, 64)
 	}
 	return strconv.FormatFloat(p, 'f', 2, 64)
 }
+
+// Infinite is an infinite perplexity: the model gives a token it must
+// predict probability zero.
+const Infinite = "∞"
 
 // Fraction is a score in [0, 1] such as coherence or task accuracy: three
 // decimals.

@@ -16,6 +16,7 @@ const userAgent = "evomerge-hub/1"
 // repoInfo is the part of GET /api/models/{repo}/revision/{rev}?blobs=true
 // the resolver uses.
 type repoInfo struct {
+	ID     string // the id the hub answers with (a renamed repository's new id)
 	Commit string
 	Files  []entry
 }
@@ -32,6 +33,7 @@ func (r *Resolver) modelInfo(ctx context.Context, repo, rev string) (repoInfo, e
 		return repoInfo{}, statusError(resp, repo, "")
 	}
 	var body struct {
+		ID       string `json:"id"`
 		SHA      string `json:"sha"`
 		Siblings []struct {
 			RFilename string `json:"rfilename"`
@@ -49,7 +51,7 @@ func (r *Resolver) modelInfo(ctx context.Context, repo, rev string) (repoInfo, e
 	if err := checkName("commit", body.SHA); err != nil {
 		return repoInfo{}, fmt.Errorf("%s: %s: %w", repo, u, err)
 	}
-	info := repoInfo{Commit: body.SHA}
+	info := repoInfo{ID: body.ID, Commit: body.SHA}
 	for _, s := range body.Siblings {
 		e := entry{Name: s.RFilename, Size: s.Size, BlobID: s.BlobID}
 		if s.LFS != nil {
@@ -65,8 +67,9 @@ func (r *Resolver) modelInfo(ctx context.Context, repo, rev string) (repoInfo, e
 
 // fileMeta is what a HEAD of the resolve URL tells about one file.
 type fileMeta struct {
-	Etag string // normalized: no W/ prefix, no quotes
-	Size int64  // -1 when unknown
+	Etag   string // normalized: no W/ prefix, no quotes
+	Size   int64  // -1 when unknown
+	Status string // the HEAD's status line, e.g. "200 OK"
 }
 
 // resolveURL is {endpoint}/{repo}/resolve/{rev}/{file}.
@@ -101,7 +104,7 @@ func (r *Resolver) headFile(ctx context.Context, repo, rev, file string) (fileMe
 	if resp.StatusCode >= 400 {
 		return fileMeta{}, statusError(resp, repo, file)
 	}
-	m := fileMeta{Etag: resp.Header.Get("X-Linked-Etag"), Size: -1}
+	m := fileMeta{Etag: resp.Header.Get("X-Linked-Etag"), Size: -1, Status: resp.Status}
 	if m.Etag == "" {
 		m.Etag = resp.Header.Get("ETag")
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/hub/hubtest"
 )
 
 // safetensors encodes float32 tensors in the safetensors format.
@@ -96,15 +97,15 @@ func tinyLlama(t *testing.T, arch string) map[string][]byte {
 }
 
 func TestResolveConvertsSafetensors(t *testing.T) {
-	h := newFakeHub(t)
-	repo := h.addRepo("acme/tiny-llama", tinyLlama(t, "LlamaForCausalLM"))
+	h := hubtest.New(t)
+	repo := h.AddRepo("acme/tiny-llama", tinyLlama(t, "LlamaForCausalLM"))
 	r := testResolver(t, h)
 	ctx := context.Background()
 	res, err := r.ResolveInfo(ctx, "acme/tiny-llama")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Converted || res.Commit != repo.commit || !strings.HasPrefix(res.Path, r.ConvertDir) {
+	if !res.Converted || res.Commit != repo.Commit || !strings.HasPrefix(res.Path, r.ConvertDir) {
 		t.Errorf("resolution %+v", res)
 	}
 	f, err := gguf.Open(res.Path)
@@ -127,18 +128,18 @@ func TestResolveConvertsSafetensors(t *testing.T) {
 			t.Errorf("tensor %s missing from %v", want, names)
 		}
 	}
-	if n := countPrefix(h.requests(), "HEAD /acme/tiny-llama/resolve/"+repo.commit+"/README.md"); n != 0 {
+	if n := countPrefix(h.Requests(), "HEAD /acme/tiny-llama/resolve/"+repo.Commit+"/README.md"); n != 0 {
 		t.Error("fetched README.md for conversion")
 	}
 
 	// The converted file is reused, offline and with the hub gone.
 	off := *r
 	off.Offline = true
-	h.resetLog()
+	h.ResetLog()
 	if p, err := off.Resolve(ctx, "acme/tiny-llama"); err != nil || p != res.Path {
 		t.Errorf("offline: %s, %v", p, err)
 	}
-	if reqs := h.requests(); len(reqs) != 0 {
+	if reqs := h.Requests(); len(reqs) != 0 {
 		t.Errorf("offline requests %v", reqs)
 	}
 	// With the conversion deleted, offline conversion from the cached
@@ -146,21 +147,21 @@ func TestResolveConvertsSafetensors(t *testing.T) {
 	if err := os.Remove(res.Path); err != nil {
 		t.Fatal(err)
 	}
-	h.srv.Close()
+	h.Close()
 	if p, err := r.Resolve(ctx, "acme/tiny-llama"); err != nil || p != res.Path {
 		t.Errorf("hub down: %s, %v", p, err)
 	}
 }
 
 func TestResolveConvertUnsupported(t *testing.T) {
-	h := newFakeHub(t)
-	h.addRepo("acme/odd", tinyLlama(t, "NoSuchModelForCausalLM"))
+	h := hubtest.New(t)
+	h.AddRepo("acme/odd", tinyLlama(t, "NoSuchModelForCausalLM"))
 	r := testResolver(t, h)
 	_, err := r.Resolve(context.Background(), "acme/odd")
 	if !errors.Is(err, ErrUnsupportedModel) || !strings.Contains(err.Error(), "NoSuchModelForCausalLM") {
 		t.Fatalf("err = %v, want ErrUnsupportedModel naming the architecture", err)
 	}
-	for _, q := range h.requests() {
+	for _, q := range h.Requests() {
 		if strings.Contains(q, ".safetensors") || strings.HasPrefix(q, "GET /cdn/") {
 			t.Errorf("fetched weights of an unconvertible model: %s", q)
 		}

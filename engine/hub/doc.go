@@ -15,13 +15,24 @@
 //	org/name:sub/file.gguf       explicit file (':' form)
 //	org/name/sub/file.gguf       explicit file ('/' form)
 //	org/name@rev[:selector]      a branch, tag or commit instead of "main"
-//	hf://org/name...             forces the hub reading of an ambiguous string
+//	gpt2, gpt2:Q8_0              a legacy id without an organisation; the hub
+//	                             redirects it to its current org/name
+//	hf://…, hf:…                 force the hub reading of an ambiguous string
+//	hf.co/…, huggingface.co/…    the same, as Ollama and the web pages write it
+//	https://huggingface.co/org/name[/tree/REV | /blob/REV/FILE | /resolve/REV/FILE]
+//
+// Links are read for their repository, revision and file only; the files
+// come from the resolver's endpoint (HF_ENDPOINT) like every other form,
+// and a link to that endpoint itself is read like a huggingface.co link.
 //
 // [IsLocalPath] decides which strings are local: anything starting with
-// "./", "../", "/" or "~", an absolute path, any path that exists, and a
-// name ending in ".gguf" whose directory part exists (so a mistyped local
-// file is reported as missing rather than looked up on the hub). Everything
-// else that parses as org/name[...] is a hub reference ([IsHubRef]).
+// "./", "../", "/" or "~", an absolute path, any path that exists, a name
+// ending in ".gguf" with at most one '/' (no hub form has that shape), and
+// a longer ".gguf" path whose first directory exists. Everything else that
+// parses is a hub reference ([IsHubRef]), so "gpt2" is looked up on the
+// hub and "gpt2.gguf" is a missing file ([ErrNoSuchFile]). When a string
+// that does not mark itself as a reference ([IsExplicit]) is neither a
+// local file nor found on the hub, the error says both.
 //
 // # Which file
 //
@@ -79,7 +90,7 @@
 // # Errors
 //
 // Failures carry sentinels for errors.Is: [ErrNotFound], [ErrUnauthorized],
-// [ErrNetwork], [ErrChecksum], [ErrNotCached], [ErrUnsafePath],
+// [ErrNoSuchFile], [ErrNetwork], [ErrChecksum], [ErrNotCached], [ErrUnsafePath],
 // [ErrSplitGGUF], [ErrNoMatch], [ErrAmbiguous], [ErrUnsupportedModel],
 // [ErrInvalidRef]; [*HTTPError] and [*ChecksumError] give details through
 // errors.As.

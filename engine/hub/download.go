@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,14 +58,20 @@ func (r *Resolver) download(ctx context.Context, c cache, etag string, job blobJ
 	defer f.Close()
 
 	st := &hashState{h: sha256.New()}
+	start := time.Now()
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		slog.Info("hub download resumes", "repo", job.repo, "file", job.file, "have", fi.Size(), "of", job.size)
+	}
 	for attempt := 1; ; attempt++ {
 		progressed, err := r.transfer(ctx, f, st, job)
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil || !unreachable(err) || attempt >= maxAttempts {
+			slog.Warn("hub download failed", "repo", job.repo, "file", job.file, "attempt", attempt, "err", err)
 			return err
 		}
+		slog.Warn("hub download interrupted; retrying", "repo", job.repo, "file", job.file, "attempt", attempt, "err", err)
 		if !progressed {
 			select {
 			case <-ctx.Done():
@@ -81,7 +88,9 @@ func (r *Resolver) download(ctx context.Context, c cache, etag string, job blobJ
 	if job.sha256 != "" && got != job.sha256 {
 		f.Close()
 		_ = os.Remove(part)
-		return &ChecksumError{Repo: job.repo, File: job.file, Want: job.sha256, Got: got}
+		err := &ChecksumError{Repo: job.repo, File: job.file, Want: job.sha256, Got: got}
+		slog.Warn("hub download discarded", "repo", job.repo, "file", job.file, "err", err)
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("%s: %w", job.repo, err)
@@ -92,6 +101,8 @@ func (r *Resolver) download(ctx context.Context, c cache, etag string, job blobJ
 	if err := os.Rename(part, job.blob); err != nil {
 		return fmt.Errorf("%s: %w", job.repo, err)
 	}
+	slog.Info("hub download", "repo", job.repo, "file", job.file, "url", job.url, "bytes", st.n, "sha256", got,
+		"checked", job.sha256 != "", "seconds", time.Since(start).Round(time.Millisecond).Seconds(), "blob", job.blob)
 	return nil
 }
 

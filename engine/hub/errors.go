@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 )
 
 // Sentinel errors; test with errors.Is.
 var (
+	// ErrNoSuchFile: a model given as a local path does not exist. It
+	// also matches os.ErrNotExist.
+	ErrNoSuchFile error = noSuchFile{}
 	// ErrInvalidRef: the string is not a valid org/name[...] reference.
 	ErrInvalidRef = errors.New("invalid Hugging Face reference")
 	// ErrNotFound: the repository, revision or file does not exist (404).
@@ -22,6 +26,10 @@ var (
 	ErrNotCached = errors.New("not in the local cache")
 	// ErrUnsafePath: a file name, etag or revision would escape the cache.
 	ErrUnsafePath = errors.New("unsafe path")
+	// ErrNoETag: the hub's answer for a file carries no ETag and its
+	// listing no hash, so the download can be neither named in the cache
+	// nor checked.
+	ErrNoETag = errors.New("the hub's answer has no ETag")
 	// ErrSplitGGUF: the selected model is split over several GGUF files.
 	ErrSplitGGUF = errors.New("split GGUF files are not supported")
 	// ErrNoMatch: no file in the repository fits the reference.
@@ -31,6 +39,11 @@ var (
 	// ErrUnsupportedModel: a safetensors repository cannot be converted.
 	ErrUnsupportedModel = errors.New("cannot convert model to GGUF")
 )
+
+type noSuchFile struct{}
+
+func (noSuchFile) Error() string        { return "no such file" }
+func (noSuchFile) Is(target error) bool { return target == os.ErrNotExist }
 
 // HTTPError is an unexpected status from the hub. It matches ErrNotFound
 // for 404 and the hub's *NotFound error codes, and ErrUnauthorized for 401,

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -12,17 +13,19 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/evomerge/evomerge/engine/hub/hubtest"
 )
 
 // testResolver points a resolver at h with a fresh cache.
-func testResolver(t *testing.T, h *fakeHub) *Resolver {
+func testResolver(t *testing.T, h *hubtest.Hub) *Resolver {
 	t.Helper()
 	dir := t.TempDir()
 	return &Resolver{
-		Endpoint:   h.srv.URL,
+		Endpoint:   h.URL(),
 		CacheDir:   filepath.Join(dir, "hub"),
 		ConvertDir: filepath.Join(dir, "converted"),
-		Client:     h.srv.Client(),
+		Client:     h.Client(),
 	}
 }
 
@@ -46,25 +49,25 @@ func readFile(t *testing.T, p string) []byte {
 }
 
 // ggufRepo is a typical quantized repository.
-func ggufRepo(h *fakeHub) (*fakeRepo, map[string][]byte) {
+func ggufRepo(h *hubtest.Hub) (*hubtest.Repo, map[string][]byte) {
 	files := map[string][]byte{
-		"README.md":                         payload(1, 100),
+		"README.md":                         hubtest.Payload(1, 100),
 		"config.json":                       []byte(`{"model_type":"llama"}`),
-		"tiny-Q4_K_M.gguf":                  payload(2, 3<<20+123),
-		"tiny-Q8_0.gguf":                    payload(3, 5<<20+7),
-		"tiny-F16.gguf":                     payload(4, 9<<20),
-		"mmproj-tiny-Q8_0.gguf":             payload(5, 1000),
-		"sub/tiny-IQ4_XS.gguf":              payload(6, 2000),
-		"big/tiny-Q6_K-00001-of-00002.gguf": payload(7, 500),
-		"big/tiny-Q6_K-00002-of-00002.gguf": payload(8, 500),
+		"tiny-Q4_K_M.gguf":                  hubtest.Payload(2, 3<<20+123),
+		"tiny-Q8_0.gguf":                    hubtest.Payload(3, 5<<20+7),
+		"tiny-F16.gguf":                     hubtest.Payload(4, 9<<20),
+		"mmproj-tiny-Q8_0.gguf":             hubtest.Payload(5, 1000),
+		"sub/tiny-IQ4_XS.gguf":              hubtest.Payload(6, 2000),
+		"big/tiny-Q6_K-00001-of-00002.gguf": hubtest.Payload(7, 500),
+		"big/tiny-Q6_K-00002-of-00002.gguf": hubtest.Payload(8, 500),
 	}
-	return h.addRepo("acme/tiny-GGUF", files), files
+	return h.AddRepo("acme/tiny-GGUF", files), files
 }
 
 func TestResolveFreshDownloadAndCacheLayout(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	repo, files := ggufRepo(h)
-	h.token = "secret"
+	h.SetToken("secret")
 	r := testResolver(t, h)
 	r.Token = "secret"
 	var mu sync.Mutex
@@ -83,16 +86,16 @@ func TestResolveFreshDownloadAndCacheLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := files["tiny-Q8_0.gguf"]
-	if res.File != "tiny-Q8_0.gguf" || res.Commit != repo.commit || res.Converted || res.Local {
+	if res.File != "tiny-Q8_0.gguf" || res.Commit != repo.Commit || res.Converted || res.Local {
 		t.Errorf("resolution %+v", res)
 	}
-	if got := readFile(t, res.Path); sha256hex(got) != sha256hex(want) {
+	if got := readFile(t, res.Path); hubtest.SHA256(got) != hubtest.SHA256(want) {
 		t.Error("downloaded content differs")
 	}
 	if last != [2]int64{int64(len(want)), int64(len(want))} {
 		t.Errorf("last progress %v, want done = total = %d", last, len(want))
 	}
-	for _, a := range h.auth {
+	for _, a := range h.Auth() {
 		if a != "Bearer secret" {
 			t.Errorf("Authorization %q, want the token on every hub request", a)
 		}
@@ -101,11 +104,11 @@ func TestResolveFreshDownloadAndCacheLayout(t *testing.T) {
 	// huggingface_hub's layout: blobs named by etag, a relative symlink in
 	// the snapshot, refs/main holding the commit.
 	repoDir := filepath.Join(r.CacheDir, "models--acme--tiny-GGUF")
-	blob := filepath.Join(repoDir, "blobs", sha256hex(want))
+	blob := filepath.Join(repoDir, "blobs", hubtest.SHA256(want))
 	if fi, err := os.Lstat(blob); err != nil || !fi.Mode().IsRegular() {
 		t.Fatalf("blob %s: %v", blob, err)
 	}
-	snap := filepath.Join(repoDir, "snapshots", repo.commit, "tiny-Q8_0.gguf")
+	snap := filepath.Join(repoDir, "snapshots", repo.Commit, "tiny-Q8_0.gguf")
 	if res.Path != snap {
 		t.Errorf("path %s, want %s", res.Path, snap)
 	}
@@ -113,11 +116,11 @@ func TestResolveFreshDownloadAndCacheLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if target != filepath.Join("..", "..", "blobs", sha256hex(want)) {
+	if target != filepath.Join("..", "..", "blobs", hubtest.SHA256(want)) {
 		t.Errorf("symlink target %q", target)
 	}
-	if ref := readFile(t, filepath.Join(repoDir, "refs", "main")); string(ref) != repo.commit {
-		t.Errorf("refs/main = %q, want %q", ref, repo.commit)
+	if ref := readFile(t, filepath.Join(repoDir, "refs", "main")); string(ref) != repo.Commit {
+		t.Errorf("refs/main = %q, want %q", ref, repo.Commit)
 	}
 	if m, _ := filepath.Glob(filepath.Join(repoDir, "blobs", "*.incomplete")); len(m) > 0 {
 		t.Errorf("left behind %v", m)
@@ -130,13 +133,13 @@ func TestResolveFreshDownloadAndCacheLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	target, _ = os.Readlink(res.Path)
-	if target != filepath.Join("..", "..", "..", "blobs", sha256hex(files["sub/tiny-IQ4_XS.gguf"])) {
+	if target != filepath.Join("..", "..", "..", "blobs", hubtest.SHA256(files["sub/tiny-IQ4_XS.gguf"])) {
 		t.Errorf("nested symlink target %q", target)
 	}
 }
 
 func TestResolveFromCache(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	_, files := ggufRepo(h)
 	r := testResolver(t, h)
 	ctx := context.Background()
@@ -146,18 +149,18 @@ func TestResolveFromCache(t *testing.T) {
 	}
 
 	t.Run("online, cached", func(t *testing.T) {
-		h.resetLog()
+		h.ResetLog()
 		p, err := r.Resolve(ctx, "acme/tiny-GGUF:q4_k_m")
 		if err != nil || p != first {
 			t.Fatalf("%s, %v", p, err)
 		}
-		if reqs := h.requests(); len(reqs) != 1 || !strings.HasPrefix(reqs[0], "GET /api/models/") {
+		if reqs := h.Requests(); len(reqs) != 1 || !strings.HasPrefix(reqs[0], "GET /api/models/") {
 			t.Errorf("requests %v, want only the revision lookup", reqs)
 		}
 	})
 
 	t.Run("HF_HUB_OFFLINE", func(t *testing.T) {
-		h.resetLog()
+		h.ResetLog()
 		off := *r
 		off.Offline = true
 		p, err := off.Resolve(ctx, "acme/tiny-GGUF:Q4_K_M")
@@ -176,16 +179,14 @@ func TestResolveFromCache(t *testing.T) {
 		if !errors.Is(err, ErrNotCached) {
 			t.Errorf("uncached repo offline: %v", err)
 		}
-		if reqs := h.requests(); len(reqs) != 0 {
+		if reqs := h.Requests(); len(reqs) != 0 {
 			t.Errorf("offline resolver made requests: %v", reqs)
 		}
 	})
 
 	t.Run("hub outage (503)", func(t *testing.T) {
-		h.mu.Lock()
-		h.outage = true
-		h.mu.Unlock()
-		defer func() { h.mu.Lock(); h.outage = false; h.mu.Unlock() }()
+		h.SetOutage(true)
+		defer h.SetOutage(false)
 		if p, err := r.Resolve(ctx, "acme/tiny-GGUF:Q4_K_M"); err != nil || p != first {
 			t.Fatalf("%s, %v", p, err)
 		}
@@ -196,12 +197,12 @@ func TestResolveFromCache(t *testing.T) {
 	})
 
 	t.Run("hub unreachable", func(t *testing.T) {
-		h.srv.Close()
+		h.Close()
 		p, err := r.Resolve(ctx, "acme/tiny-GGUF:Q4_K_M")
 		if err != nil || p != first {
 			t.Fatalf("%s, %v", p, err)
 		}
-		if sha256hex(readFile(t, p)) != sha256hex(files["tiny-Q4_K_M.gguf"]) {
+		if hubtest.SHA256(readFile(t, p)) != hubtest.SHA256(files["tiny-Q4_K_M.gguf"]) {
 			t.Error("cached content differs")
 		}
 		_, err = r.Resolve(ctx, "acme/tiny-GGUF:F16")
@@ -214,12 +215,12 @@ func TestResolveFromCache(t *testing.T) {
 // A cache written by huggingface_hub (blob + relative link + ref) is used
 // as is, and a blob it downloaded is linked rather than downloaded again.
 func TestResolveReusesForeignCache(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	repo, files := ggufRepo(h)
 	r := testResolver(t, h)
 	data := files["tiny-Q8_0.gguf"]
 	repoDir := filepath.Join(r.CacheDir, "models--acme--tiny-GGUF")
-	blob := filepath.Join(repoDir, "blobs", sha256hex(data))
+	blob := filepath.Join(repoDir, "blobs", hubtest.SHA256(data))
 	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -231,13 +232,13 @@ func TestResolveReusesForeignCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := countPrefix(h.requests(), "GET /cdn/"); n != 0 {
+	if n := countPrefix(h.Requests(), "GET /cdn/"); n != 0 {
 		t.Errorf("downloaded a blob that was cached (%d GETs)", n)
 	}
 	if got, _ := filepath.EvalSymlinks(p); got != blob {
 		t.Errorf("%s resolves to %s, want %s", p, got, blob)
 	}
-	if filepath.Base(filepath.Dir(p)) != repo.commit {
+	if filepath.Base(filepath.Dir(p)) != repo.Commit {
 		t.Errorf("snapshot dir %s", p)
 	}
 }
@@ -254,12 +255,12 @@ func TestResolveResume(t *testing.T) {
 		{name: "server ignores Range", partial: 1 << 20, noRange: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newFakeHub(t)
+			h := hubtest.New(t)
 			_, files := ggufRepo(h)
 			data := files["tiny-Q8_0.gguf"]
-			sum := sha256hex(data)
-			h.cutAfter[sum] = tc.cut
-			h.noRange = tc.noRange
+			sum := hubtest.SHA256(data)
+			h.CutAfter(sum, tc.cut)
+			h.SetNoRange(tc.noRange)
 			r := testResolver(t, h)
 			blob := filepath.Join(r.CacheDir, "models--acme--tiny-GGUF", "blobs", sum)
 			if tc.partial > 0 {
@@ -269,7 +270,7 @@ func TestResolveResume(t *testing.T) {
 				// Garbage where the server ignores Range, to prove a restart.
 				part := data[:tc.partial]
 				if tc.noRange {
-					part = payload(99, int(tc.partial))
+					part = hubtest.Payload(99, int(tc.partial))
 				}
 				if err := os.WriteFile(blob+".incomplete", part, 0o644); err != nil {
 					t.Fatal(err)
@@ -279,10 +280,10 @@ func TestResolveResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if sha256hex(readFile(t, p)) != sum {
+			if hubtest.SHA256(readFile(t, p)) != sum {
 				t.Fatal("resumed file has the wrong SHA-256")
 			}
-			reqs := h.requests()
+			reqs := h.Requests()
 			var ranges []string
 			for _, q := range reqs {
 				if strings.HasPrefix(q, "GET /cdn/") {
@@ -307,7 +308,7 @@ func TestResolveResume(t *testing.T) {
 }
 
 func TestResolveConcurrent(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	_, files := ggufRepo(h)
 	r := testResolver(t, h)
 	var wg sync.WaitGroup
@@ -322,16 +323,16 @@ func TestResolveConcurrent(t *testing.T) {
 			t.Fatalf("resolver %d: %s, %v", i, paths[i], errs[i])
 		}
 	}
-	if sha256hex(readFile(t, paths[0])) != sha256hex(files["tiny-Q8_0.gguf"]) {
+	if hubtest.SHA256(readFile(t, paths[0])) != hubtest.SHA256(files["tiny-Q8_0.gguf"]) {
 		t.Error("content differs")
 	}
-	if n := countPrefix(h.requests(), "GET /cdn/"); n != 1 {
+	if n := countPrefix(h.Requests(), "GET /cdn/"); n != 1 {
 		t.Errorf("%d downloads of one blob, want 1 (the lock serializes them)", n)
 	}
 }
 
 func TestResolveCancelKeepsPartial(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	_, files := ggufRepo(h)
 	r := testResolver(t, h)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -345,17 +346,17 @@ func TestResolveCancelKeepsPartial(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	part := filepath.Join(r.CacheDir, "models--acme--tiny-GGUF", "blobs", sha256hex(files["tiny-Q8_0.gguf"])+".incomplete")
+	part := filepath.Join(r.CacheDir, "models--acme--tiny-GGUF", "blobs", hubtest.SHA256(files["tiny-Q8_0.gguf"])+".incomplete")
 	if fi, err := os.Stat(part); err != nil || fi.Size() == 0 {
 		t.Errorf("partial download not kept for resuming: %v", err)
 	}
 }
 
 func TestResolveChecksumMismatch(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	repo, files := ggufRepo(h)
-	sum := sha256hex(files["tiny-Q8_0.gguf"])
-	h.corrupt[sum] = true
+	sum := hubtest.SHA256(files["tiny-Q8_0.gguf"])
+	h.Corrupt(sum)
 	r := testResolver(t, h)
 	_, err := r.Resolve(context.Background(), "acme/tiny-GGUF:Q8_0")
 	var ce *ChecksumError
@@ -366,7 +367,7 @@ func TestResolveChecksumMismatch(t *testing.T) {
 	for _, p := range []string{
 		filepath.Join(repoDir, "blobs", sum),
 		filepath.Join(repoDir, "blobs", sum+".incomplete"),
-		filepath.Join(repoDir, "snapshots", repo.commit, "tiny-Q8_0.gguf"),
+		filepath.Join(repoDir, "snapshots", repo.Commit, "tiny-Q8_0.gguf"),
 	} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s exists after a checksum mismatch", p)
@@ -381,13 +382,13 @@ func TestResolveChecksumMismatch(t *testing.T) {
 }
 
 func TestResolveHTTPErrors(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	ggufRepo(h)
-	h.addRepo("acme/gated", map[string][]byte{"m-Q8_0.gguf": payload(1, 10)}).gated = true
-	h.addRepo("acme/private", map[string][]byte{"m-Q8_0.gguf": payload(2, 10)}).private = true
-	h.addRepo("acme/ghost", map[string][]byte{"m-Q8_0.gguf": payload(3, 10)})
-	h.ghosts["acme/ghost/m-Q8_0.gguf"] = true
-	h.token = "good"
+	h.AddRepo("acme/gated", map[string][]byte{"m-Q8_0.gguf": hubtest.Payload(1, 10)}).Gated = true
+	h.AddRepo("acme/private", map[string][]byte{"m-Q8_0.gguf": hubtest.Payload(2, 10)}).Private = true
+	h.AddRepo("acme/ghost", map[string][]byte{"m-Q8_0.gguf": hubtest.Payload(3, 10)})
+	h.Ghost("acme/ghost/m-Q8_0.gguf")
+	h.SetToken("good")
 	for _, tc := range []struct {
 		ref, token   string
 		is, isNot    []error
@@ -440,10 +441,10 @@ func TestResolveHTTPErrors(t *testing.T) {
 }
 
 func TestResolveRefusesUnsafeNames(t *testing.T) {
-	h := newFakeHub(t)
-	h.addRepo("evil/names", map[string][]byte{"../../../escape-Q8_0.gguf": payload(1, 100)})
-	h.addRepo("evil/etag", map[string][]byte{"m-Q8_0.gguf": payload(2, 100)})
-	h.etags["evil/etag/m-Q8_0.gguf"] = "../../../../escape"
+	h := hubtest.New(t)
+	h.AddRepo("evil/names", map[string][]byte{"../../../escape-Q8_0.gguf": hubtest.Payload(1, 100)})
+	h.AddRepo("evil/etag", map[string][]byte{"m-Q8_0.gguf": hubtest.Payload(2, 100)})
+	h.SetETag("evil/etag/m-Q8_0.gguf", "../../../../escape")
 	r := testResolver(t, h)
 	for _, ref := range []string{"evil/names", "evil/etag", "evil/names:../../x.gguf", `evil/names:a\b.gguf`, "evil/names:/etc/x.gguf"} {
 		if _, err := r.Resolve(context.Background(), ref); !errors.Is(err, ErrUnsafePath) {
@@ -460,13 +461,13 @@ func TestResolveRefusesUnsafeNames(t *testing.T) {
 	if len(found) > 0 {
 		t.Errorf("wrote %v", found)
 	}
-	if n := countPrefix(h.requests(), "GET /cdn/"); n != 0 {
+	if n := countPrefix(h.Requests(), "GET /cdn/"); n != 0 {
 		t.Errorf("downloaded %d files for unsafe names", n)
 	}
 }
 
 func TestResolveSplitAndQuant(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	_, files := ggufRepo(h)
 	r := testResolver(t, h)
 	for _, tc := range []struct {
@@ -492,7 +493,7 @@ func TestResolveSplitAndQuant(t *testing.T) {
 			t.Errorf("%s: %v", tc.ref, err)
 			continue
 		}
-		if res.File != tc.file || sha256hex(readFile(t, res.Path)) != sha256hex(files[tc.file]) {
+		if res.File != tc.file || hubtest.SHA256(readFile(t, res.Path)) != hubtest.SHA256(files[tc.file]) {
 			t.Errorf("%s: got %s, want %s", tc.ref, res.File, tc.file)
 		}
 	}
@@ -512,8 +513,22 @@ func TestResolveLocalPath(t *testing.T) {
 	if _, err := r.Resolve(context.Background(), filepath.Join(dir, "missing.gguf")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing local file: %v", err)
 	}
-	if _, err := r.Resolve(context.Background(), "plain-name"); !errors.Is(err, ErrInvalidRef) {
+	if _, err := r.Resolve(context.Background(), filepath.Join(dir, "missing.gguf")); !errors.Is(err, ErrNoSuchFile) || err.Error() != "no such file" {
+		t.Errorf("missing local file: %v", err)
+	}
+	// A bare name is a legacy hub id; with the hub unreachable and no
+	// cache, the error says that it is no local file either.
+	_, err = r.Resolve(context.Background(), "plain-name")
+	if !errors.Is(err, ErrNoSuchFile) || !errors.Is(err, ErrNetwork) || !strings.HasPrefix(err.Error(), "no such file, and as a Hugging Face reference (repository plain-name): plain-name: hub unreachable") {
 		t.Errorf("bare name: %v", err)
+	}
+	// An explicit reference is reported as a hub failure alone.
+	if _, err := r.Resolve(context.Background(), "hf://plain-name"); errors.Is(err, ErrNoSuchFile) || !errors.Is(err, ErrNetwork) {
+		t.Errorf("hf://plain-name: %v", err)
+	}
+	// Not a file and not a reference.
+	if _, err := r.Resolve(context.Background(), "org/na me"); !errors.Is(err, ErrNoSuchFile) || !errors.Is(err, ErrInvalidRef) {
+		t.Errorf("org/na me: %v", err)
 	}
 }
 
@@ -569,4 +584,57 @@ func TestResolveDNSFailure(t *testing.T) {
 	if !errors.Is(err, ErrNetwork) || !errors.Is(err, ErrNotCached) || !errors.As(err, &dns) {
 		t.Fatalf("err = %v, want ErrNetwork, ErrNotCached and the DNS error", err)
 	}
+}
+
+// TestResolveEveryForm resolves each spelling of a reference against the
+// fake hub, which serves the legacy id gpt2 by redirect to its current id
+// as the real hub does. Links to huggingface.co and to the endpoint itself
+// are fetched from the endpoint.
+func TestResolveEveryForm(t *testing.T) {
+	h := hubtest.New(t)
+	_, files := ggufRepo(h)
+	legacy := map[string][]byte{"gpt2-Q8_0.gguf": hubtest.Payload(11, 4000), "gpt2-F16.gguf": hubtest.Payload(12, 8000)}
+	h.AddRepo("openai-community/gpt2", legacy)
+	h.Move("gpt2", "openai-community/gpt2")
+	for _, tc := range []struct {
+		ref, repoID string
+		want        []byte
+	}{
+		{ref: "acme/tiny-GGUF", want: files["tiny-Q8_0.gguf"]},
+		{ref: "acme/tiny-GGUF:Q4_K_M", want: files["tiny-Q4_K_M.gguf"]},
+		{ref: "acme/tiny-GGUF/sub/tiny-IQ4_XS.gguf", want: files["sub/tiny-IQ4_XS.gguf"]},
+		{ref: "acme/tiny-GGUF:tiny-F16.gguf", want: files["tiny-F16.gguf"]},
+		{ref: "hf:acme/tiny-GGUF:F16", want: files["tiny-F16.gguf"]},
+		{ref: "hf://acme/tiny-GGUF", want: files["tiny-Q8_0.gguf"]},
+		{ref: "hf.co/acme/tiny-GGUF:Q4_K_M", want: files["tiny-Q4_K_M.gguf"]},
+		{ref: "huggingface.co/acme/tiny-GGUF", want: files["tiny-Q8_0.gguf"]},
+		{ref: "https://huggingface.co/acme/tiny-GGUF", want: files["tiny-Q8_0.gguf"]},
+		{ref: "https://huggingface.co/acme/tiny-GGUF/tree/main", want: files["tiny-Q8_0.gguf"]},
+		{ref: "https://huggingface.co/acme/tiny-GGUF/blob/main/tiny-F16.gguf", want: files["tiny-F16.gguf"]},
+		{ref: "https://huggingface.co/acme/tiny-GGUF/resolve/main/sub/tiny-IQ4_XS.gguf?download=true", want: files["sub/tiny-IQ4_XS.gguf"]},
+		{ref: h.URL() + "/acme/tiny-GGUF/blob/main/tiny-Q4_K_M.gguf", want: files["tiny-Q4_K_M.gguf"]},
+		{ref: "gpt2", repoID: "openai-community/gpt2", want: legacy["gpt2-Q8_0.gguf"]},
+		{ref: "gpt2:F16", repoID: "openai-community/gpt2", want: legacy["gpt2-F16.gguf"]},
+		{ref: "https://huggingface.co/gpt2/blob/main/gpt2-F16.gguf", repoID: "openai-community/gpt2", want: legacy["gpt2-F16.gguf"]},
+	} {
+		t.Run(tc.ref, func(t *testing.T) {
+			r := testResolver(t, h)
+			res, err := r.ResolveInfo(context.Background(), tc.ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, res.Path); hubtest.SHA256(got) != hubtest.SHA256(tc.want) {
+				t.Errorf("resolved %s (%s), not the expected file", res.Path, res.File)
+			}
+			if want := cmp.Or(tc.repoID, res.Ref.Repo); res.RepoID != want {
+				t.Errorf("RepoID %q, want %q", res.RepoID, want)
+			}
+		})
+	}
+	t.Run("legacy id missing", func(t *testing.T) {
+		_, err := testResolver(t, h).Resolve(context.Background(), "no-such-legacy-model")
+		if !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrNoSuchFile) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("err = %v", err)
+		}
+	})
 }

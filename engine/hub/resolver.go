@@ -48,6 +48,7 @@ type Resolution struct {
 	Path      string // local GGUF file
 	Local     bool   // the input was a local path, returned as is
 	Ref       Ref    // parsed reference (zero when Local)
+	RepoID    string // the repository as the hub names it: Ref.Repo, or where a legacy or renamed id led
 	Commit    string // snapshot commit
 	File      string // repository file chosen, "" when Converted
 	Converted bool   // Path was converted from safetensors
@@ -167,6 +168,12 @@ func (r *Resolver) Resolve(ctx context.Context, s string) (string, error) {
 }
 
 // ResolveInfo is Resolve, also reporting the commit and file chosen.
+//
+// A string that is not a local path by IsLocalPath's rule is read as a hub
+// reference; when it does not mark itself as one (IsExplicit) and the hub
+// cannot supply it, the error says that no such local file exists either.
+// Errors about a missing file do not repeat s: the caller names the model.
+// Links to the resolver's own endpoint are read like huggingface.co links.
 func (r *Resolver) ResolveInfo(ctx context.Context, s string) (Resolution, error) {
 	if err := ctx.Err(); err != nil {
 		return Resolution{}, err
@@ -177,20 +184,34 @@ func (r *Resolver) ResolveInfo(ctx context.Context, s string) (Resolution, error
 			return Resolution{}, err
 		}
 		if _, err := os.Stat(p); err != nil {
-			return Resolution{}, fmt.Errorf("model %q: %w", s, err)
+			if errors.Is(err, os.ErrNotExist) {
+				return Resolution{}, ErrNoSuchFile
+			}
+			return Resolution{}, err
 		}
 		return Resolution{Path: p, Local: true}, nil
 	}
-	ref, err := ParseRef(s)
+	ref, err := ParseRef(r.ownLink(s))
 	if err != nil {
-		return Resolution{}, fmt.Errorf("model %q is neither an existing local file nor a Hugging Face reference: %w", s, err)
+		if IsExplicit(s) {
+			return Resolution{}, err
+		}
+		return Resolution{}, fmt.Errorf("%w, and not a Hugging Face reference: %w", ErrNoSuchFile, err)
 	}
 	res, err := r.resolveRef(ctx, ref)
-	var he *HTTPError
-	if errors.As(err, &he) && he.File == "" && errors.Is(he, ErrNotFound) && !strings.HasPrefix(s, hfScheme) {
-		err = fmt.Errorf("%w (read %q as a Hugging Face repository because no such local file exists)", err, s)
+	if err != nil && !IsExplicit(s) && (errors.Is(err, ErrNotFound) || unreachable(err) || errors.Is(err, ErrNotCached)) {
+		err = fmt.Errorf("%w, and as a Hugging Face reference (repository %s): %w", ErrNoSuchFile, ref.Repo, err)
 	}
 	return res, err
+}
+
+// ownLink rewrites a link to the resolver's endpoint (a mirror set by
+// HF_ENDPOINT) into the huggingface.co form ParseRef reads.
+func (r *Resolver) ownLink(s string) string {
+	if rest, ok := strings.CutPrefix(s, r.endpoint()+"/"); ok && r.endpoint() != DefaultEndpoint {
+		return DefaultEndpoint + "/" + rest
+	}
+	return s
 }
 
 func (r *Resolver) resolveRef(ctx context.Context, ref Ref) (Resolution, error) {
@@ -221,7 +242,7 @@ func (r *Resolver) resolveRef(ctx context.Context, ref Ref) (Resolution, error) 
 	if err != nil {
 		return Resolution{}, err
 	}
-	res := Resolution{Ref: ref, Commit: info.Commit}
+	res := Resolution{Ref: ref, RepoID: firstNonEmpty(info.ID, ref.Repo), Commit: info.Commit}
 	if ch.gguf != nil {
 		res.File = ch.gguf.Name
 		res.Path, err = r.fetch(ctx, c, ref.Repo, info.Commit, *ch.gguf)
@@ -249,7 +270,7 @@ func (r *Resolver) resolveCached(ctx context.Context, c cache, ref Ref) (Resolut
 	if lerr != nil && !errors.Is(lerr, ErrNotCached) {
 		return Resolution{}, lerr
 	}
-	res := Resolution{Ref: ref, Commit: commit}
+	res := Resolution{Ref: ref, RepoID: ref.Repo, Commit: commit}
 	ch, cerr := choose(ref, files)
 	if cerr == nil && ch.gguf != nil {
 		res.File = ch.gguf.Name
@@ -291,6 +312,10 @@ func (r *Resolver) fetch(ctx context.Context, c cache, repo, commit string, e en
 		return "", err
 	}
 	etag := firstNonEmpty(meta.Etag, e.SHA256, e.BlobID)
+	if etag == "" {
+		return "", fmt.Errorf("%s: file %q: %w: HEAD %s answered %s without an X-Linked-Etag or ETag header, and the file listing gives no sha256 or blob id, so the download could be neither named in the cache nor checked (a proxy in between may have removed them)",
+			repo, e.Name, ErrNoETag, r.resolveURL(repo, commit, e.Name), meta.Status)
+	}
 	if err := checkName("etag", etag); err != nil {
 		return "", fmt.Errorf("%s: file %q: %w", repo, e.Name, err)
 	}

@@ -3,7 +3,7 @@
 // models, tokenizes, decodes batches and exposes logits, plus ggml's
 // quantization routines as a kernels.Codec.
 //
-// It adds what the ollama wrapper lacks (see ../../../shared/notes/llama-bindings.md):
+// It adds what the ollama wrapper lacks:
 //   - contexts are freed (llama_free), so evaluating thousands of candidates
 //     does not leak a KV cache each;
 //   - embeddings output is switched off (the wrapper turns it on for every
@@ -12,7 +12,10 @@
 //     n_vocab floats per token;
 //   - a model's weight tensors are reachable through llama.cpp's internal
 //     tensor map (a C++ shim, tensormap.cpp) and, for a model loaded
-//     Writable, overwritten with ggml_backend_tensor_set (weights.go).
+//     Writable, overwritten with ggml_backend_tensor_set (weights.go);
+//   - the compute devices of the loaded backends — name, description,
+//     memory — through ggml's device API (device.go), and how many of a
+//     model's layers were offloaded to a GPU.
 //
 // llama.cpp aborts the process on internal assertion failures, so callers
 // run this package inside a child worker process (engine/eval), never in
@@ -60,22 +63,6 @@ var initOnce sync.Once
 // OLLAMA_LIBRARY_PATH or <exe>/../lib/ollama). It is safe to call repeatedly.
 func Init() { initOnce.Do(llama.BackendInit) }
 
-// Device is a GPU that llama.cpp can offload to.
-type Device struct {
-	ID      string
-	Library string // "CUDA", "Metal", ...
-}
-
-// GPUs lists the GPU devices of the loaded backends.
-func GPUs() []Device {
-	Init()
-	var out []Device
-	for _, d := range llama.EnumerateGPUs() {
-		out = append(out, Device{ID: d.ID, Library: d.Library})
-	}
-	return out
-}
-
 // ModelParams control loading.
 type ModelParams struct {
 	// GPULayers is the number of layers to offload; negative means all of
@@ -89,10 +76,11 @@ type ModelParams struct {
 
 // Model is a loaded model.
 type Model struct {
-	m        *llama.Model
-	path     string
-	arch     string
-	writable bool
+	m         *llama.Model
+	path      string
+	arch      string
+	writable  bool
+	offloaded int
 }
 
 // ErrLoad marks a model that llama.cpp refused to load.
@@ -112,9 +100,10 @@ func Load(path string, p ModelParams) (*Model, error) {
 		return nil, fmt.Errorf("%s: no general.architecture in the metadata: %w", path, ErrLoad)
 	}
 	layers := p.GPULayers
+	gpus := len(GPUs())
 	if layers < 0 {
 		layers = 0
-		if len(llama.EnumerateGPUs()) > 0 {
+		if gpus > 0 {
 			layers = 999
 		}
 	}
@@ -122,7 +111,14 @@ func Load(path string, p ModelParams) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s (architecture %q): %w", path, arch, ErrLoad)
 	}
-	return &Model{m: m, path: path, arch: arch, writable: p.Writable}, nil
+	model := &Model{m: m, path: path, arch: arch, writable: p.Writable}
+	if gpus > 0 {
+		// llama.cpp's rule (llama_model::load_tensors): the last
+		// min(n_gpu_layers, n_layer+1) layers, the output layer counted
+		// as one, go to the GPUs.
+		model.offloaded = min(layers, model.Layers()+1)
+	}
+	return model, nil
 }
 
 // cModel extracts the C pointer, the first field of the wrapper's struct.
@@ -152,6 +148,13 @@ func (m *Model) TrainContext() int { return int(C.llama_model_n_ctx_train(m.cMod
 
 // Layers is the number of transformer blocks.
 func (m *Model) Layers() int { return int(C.llama_model_n_layer(m.cModel())) }
+
+// Offloaded is the number of layers on GPUs, of OffloadableLayers.
+func (m *Model) Offloaded() int { return m.offloaded }
+
+// OffloadableLayers is the number of layers llama.cpp can offload: the
+// transformer blocks and the output layer.
+func (m *Model) OffloadableLayers() int { return m.Layers() + 1 }
 
 // Params is the number of parameters.
 func (m *Model) Params() uint64 { return uint64(C.llama_model_n_params(m.cModel())) }

@@ -235,3 +235,42 @@ func TestFlashAttentionPolicy(t *testing.T) {
 		t.Error("flash attention not disabled for 48-wide heads")
 	}
 }
+
+// TestDevices checks ggml's device enumeration through the cgo
+// declarations: there is always the CPU, described and with host memory,
+// and a model's offload count follows llama.cpp's rule — all blocks plus
+// the output layer with "auto" when a GPU backend is loaded, none without.
+func TestDevices(t *testing.T) {
+	devs := Devices()
+	var cpu *Device
+	for i := range devs {
+		if devs[i].Type == DeviceCPU {
+			cpu = &devs[i]
+		}
+	}
+	if cpu == nil {
+		t.Fatalf("no CPU device among %+v", devs)
+	}
+	if cpu.Name != "CPU" || cpu.Description == "" || cpu.MemoryTotal < 1<<28 || cpu.MemoryFree > cpu.MemoryTotal {
+		t.Fatalf("CPU device %+v: want name CPU, a description and plausible host memory", *cpu)
+	}
+	m := loadBase(t) // GPULayers 0
+	if m.OffloadableLayers() != m.Layers()+1 || m.Layers() != 6 {
+		t.Fatalf("stories15M: %d layers, %d offloadable; want 6 and 7", m.Layers(), m.OffloadableLayers())
+	}
+	if m.Offloaded() != 0 {
+		t.Fatalf("GPULayers 0: %d layers offloaded", m.Offloaded())
+	}
+	auto, err := Load(zoo.Model(zoo.Base), ModelParams{GPULayers: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auto.Close()
+	want := 0
+	if len(GPUs()) > 0 {
+		want = auto.OffloadableLayers()
+	}
+	if auto.Offloaded() != want {
+		t.Fatalf("GPULayers auto with %d GPUs: %d layers offloaded, want %d", len(GPUs()), auto.Offloaded(), want)
+	}
+}

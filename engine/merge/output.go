@@ -2,6 +2,7 @@ package merge
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -89,7 +90,7 @@ func (p *Plan) rawCopyType(tp *TensorPlan) (gguf.Type, bool, error) {
 
 // outputMetadata is the reference's metadata with the name, block count,
 // per-layer arrays, file type and provenance updated.
-func (p *Plan) outputMetadata(ref *gguf.File) gguf.Metadata {
+func (p *Plan) outputMetadata(ref *gguf.File) (gguf.Metadata, error) {
 	md := ref.Metadata.Clone()
 	r := p.Recipe
 	name := r.Name
@@ -108,11 +109,11 @@ func (p *Plan) outputMetadata(ref *gguf.File) gguf.Metadata {
 			if !ok || !strings.HasPrefix(kv.Key, arch+".") || a.Len() != refLayers || refLayers < 2 {
 				continue
 			}
-			idx := make([]int, len(p.layerOrigin))
-			for k, op := range p.layerOrigin {
-				idx[k] = LayerOf(op.Tensor)
+			v, err := p.perLayer(kv.Key, a)
+			if err != nil {
+				return nil, err
 			}
-			md[i].Value = gguf.Array{Elem: a.Elem, Values: pick(a.Values, idx)}
+			md[i].Value = v
 		}
 	}
 	if ft, ok := fileType(p.Tensors); ok {
@@ -124,7 +125,7 @@ func (p *Plan) outputMetadata(ref *gguf.File) gguf.Metadata {
 	if text, err := r.Encode(); err == nil {
 		md = md.Set("evomerge.recipe", string(text))
 	}
-	return md
+	return md, nil
 }
 
 // sameIntType stores n with the integer type the key already has (u32 if new).
@@ -167,43 +168,27 @@ func fileType(ts []TensorPlan) (uint32, bool) {
 	return ft, ok && n > 0
 }
 
-// pick returns values[idx[0]], values[idx[1]], … for any GGUF array slice.
-func pick(values any, idx []int) any {
-	switch v := values.(type) {
-	case []uint8:
-		return pickT(v, idx)
-	case []int8:
-		return pickT(v, idx)
-	case []uint16:
-		return pickT(v, idx)
-	case []int16:
-		return pickT(v, idx)
-	case []uint32:
-		return pickT(v, idx)
-	case []int32:
-		return pickT(v, idx)
-	case []float32:
-		return pickT(v, idx)
-	case []bool:
-		return pickT(v, idx)
-	case []string:
-		return pickT(v, idx)
-	case []gguf.Array:
-		return pickT(v, idx)
-	case []uint64:
-		return pickT(v, idx)
-	case []int64:
-		return pickT(v, idx)
-	case []float64:
-		return pickT(v, idx)
+// perLayer is the per-layer array key (ref is the reference's) for the
+// output blocks: block k's entry comes from the model its block comes
+// from — that model's own array when it has one of the same type and one
+// entry per block (models of different depths have arrays of different
+// lengths), else the reference's.
+func (p *Plan) perLayer(key string, ref gguf.Array) (gguf.Array, error) {
+	out := reflect.MakeSlice(reflect.TypeOf(ref.Values), len(p.layerOrigin), len(p.layerOrigin))
+	for k, op := range p.layerOrigin {
+		vals := reflect.ValueOf(ref.Values)
+		if f := p.sources[op.Source].file(); f != nil {
+			if v, ok := f.Metadata.Get(key); ok {
+				if a, ok := v.(gguf.Array); ok && a.Elem == ref.Elem && a.Len() == blockCount(f) && reflect.TypeOf(a.Values) == vals.Type() {
+					vals = reflect.ValueOf(a.Values)
+				}
+			}
+		}
+		l := LayerOf(op.Tensor)
+		if l < 0 || l >= vals.Len() {
+			return gguf.Array{}, fmt.Errorf("metadata %s: no entry for layer %d of model %s", key, l, op.Source)
+		}
+		out.Index(k).Set(vals.Index(l))
 	}
-	return values
-}
-
-func pickT[T any](v []T, idx []int) []T {
-	out := make([]T, len(idx))
-	for k, i := range idx {
-		out[k] = v[i]
-	}
-	return out
+	return gguf.Array{Elem: ref.Elem, Values: out.Interface()}, nil
 }

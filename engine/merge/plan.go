@@ -200,7 +200,11 @@ func (p *Plan) build(r *Recipe, opt PlanOptions) error {
 		return err
 	}
 	p.chooseTypes(ref, opt.Codec)
-	p.Header = gguf.Header{Version: 3, Metadata: p.outputMetadata(ref)}
+	md, err := p.outputMetadata(ref)
+	if err != nil {
+		return err
+	}
+	p.Header = gguf.Header{Version: 3, Metadata: md}
 	for _, t := range p.Tensors {
 		p.Header.Tensors = append(p.Header.Tensors, t.Out)
 	}

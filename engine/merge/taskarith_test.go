@@ -7,8 +7,11 @@ import (
 	"testing"
 )
 
-// taRow is a row of the task-arithmetic table in the notes
-// (shared/notes/merge-methods.md), copied here as the expectation.
+// taRow is one method of mergekit's task-arithmetic family as mergekit
+// implements it (its generalized_task_arithmetic.py: which sparsification,
+// whether a sign consensus, the defaults of normalize and rescale; the
+// method table in docs/methods.md states the same), written down here
+// as the expectation.
 type taRow struct {
 	sparsify             string // "", "magnitude", "random", "outliers", "magprune"
 	consensus, normalize bool   // normalize: its default

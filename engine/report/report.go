@@ -27,6 +27,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/format"
 )
@@ -120,7 +121,8 @@ type candidateRow struct {
 	Generation                                   int
 }
 
-type sample struct{ Name, Kind, Text string }
+// sample is a model's continuation, or why there is none (Err).
+type sample struct{ Name, Kind, Text, Err string }
 
 type paretoView struct {
 	Charts     []template.HTML
@@ -178,6 +180,15 @@ func dur(d time.Duration) string {
 
 var optimizerNames = map[string]string{
 	"ga": "genetic algorithm (ga)", "cmaes": "CMA-ES (cmaes)", "nsga2": "NSGA-II (nsga2)", "random": "random search (random)",
+}
+
+// evaluationsFact is the Evaluations line of the run facts.
+func evaluationsFact(res evolve.Result, budget, history, failed int) string {
+	s := fmt.Sprintf("%d (budget %d); %d in the history, %d failed", res.Evaluations, budget, history, failed)
+	if n := len(res.Skipped); n > 0 {
+		s += fmt.Sprintf("; %d skipped when the budget ran out (%s)", n, strings.Join(res.Skipped, ", "))
+	}
+	return s
 }
 
 func (r *Run) stopReason() string {
@@ -249,8 +260,9 @@ func (r *Run) view() (*view, error) {
 		{Name: "Seed", Value: fmt.Sprint(res.Seed)},
 		{Name: "Population", Value: fmt.Sprint(cfg.Evolution.Population)},
 		{Name: "Generations", Value: fmt.Sprintf("%d of %d", res.Generations, cfg.Evolution.Generations)},
-		{Name: "Evaluations", Value: fmt.Sprintf("%d (budget %d); %d in the history, %d failed", res.Evaluations, budget, len(r.Candidates), failed)},
+		{Name: "Evaluations", Value: evaluationsFact(res, budget, len(r.Candidates), failed)},
 		{Name: "Elapsed", Value: dur(res.Elapsed)},
+		{Name: "Device", Value: deviceText(res.Device)},
 		{Name: "Stopped", Value: r.stopReason()},
 		{Name: "Sources", List: sources},
 		{Name: "Techniques", Value: strings.Join(cfg.Merge.Techniques, ", ")},
@@ -350,8 +362,11 @@ func (r *Run) view() (*view, error) {
 			v.Verdict = append(v.Verdict, vd.String())
 		}
 		for _, m := range res.Comparison {
-			if m.Sample != "" {
-				v.Samples = append(v.Samples, sample{Name: m.Name, Kind: m.Kind, Text: m.Sample})
+			if m.CoherenceError != "" {
+				v.Notes = append(v.Notes, fmt.Sprintf("The held-out coherence of %s could not be measured: %s", m.Name, m.CoherenceError))
+			}
+			if m.Sample != "" || m.SampleError != "" {
+				v.Samples = append(v.Samples, sample{Name: m.Name, Kind: m.Kind, Text: m.Sample, Err: m.SampleError})
 			}
 		}
 	}
@@ -383,6 +398,15 @@ func (r *Run) view() (*view, error) {
 		v.Timings = append(v.Timings, fact{Name: "Mean evaluation per candidate", Value: dur(time.Duration(evalSum / float64(n) * float64(time.Second)))})
 	}
 	return v, nil
+}
+
+// deviceText says where candidates were evaluated; runs recorded without
+// it say so.
+func deviceText(d eval.Placement) string {
+	if d.Workers == 0 {
+		return "not recorded"
+	}
+	return d.String()
 }
 
 // generationStats summarises each generation's scored candidates.
@@ -571,7 +595,7 @@ func comparison(models []evolve.ModelScore) ([]string, []comparisonRow, bool) {
 		for t := range m.Perplexity {
 			set[t] = true
 		}
-		coh = coh || m.Coherence != 0
+		coh = coh || m.Coherence != 0 || m.CoherenceError != ""
 	}
 	texts := slices.Sorted(maps.Keys(set))
 	bestOf := func(get func(evolve.ModelScore) (float64, bool)) float64 {
@@ -601,7 +625,10 @@ func comparison(models []evolve.ModelScore) ([]string, []comparisonRow, bool) {
 		}
 		gbest := bestOf(func(m evolve.ModelScore) (float64, bool) { return m.GeoMean, true })
 		row.GeoMean = cell{Text: format.Perplexity(m.GeoMean), Best: m.GeoMean == gbest}
-		if coh {
+		switch {
+		case coh && m.CoherenceError != "":
+			row.Coherence = format.Missing
+		case coh:
 			row.Coherence = format.Fraction(m.Coherence)
 		}
 		rows = append(rows, row)

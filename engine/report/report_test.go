@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/evomerge/evomerge/engine/config"
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/evolve"
 	"github.com/evomerge/evomerge/engine/export"
 	"github.com/evomerge/evomerge/engine/format"
@@ -67,6 +68,7 @@ func scorer(_ context.Context, r *merge.Recipe) (evolve.Scores, error) {
 type fixture struct {
 	optimizer  string
 	objectives config.Objectives
+	budget     int // evolution.max_evaluations (0: population × generations)
 }
 
 // makeRun runs the engine into a new directory and completes its summary.
@@ -91,6 +93,7 @@ func makeRun(t testing.TB, fx fixture) string {
 	cfg.Evolution.Population = 8
 	cfg.Evolution.Generations = 4
 	cfg.Evolution.Patience = 0
+	cfg.Evolution.MaxEvaluations = fx.budget
 	cfg.Evaluation.Objectives = fx.objectives
 	cfg.Output.Dir = filepath.Join(dir, "run")
 	res, err := evolve.Search(context.Background(), cfg, evolve.Options{}, scorer)
@@ -116,6 +119,10 @@ func makeRun(t testing.TB, fx fixture) string {
 	res.Timings.CacheHits = 5
 	res.Timings.TensorHits = 123
 	res.Elapsed = 2*time.Minute + 43*time.Second
+	res.Device = eval.NewPlacement(eval.Health{Threads: 16, GPULayers: -1, Devices: []eval.Device{
+		{Name: "CPU", Description: "AMD EPYC 7B13", Type: "cpu"},
+		{Name: "CUDA0", Description: "NVIDIA H100 80GB HBM3", Type: "gpu", MemoryTotal: 80 << 30}}},
+		eval.ModelInfo{Offloaded: 7, Offloadable: 7}, 1)
 	raw, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +186,7 @@ func TestWriteMultiObjective(t *testing.T) {
 		"−mean ln perplexity", "coherence",
 		"Stopped</th><td>" + sum.Reason + ": ",
 		"2m43s", "1m1s", "1m35s", "4.2s", // elapsed, merge, evaluate, final evaluation
+		"Device</th><td>NVIDIA H100 80GB HBM3 (80.0 GiB), 7/7 layers offloaded; 1 worker",
 		"Fitness cache hits</th><td class=\"num\">5", "Tensor cache hits</th><td class=\"num\">123",
 		"9.81 ± 0.20", "10.47", "uniform", // comparison cells
 		"best − uniform: -0.0213 mean log-perplexity (-2.1% perplexity), 95% interval [-0.0301, -0.0127] over 288 windows: better",
@@ -355,6 +363,27 @@ func TestWriteSingleObjective(t *testing.T) {
 	checkSelfContained(t, page)
 }
 
+// TestSkippedCandidatesNamed: candidates left unevaluated when the budget
+// ran out are named in the run facts.
+func TestSkippedCandidatesNamed(t *testing.T) {
+	dir := makeRun(t, fixture{optimizer: "ga", objectives: config.Objectives{Perplexity: 1}, budget: 13})
+	var res evolve.Result
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, SummaryFile))), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Skipped) == 0 {
+		t.Fatal("the fixture skipped no candidate: give it a budget that runs out within a generation")
+	}
+	path, err := Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d skipped when the budget ran out (%s)", len(res.Skipped), strings.Join(res.Skipped, ", "))
+	if page := readFile(t, path); !strings.Contains(page, want) {
+		t.Errorf("the report does not say %q", want)
+	}
+}
+
 func TestTruncatedLastLine(t *testing.T) {
 	dir := makeRun(t, fixture{optimizer: "ga", objectives: config.Objectives{Perplexity: 1}})
 	lines := historyLines(t, dir)
@@ -528,7 +557,7 @@ func TestMinimalRun(t *testing.T) {
 	}
 	page := readFile(t, path)
 	for _, want := range []string{"random search (random)", "cancelled: the run was cancelled", "No candidate was scored",
-		"no held-out comparison", "was cut short", "zoo/build/stories15M.gguf (base)"} {
+		"no held-out comparison", "was cut short", "zoo:stories15M (base)", "Device</th><td>not recorded"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -539,4 +568,32 @@ func TestMinimalRun(t *testing.T) {
 	}
 	checkSelfContained(t, page)
 	checkExports(t, dir, 0)
+}
+
+// TestHeldOutFailuresShown: a model whose held-out sample or coherence
+// could not be measured shows the reason instead of a blank or a zero.
+func TestHeldOutFailuresShown(t *testing.T) {
+	dir := makeRun(t, fixture{optimizer: "ga", objectives: config.Objectives{Perplexity: 1}})
+	path := filepath.Join(dir, SummaryFile)
+	var res evolve.Result
+	if err := json.Unmarshal([]byte(readFile(t, path)), &res); err != nil {
+		t.Fatal(err)
+	}
+	res.Comparison[1].Sample, res.Comparison[1].SampleError = "", "generate: sampling failed <oops>"
+	res.Comparison[2].Coherence, res.Comparison[2].CoherenceError = 0, "coherence: worker crashed"
+	raw, _ := json.Marshal(res)
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, out)
+	for _, want := range []string{"Not generated: generate: sampling failed &lt;oops&gt;",
+		"The held-out coherence of moby could not be measured: coherence: worker crashed"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
 }

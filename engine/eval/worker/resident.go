@@ -527,6 +527,7 @@ func (s *server) score(ctx context.Context, id uint64, cr *eval.CandidateRequest
 		if err != nil {
 			return err
 		}
+		opt.Overlap = overlapScoring(sess)
 		var pr eval.PerplexityReply
 		for i, t := range cr.Texts {
 			opt.Progress = func(d, total int) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -30,7 +31,7 @@ type Options struct {
 	// Retire makes the worker exit after every job that used a model (the
 	// pool starts a fresh one). It is forced on when a GPU backend is
 	// loaded: freeing a llama.cpp context whose batches ran on the GPU
-	// crashed (SIGSEGV in llama_free, seen on an H100 with the CUDA backend
+	// crashes (SIGSEGV in llama_free, on an H100 with the CUDA backend
 	// loaded beside the statically linked CPU one), and a process exit is
 	// the one reliable way to return GPU memory anyway. Candidates merged
 	// in place (resident.go) free nothing and do not count: they run on
@@ -51,6 +52,9 @@ type loaded struct {
 	path  string
 	model *llm.Model
 	busy  int // open sessions; a busy model is never evicted
+	// gpuFallback says why the model was loaded on the CPU after loading
+	// it with GPU layers failed ("" when it was not).
+	gpuFallback string
 }
 
 // Serve answers requests until in ends or ctx is cancelled.
@@ -138,10 +142,7 @@ func kindOf(err error) string {
 func (s *server) handle(ctx context.Context, req *eval.Request) (any, error) {
 	switch req.Op {
 	case eval.OpHealth:
-		h := eval.Health{PID: os.Getpid(), Threads: s.opt.Threads, GPUs: []string{}, Loaded: []string{}}
-		for _, g := range llm.GPUs() {
-			h.GPUs = append(h.GPUs, g.Library+":"+g.ID)
-		}
+		h := s.health()
 		for _, m := range s.models {
 			h.Loaded = append(h.Loaded, m.path)
 		}
@@ -156,7 +157,8 @@ func (s *server) handle(ctx context.Context, req *eval.Request) (any, error) {
 		}
 		m := l.model
 		return eval.ModelInfo{Path: req.Model, Architecture: m.Architecture(), Description: m.Description(),
-			Params: m.Params(), Layers: m.Layers(), Vocab: m.VocabSize(), TrainContext: m.TrainContext()}, nil
+			Params: m.Params(), Layers: m.Layers(), Vocab: m.VocabSize(), TrainContext: m.TrainContext(),
+			Offloaded: m.Offloaded(), Offloadable: m.OffloadableLayers(), GPUFallback: l.gpuFallback}, nil
 	case eval.OpUnload:
 		s.unload(req.Model)
 		return struct{}{}, nil
@@ -188,6 +190,14 @@ func (s *server) model(path string) (*loaded, error) {
 		return l, nil
 	}
 	m, err := llm.Load(path, llm.ModelParams{GPULayers: s.opt.GPULayers})
+	fallback := ""
+	if err != nil && s.opt.GPULayers != 0 && len(llm.GPUs()) > 0 {
+		// Out of GPU memory is the usual reason; the CPU may still hold it.
+		if cpu, cpuErr := llm.Load(path, llm.ModelParams{GPULayers: 0}); cpuErr == nil {
+			m, err = cpu, nil
+			fallback = "loading the model onto the GPU failed (out of GPU memory? the worker log at debug level says why), so it runs on the CPU"
+		}
+	}
 	if err != nil {
 		return nil, loadError{err}
 	}
@@ -199,9 +209,41 @@ func (s *server) model(path string) (*loaded, error) {
 		s.models[i].model.Close()
 		s.models = slices.Delete(s.models, i, i+1)
 	}
-	l := &loaded{path: path, model: m}
+	l := &loaded{path: path, model: m, gpuFallback: fallback}
 	s.models = append(s.models, l)
 	return l, nil
+}
+
+// health describes the worker: its devices as llama.cpp enumerated them
+// and, when it found no GPU, the machine's GPUs and the backend libraries
+// it could have loaded (for Placement's "present but unused").
+func (s *server) health() eval.Health {
+	h := eval.Health{PID: os.Getpid(), Threads: s.opt.Threads, GPULayers: s.opt.GPULayers, GPUs: []string{}, Loaded: []string{}}
+	for _, d := range llm.Devices() {
+		h.Devices = append(h.Devices, eval.Device{Name: d.Name, Description: d.Description, Type: string(d.Type),
+			MemoryTotal: d.MemoryTotal, MemoryFree: d.MemoryFree})
+		if d.IsGPU() {
+			h.GPUs = append(h.GPUs, d.Name+": "+d.Description)
+		}
+	}
+	if len(h.GPUs) == 0 {
+		h.SystemGPUs = eval.SystemGPUs()
+		h.Backends = eval.GPUBackendFiles(backendDirs())
+	}
+	return h
+}
+
+// backendDirs are the directories llama.cpp searched for backends:
+// OLLAMA_LIBRARY_PATH, else <exe>/../lib/ollama (see llm.Init).
+func backendDirs() []string {
+	if v, ok := os.LookupEnv("OLLAMA_LIBRARY_PATH"); ok {
+		return filepath.SplitList(v)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	return []string{filepath.Join(filepath.Dir(exe), "..", "lib", "ollama")}
 }
 
 func (s *server) unload(path string) {
@@ -260,6 +302,15 @@ func (s *session) Decode(tokens []int, pos, outputFrom int) ([]float32, error) {
 	return s.ctx.Decode(tokens, pos, outputFrom)
 }
 
+// overlapScoring decides eval.PerplexityOptions.Overlap for a session:
+// scoring a window while the next decodes pays when the whole decode runs
+// on a GPU, leaving the CPU cores to the scoring; with layers on the CPU
+// the two compete for the same cores, and the serial order is kept (see
+// BenchmarkPerplexityScoring). The result is the same either way.
+func overlapScoring(s *session) bool {
+	return s.Offloaded() > 0 && s.Offloaded() >= s.OffloadableLayers()
+}
+
 func (s *server) progress(id uint64) func(done, total int) {
 	return func(done, total int) {
 		s.send(eval.Response{ID: id, Event: eval.EventProgress, Done: done, Total: total})
@@ -282,6 +333,7 @@ func (s *server) perplexity(ctx context.Context, req *eval.Request) (any, error)
 		return nil, err
 	}
 	defer sess.close()
+	opt.Overlap = overlapScoring(sess)
 	var reply eval.PerplexityReply
 	for i, t := range req.Texts {
 		opt.Progress = func(done, total int) {

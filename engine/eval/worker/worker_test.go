@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/gguf/synth"
 	"github.com/evomerge/evomerge/engine/llm"
 	"github.com/evomerge/evomerge/kernels"
 	"github.com/evomerge/evomerge/zoo"
@@ -222,6 +224,53 @@ func writeDamaged(t *testing.T, src, dst string, rel float64) {
 	}
 }
 
+// TestRandomModelsScore: models whose perplexity is +Inf or NaN (random
+// weights) get perplexity, coherence and task results back through the
+// protocol, those values included, instead of an encoding error.
+func TestRandomModelsScore(t *testing.T) {
+	path := baseModel(t)
+	dir := t.TempDir()
+	p := newPool(t, 1)
+	ctx := context.Background()
+	text := []eval.Text{{Name: "opticks", Content: opticks(t)[:20000]}}
+	tasks := []eval.Task{{Context: "Once upon a time, there was a little girl named", Choices: []string{" Lily", " Xylophone"}, Answer: 0}}
+	for _, tt := range []struct {
+		sd   float64
+		want func(float64) bool
+		what string
+	}{
+		{2, func(x float64) bool { return math.IsInf(x, 1) }, "+Inf"},
+		{20, math.IsNaN, "NaN"},
+	} {
+		model := filepath.Join(dir, fmt.Sprintf("random-%g.gguf", tt.sd))
+		if err := synth.Random(path, model, tt.sd, 1); err != nil {
+			t.Fatal(err)
+		}
+		r, err := p.Perplexity(ctx, model, text, eval.PerplexityOptions{Context: 256, Chunks: 1}, nil)
+		if err != nil {
+			t.Fatalf("sd %g: perplexity: %v", tt.sd, err)
+		}
+		if got := r.Texts[0]; !tt.want(got.Perplexity) || got.Name != "opticks" || got.Tokens != 127 {
+			t.Errorf("sd %g: perplexity %v over %d tokens of %q, want %s over 127 of opticks", tt.sd, got.Perplexity, got.Tokens, got.Name, tt.what)
+		}
+		opt := eval.DefaultCoherence()
+		opt.Prompts, opt.MaxTokens, opt.Reference = opt.Prompts[:2], 8, path
+		c, err := p.Coherence(ctx, model, opt)
+		if err != nil {
+			t.Fatalf("sd %g: coherence: %v", tt.sd, err)
+		}
+		if len(c.Samples) != 2 || c.Score < 0 || c.Score > 0.5 {
+			t.Errorf("sd %g: coherence %+v, want two samples scoring low", tt.sd, c)
+		}
+		tr, err := p.Tasks(ctx, model, tasks)
+		if err != nil || tr.Tasks != 1 {
+			t.Fatalf("sd %g: tasks %+v: %v", tt.sd, tr, err)
+		}
+		t.Logf("sd %g: perplexity %v, coherence %.3f (reference perplexity %v), task accuracy %v",
+			tt.sd, r.Texts[0].Perplexity, c.Score, c.RefPerplexity, tr.Accuracy)
+	}
+}
+
 func TestCoherenceSeparatesHealthyFromDamaged(t *testing.T) {
 	path := baseModel(t)
 	damaged := filepath.Join(t.TempDir(), "damaged.gguf")
@@ -387,5 +436,154 @@ func TestRetiringWorkers(t *testing.T) {
 	}
 	if ppl[0] != ppl[1] || ppl[1] != ppl[2] {
 		t.Errorf("results differ across fresh workers: %v", ppl)
+	}
+}
+
+// TestTwoWorkers: a pool of two llama.cpp workers runs two jobs at once,
+// and each job's result is the one a single worker gives: a worker's
+// state (the models it holds, the other's load) never leaks into a job.
+func TestTwoWorkers(t *testing.T) {
+	path := baseModel(t)
+	damaged := filepath.Join(t.TempDir(), "damaged.gguf")
+	writeDamaged(t, path, damaged, 0.3)
+	ctx := context.Background()
+	text := []eval.Text{{Name: "opticks", Content: opticks(t)[:20000]}}
+	popt := eval.PerplexityOptions{Context: 256, Chunks: 2}
+	single := newPool(t, 1)
+	want := map[string]float64{}
+	for _, m := range []string{path, damaged} {
+		r, err := single.Perplexity(ctx, m, text, popt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[m] = r.Texts[0].Perplexity
+	}
+	single.Close()
+
+	p, err := eval.NewPool(ctx, eval.PoolOptions{Workers: 2, Threads: 1,
+		Command: []string{os.Args[0]}, Env: []string{"EVOMERGE_TEST_WORKER=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// Jobs in flight: counted from a job's first progress event (it runs
+	// on a worker; a worker runs one job at a time) to its return.
+	var mu sync.Mutex
+	var running, peak int
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		m := []string{path, damaged}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started := false
+			r, err := p.Perplexity(ctx, m, text, popt, func(string, int, int) {
+				mu.Lock()
+				defer mu.Unlock()
+				if !started {
+					started = true
+					running++
+					peak = max(peak, running)
+				}
+			})
+			mu.Lock()
+			if started {
+				running--
+			}
+			mu.Unlock()
+			if err != nil {
+				errs <- err
+				return
+			}
+			if got := r.Texts[0].Perplexity; got != want[m] {
+				errs <- fmt.Errorf("%s: perplexity %v with two workers, %v with one", filepath.Base(m), got, want[m])
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if peak != 2 {
+		t.Errorf("at most %d jobs ran at once on two workers, want 2", peak)
+	}
+}
+
+// TestPlacementThroughWorker checks what a worker reports about where it
+// runs: its llama.cpp's devices (the CPU always, described) and, for the
+// zoo base, the offload count — none on the CPU, all 7 layers (6 blocks and
+// the output) when a GPU backend is loaded — and that a GPU the machine has
+// but the worker does not use is named with the reason.
+func TestPlacementThroughWorker(t *testing.T) {
+	for _, gpuLayers := range []int{0, -1} {
+		p, err := eval.NewPool(context.Background(), eval.PoolOptions{Workers: 1, Threads: 2, GPULayers: gpuLayers,
+			Command: []string{os.Args[0]}, Env: []string{"EVOMERGE_TEST_WORKER=1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		h, err := eval.PoolHealth(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.GPULayers != gpuLayers || h.Threads != 2 || len(h.Devices) == 0 || h.Devices[0].Type != "cpu" || h.Devices[0].Description == "" {
+			t.Fatalf("gpu-layers %d: health %+v: want the worker's settings and the CPU device first", gpuLayers, h)
+		}
+		pl, err := p.Placement(context.Background(), baseModel(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pl.Layers != 7 || pl.Workers != 1 || pl.Threads != 2 || pl.CPU != h.Devices[0].Description {
+			t.Fatalf("gpu-layers %d: placement %+v", gpuLayers, pl)
+		}
+		switch {
+		case len(h.GPUs) > 0 && gpuLayers != 0:
+			if !pl.OnGPU() || pl.Offloaded != 7 || pl.Unused != "" {
+				t.Fatalf("GPU backend loaded, gpu-layers auto: placement %+v, want all 7 layers offloaded", pl)
+			}
+		default:
+			if pl.OnGPU() || pl.Offloaded != 0 || !strings.HasPrefix(pl.String(), "CPU, 2 threads (") {
+				t.Fatalf("gpu-layers %d, GPUs %q: placement %q, want the CPU", gpuLayers, h.GPUs, pl)
+			}
+			if gpus := eval.SystemGPUs(); (len(gpus) > 0 || len(h.GPUs) > 0) != (pl.Unused != "") {
+				t.Fatalf("machine GPUs %q, worker GPUs %q: unused = %q", gpus, h.GPUs, pl.Unused)
+			}
+		}
+		t.Logf("gpu-layers %d: %s", gpuLayers, pl)
+	}
+}
+
+// BenchmarkPerplexityScoring times perplexity in a worker's session —
+// decode plus the Go scoring of every logit — on the zoo base over 16
+// windows of 256 of the Opticks, scoring serially after each decode and
+// overlapped with the next decode (PerplexityOptions.Overlap), in the same
+// process; tokens/s is reported per variant.
+func BenchmarkPerplexityScoring(b *testing.B) {
+	m, err := llm.Load(baseModel(b), llm.ModelParams{GPULayers: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	threads := runtime.NumCPU()
+	c, err := m.NewContext(llm.ContextParams{Size: 256, Batch: 256, Threads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	sess := &session{Model: m, ctx: c}
+	text := opticks(b)
+	const windows = 16
+	for _, overlap := range []bool{false, true} {
+		name := map[bool]string{false: "serial", true: "overlap"}[overlap]
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := eval.Perplexity(context.Background(), sess, text, eval.PerplexityOptions{Context: 256, Chunks: windows, Overlap: overlap}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*windows*256)/b.Elapsed().Seconds(), "tokens/s")
+		})
 	}
 }
