@@ -67,6 +67,11 @@ type Merge struct {
 	// LayerGroups splits the layers into this many groups, each with its own
 	// weights, densities and t (1 = one value for all layers).
 	LayerGroups int `toml:"layer_groups"`
+	// WeightGenes lays out the merge weights' genes: "groups" (one per
+	// source and layer group) or "kinds" (one per source, layer and tensor
+	// kind — attention, MLP, norms — plus one each for the output norm
+	// and the other tensors: embeddings, output).
+	WeightGenes string `toml:"weight_genes"`
 	// OutType is the tensor type of candidates and of best.gguf: "keep" (the
 	// base's types) or a GGUF type name.
 	OutType string `toml:"out_type"`
@@ -268,6 +273,7 @@ func Default() Config {
 			Base:        zoo.Base,
 			Techniques:  []string{"linear", "slerp", "ties", "dare_ties", "task_arithmetic", "frankenmerge", "dfs", "ps_dfs"},
 			LayerGroups: 3,
+			WeightGenes: "groups",
 			OutType:     "keep",
 			Ranges: Ranges{
 				Weight: [2]float64{0, 1}, Density: [2]float64{0.1, 1}, T: [2]float64{0, 1},
@@ -434,6 +440,9 @@ func (c Config) Validate() Problems {
 		if _, ok := evolvable(name); !ok {
 			ps.add(fmt.Sprintf("merge.techniques[%d]", i), "unknown technique %q (allowed: %s)", name, allowed)
 		}
+	}
+	if g := c.Merge.WeightGenes; g != "groups" && g != "kinds" {
+		ps.add("merge.weight_genes", "%q is not \"groups\" or \"kinds\"", g)
 	}
 	if c.Merge.LayerGroups < 1 || c.Merge.LayerGroups > 64 {
 		ps.add("merge.layer_groups", "%d is outside [1, 64]", c.Merge.LayerGroups)
