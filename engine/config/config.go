@@ -134,6 +134,10 @@ type Evolution struct {
 	CrossoverRate  float64 `toml:"crossover_rate"`
 	TechniqueRate  float64 `toml:"technique_switch_rate"` // probability a child switches technique
 	Elitism        int     `toml:"elitism"`
+	// MergeLower is the share of each new GA population made by merging
+	// lower performers: the gene-wise mean of two candidates of one
+	// technique from the lower half of the ranking.
+	MergeLower     float64 `toml:"merge_lower"`
 	Patience       int     `toml:"patience"`        // generations without improvement before stopping (0 = never)
 	MinImprovement float64 `toml:"min_improvement"` // what counts as improvement
 	MaxEvaluations int     `toml:"max_evaluations"` // evaluation budget (0 = population × generations)
@@ -492,6 +496,7 @@ func (c Config) Validate() Problems {
 	floatIn("evolution.crossover_rate", e.CrossoverRate, 0, 1)
 	floatIn("evolution.technique_switch_rate", e.TechniqueRate, 0, 1)
 	intIn("evolution.elitism", e.Elitism, 0, max(0, e.Population-1))
+	floatIn("evolution.merge_lower", e.MergeLower, 0, 0.9)
 	intIn("evolution.patience", e.Patience, 0, 100000)
 	floatIn("evolution.min_improvement", e.MinImprovement, 0, math.Inf(1))
 	intIn("evolution.max_evaluations", e.MaxEvaluations, 0, 10000000)
