@@ -57,6 +57,7 @@ the run's directory as bench.json).`,
 			}
 			opt := bench.Options{Exe: exe, Dir: os.TempDir(), ModelMB: modelMB, Model: model, Threads: hw.threads,
 				GPULayers: po.GPULayers, Env: po.Env, Skip: map[string]bool{}, Log: cmd.ErrOrStderr()}
+			opt.HeldOutCache = heldOutCacheDir()
 			for _, seed := range verdictSeeds {
 				opt.VerdictSeeds = append(opt.VerdictSeeds, uint64(seed))
 			}

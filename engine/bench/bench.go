@@ -61,6 +61,8 @@ type Options struct {
 	// VerdictSeeds, when set, runs the "verdict" group: the default
 	// configuration's tournament once per seed (see verdictBench).
 	VerdictSeeds []uint64
+	// HeldOutCache is evolve.Options.HeldOutCache for those tournaments.
+	HeldOutCache string
 	Log          io.Writer // progress lines (may be nil)
 }
 

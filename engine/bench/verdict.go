@@ -21,7 +21,9 @@ import (
 // bootstrap verdict and its wall time next to the load average. It is the
 // comparison that decides whether the defaults' winner is better than
 // uniform on text it never saw; it takes a whole tournament per seed, so
-// it runs only when asked for (`bench --verdict-seeds 42,1,2`).
+// it runs only when asked for (`bench --verdict-seeds 42,1,2`). With
+// Options.HeldOutCache the sources' and the uniform average's held-out
+// scores are measured once for all seeds.
 func verdictBench(ctx context.Context, o *Options) ([]Row, error) {
 	var rows []Row
 	for _, seed := range o.VerdictSeeds {
@@ -35,7 +37,7 @@ func verdictBench(ctx context.Context, o *Options) ([]Row, error) {
 		load0 := loadAverage()
 		t0 := time.Now()
 		res, err := evolve.Run(ctx, cfg, evolve.Options{Codec: llm.Codec{}, Resolve: modelset.Resolver(nil),
-			PoolOptions: eval.PoolOptions{Command: []string{o.Exe, "worker"}, Env: o.Env}})
+			PoolOptions: eval.PoolOptions{Command: []string{o.Exe, "worker"}, Env: o.Env}, HeldOutCache: o.HeldOutCache})
 		wall := time.Since(t0)
 		os.RemoveAll(dir)
 		if err != nil {

@@ -64,6 +64,10 @@ type Options struct {
 	// Windows is the number of validation windows per text, which
 	// SearchWindows needs with evaluation.rotate_windows (Run measures it).
 	Windows map[string]int
+	// HeldOutCache is a directory that keeps the held-out scores of the
+	// sources, the base and the uniform average across runs ("": none;
+	// see heldout.go).
+	HeldOutCache string
 }
 
 type engine struct {

@@ -55,36 +55,72 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 	}
 	t0 := time.Now()
 	defer func() { e.final = time.Since(t0) }()
-	type entry struct{ name, kind, path string }
+	prompt := eval.DefaultCoherencePrompts()[0]
+	if ps := e.cfg.Evaluation.CoherencePrompts; len(ps) > 0 {
+		prompt = ps[0]
+	}
+	v := e.cfg.Evaluation
+	cache, err := newHeldOutCache(e.opt.HeldOutCache, tests, fmt.Sprintf("ctx=%d chunks=%d coh=%q/%d prompt=%q", v.Context, v.TestChunks, v.CoherencePrompts, v.CoherenceTokens, prompt), e.ev.reference, buildRevision())
+	if err != nil {
+		e.events.logf("warn", "held-out cache: %v", err)
+	}
+	type entry struct {
+		name, kind, path string
+		key              string // held-out cache key ("": not cached)
+	}
+	keyOf := func(what string, files ...string) string {
+		if cache == nil {
+			return ""
+		}
+		k, err := cache.key(what, files)
+		if err != nil {
+			e.events.logf("warn", "held-out cache: %v", err)
+		}
+		return k
+	}
+	cached := map[string]ModelScore{}
 	var models []entry
 	for i, src := range e.space.Sources {
-		models = append(models, entry{e.space.Names[i], "source", src})
+		models = append(models, entry{e.space.Names[i], "source", src, keyOf("model", src)})
 	}
 	if e.space.Base != "" {
-		models = append(models, entry{e.space.BaseName, "base", e.space.Base})
+		models = append(models, entry{e.space.BaseName, "base", e.space.Base, keyOf("model", e.space.Base)})
+	}
+	for _, m := range models {
+		if ms, ok := cache.load(m.key); ok {
+			cached[m.key] = ms
+		}
 	}
 	if e.space.M() > 1 {
 		uniform := &merge.Recipe{Method: "linear", OutType: e.space.OutType, TokenizerSource: e.space.TokenizerSource}
 		for _, src := range e.space.Sources {
 			uniform.Models = append(uniform.Models, merge.ModelRef{Model: src})
 		}
-		tmp, err := e.scratch.scratchDir()
-		if err != nil {
-			return err
+		key := keyOf(fmt.Sprintf("uniform out_type=%s tokenizer_source=%s", e.space.OutType, e.space.TokenizerSource), e.space.Sources...)
+		path := ""
+		if ms, ok := cache.load(key); ok {
+			cached[key] = ms
+		} else {
+			tmp, err := e.scratch.scratchDir()
+			if err != nil {
+				return err
+			}
+			path = filepath.Join(tmp, "uniform.gguf")
+			defer os.Remove(path)
+			if _, _, err := merge.Run(ctx, uniform, path, e.opt.Codec, merge.ExecOptions{Codec: e.opt.Codec}); err != nil {
+				return fmt.Errorf("uniform average: %w", err)
+			}
 		}
-		path := filepath.Join(tmp, "uniform.gguf")
-		defer os.Remove(path)
-		if _, _, err := merge.Run(ctx, uniform, path, e.opt.Codec, merge.ExecOptions{Codec: e.opt.Codec}); err != nil {
-			return fmt.Errorf("uniform average: %w", err)
-		}
-		models = append(models, entry{"uniform", "uniform", path})
+		models = append(models, entry{"uniform", "uniform", path, key})
 	}
-	models = append(models, entry{"best", "best", res.BestModel})
-	prompt := eval.DefaultCoherencePrompts()[0]
-	if ps := e.cfg.Evaluation.CoherencePrompts; len(ps) > 0 {
-		prompt = ps[0]
-	}
+	models = append(models, entry{"best", "best", res.BestModel, ""})
 	for _, m := range models {
+		if ms, ok := cached[m.key]; ok {
+			ms.Name, ms.Kind = m.name, m.kind
+			e.events.logf("info", "held-out scores of %s from the cache %s", m.name, e.opt.HeldOutCache)
+			res.Comparison = append(res.Comparison, ms)
+			continue
+		}
 		e.events.logf("info", "held-out evaluation of %s", m.name)
 		reply, err := e.ev.pool.Perplexity(ctx, m.path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)
 		if err != nil {
@@ -119,6 +155,11 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 		default:
 			ms.SampleError = err.Error()
 			e.events.logf("warn", "held-out sample of %s: %v", m.name, err)
+		}
+		if ms.CoherenceError == "" && ms.SampleError == "" {
+			if err := cache.store(m.key, ms); err != nil {
+				e.events.logf("warn", "held-out cache: %v", err)
+			}
 		}
 		res.Comparison = append(res.Comparison, ms)
 	}
