@@ -412,7 +412,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	if e.plan != nil && len(finalists) > 0 && e.cfg.Evaluation.PickWindows > 0 {
 		picked, err := e.pickFinal(ctx, finalists, res)
 		if err != nil {
-			return nil, err
+			return nil, e.stopped(err)
 		}
 		if picked != nil {
 			best = picked

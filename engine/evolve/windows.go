@@ -2,6 +2,7 @@ package evolve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/merge"
 )
 
@@ -107,7 +109,9 @@ type Finalist struct {
 
 // pickFinal scores the last evaluation.finalists distinct recipes among
 // the generations' best on the held-back windows and returns the best
-// there (nil when none could be scored), noting them in res.
+// there (nil when none could be scored), noting them in res. A finalist
+// that fails is noted and passed over; cancellation and workers that
+// cannot start end the run.
 func (e *engine) pickFinal(ctx context.Context, gbest []*individual, res *Result) (*individual, error) {
 	var finalists []*individual
 	seen := map[string]bool{}
@@ -134,6 +138,10 @@ func (e *engine) pickFinal(ctx context.Context, gbest []*individual, res *Result
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		var noWorkers *eval.StartError
+		if errors.As(err, &noWorkers) {
+			return nil, err
 		}
 		if err != nil {
 			f.Err = err.Error()
