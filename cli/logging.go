@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,23 +41,38 @@ func (g *globals) setupLogging(cmd *cobra.Command) error {
 	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
 	}
-	var writers []io.Writer
+	opts := &slog.HandlerOptions{Level: level}
+	var handlers []slog.Handler
 	if g.logFile != "" {
 		if w, err := openLogFile(g.logFile); err != nil {
 			fmt.Fprintf(cmd.ErrOrStderr(), "evomerge-tui: warning: no log file: %v (--log-file PATH writes it elsewhere, --log-file \"\" turns it off)\n", err)
 		} else {
-			writers = append(writers, w)
+			handlers = append(handlers, slog.NewTextHandler(w, opts))
 		}
 	}
 	if !usesTUI(cmd, isTerminal()) {
-		writers = append(writers, cmd.ErrOrStderr())
+		handlers = append(handlers, belowError{slog.NewTextHandler(cmd.ErrOrStderr(), opts)})
 	}
-	var w io.Writer = io.Discard
-	if len(writers) > 0 {
-		w = io.MultiWriter(writers...)
-	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
+	slog.SetDefault(slog.New(slog.NewMultiHandler(handlers...)))
 	return nil
+}
+
+// belowError passes on the records below slog.LevelError. An error that
+// ends a command is printed by the command itself, as its last line on
+// stderr; the stderr side of the log would only repeat it (the log file
+// keeps it).
+type belowError struct{ slog.Handler }
+
+func (h belowError) Enabled(ctx context.Context, l slog.Level) bool {
+	return l < slog.LevelError && h.Handler.Enabled(ctx, l)
+}
+
+func (h belowError) WithAttrs(as []slog.Attr) slog.Handler {
+	return belowError{h.Handler.WithAttrs(as)}
+}
+
+func (h belowError) WithGroup(name string) slog.Handler {
+	return belowError{h.Handler.WithGroup(name)}
 }
 
 // openLogFile makes sure the log file can be written — the rotating writer

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -30,8 +31,12 @@ func logRun(cfg config.Config, po eval.PoolOptions, next evolve.Sink) evolve.Sin
 	return func(ev evolve.Event) {
 		switch e := ev.(type) {
 		case evolve.RunStarted:
+			// The digest of the configuration the run keeps in its
+			// directory (the models as resolved), or of the one given.
 			digest := "unknown"
-			if raw, err := cfg.Encode(); err == nil {
+			if raw, err := os.ReadFile(filepath.Join(e.OutputDir, "config.toml")); err == nil {
+				digest = fmt.Sprintf("%x", sha256.Sum256(raw))
+			} else if raw, err := cfg.Encode(); err == nil {
 				digest = fmt.Sprintf("%x", sha256.Sum256(raw))
 			}
 			slog.Info("run started", "dir", e.OutputDir, "resumed", e.Resumed, "optimizer", e.Optimizer, "seed", e.Seed,

@@ -5,4 +5,4 @@ package tui
 import "time"
 
 // keySpacing is how long the terminal-driven form tests wait between keys.
-const keySpacing = 40 * time.Millisecond
+const keySpacing = 100 * time.Millisecond

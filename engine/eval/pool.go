@@ -346,7 +346,7 @@ func (p *Pool) replace(w *procWorker) {
 	}
 	p.mu.Unlock()
 	if left > 0 {
-		slog.Error("an evaluation worker could not be replaced; the pool goes on with fewer", "workers", left, "err", err)
+		slog.Warn("an evaluation worker could not be replaced; the pool goes on with fewer", "workers", left, "err", err)
 	} else {
 		slog.Error("no evaluation worker could be started; every job fails", "err", err)
 	}

@@ -36,6 +36,21 @@ func (f ScoreFunc) measure(ctx context.Context, _ string, r *merge.Recipe, rec *
 
 func (ScoreFunc) parallel() int { return 1 }
 
+// WindowScoreFunc scores a candidate recipe on the given validation
+// windows per text (nil: the configured first chunks), in place of merging
+// and evaluating it (see SearchWindows).
+type WindowScoreFunc func(ctx context.Context, r *merge.Recipe, windows map[string][]int) (Scores, error)
+
+func (f WindowScoreFunc) measure(ctx context.Context, _ string, r *merge.Recipe, rec *Record, progress func(Status, float64)) (Scores, error) {
+	progress(StatusEvaluating, 0)
+	t0 := time.Now()
+	s, err := f(ctx, r, rec.Windows)
+	rec.EvalSec = time.Since(t0).Seconds()
+	return s, err
+}
+
+func (WindowScoreFunc) parallel() int { return 1 }
+
 // evaluator measures candidates for real, on the worker pool. A candidate
 // travels to a worker as its recipe: the worker, prepared once with the
 // run's sources, merges it into the model it keeps loaded (in place; data-
@@ -84,7 +99,7 @@ func (ev *evaluator) measure(ctx context.Context, _ string, r *merge.Recipe, rec
 		t0 := time.Now()
 		defer func() { rec.EvalSec = time.Since(t0).Seconds() }()
 		progress(StatusEvaluating, 0)
-		return ev.scoreModel(ctx, model, ev.texts, ev.cfg.Chunks, func(f float64) { progress(StatusEvaluating, f) })
+		return ev.scoreModel(ctx, model, ev.texts, ev.cfg.Chunks, rec.Windows, func(f float64) { progress(StatusEvaluating, f) })
 	}
 	return ev.candidate(ctx, r, rec, progress)
 }
@@ -99,7 +114,7 @@ func (ev *evaluator) candidate(ctx context.Context, r *merge.Recipe, rec *Record
 	req := eval.CandidateRequest{Recipe: string(text)}
 	if len(ev.texts) > 0 && v.Objectives.Perplexity > 0 {
 		req.Texts = ev.texts
-		req.Perplexity = &eval.PerplexityOptions{Context: v.Context, Chunks: v.Chunks}
+		req.Perplexity = &eval.PerplexityOptions{Context: v.Context, Chunks: v.Chunks, Windows: rec.Windows}
 	}
 	if v.Objectives.Coherence > 0 {
 		opt := ev.coherenceOptions()
@@ -162,12 +177,13 @@ func newTextProgress(n int, progress func(float64)) func(text string, done, tota
 	}
 }
 
-// scoreModel measures every configured objective of one model file.
-func (ev *evaluator) scoreModel(ctx context.Context, model string, texts []eval.Text, chunks int, progress func(float64)) (Scores, error) {
+// scoreModel measures every configured objective of one model file,
+// perplexity on the given windows per text (nil: the first chunks).
+func (ev *evaluator) scoreModel(ctx context.Context, model string, texts []eval.Text, chunks int, windows map[string][]int, progress func(float64)) (Scores, error) {
 	v := ev.cfg
 	var s Scores
 	if len(texts) > 0 && (v.Objectives.Perplexity > 0 || chunks != v.Chunks) {
-		reply, err := ev.pool.Perplexity(ctx, model, texts, eval.PerplexityOptions{Context: v.Context, Chunks: chunks},
+		reply, err := ev.pool.Perplexity(ctx, model, texts, eval.PerplexityOptions{Context: v.Context, Chunks: chunks, Windows: windows},
 			newTextProgress(len(texts), progress))
 		if err != nil {
 			return s, err

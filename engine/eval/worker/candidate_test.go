@@ -286,6 +286,26 @@ func TestCandidatesThroughPool(t *testing.T) {
 		t.Errorf("the base merged in place scores %v, the base file %v", copied.Perplexity.Texts[0].Perplexity, base.Texts[0].Perplexity)
 	}
 
+	// Chosen windows travel in the request and come back one by one, each
+	// what the same window scores in a run over the first ones.
+	pick := &eval.PerplexityOptions{Context: 256, Windows: map[string][]int{"opticks": {1, 0}}}
+	chosen, err := p.Candidate(ctx, eval.CandidateRequest{Recipe: encodeRecipe(t, &merge.Recipe{Method: "passthrough", Models: []merge.ModelRef{{Model: zoo.Base}}}),
+		Texts: texts, Perplexity: pick}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, all := chosen.Perplexity.Texts[0].Windows, base.Texts[0].Windows
+	if len(got) != 2 || len(all) != 2 || got[0] != all[1] || got[1] != all[0] || chosen.Perplexity.Texts[0].Available < 2 {
+		t.Errorf("windows [1 0] in place: %+v; the base file's first two: %+v", got, all)
+	}
+	pick.Windows["opticks"] = []int{1 << 20}
+	_, err = p.Candidate(ctx, eval.CandidateRequest{Recipe: encodeRecipe(t, &merge.Recipe{Method: "passthrough", Models: []merge.ModelRef{{Model: zoo.Base}}}),
+		Texts: texts, Perplexity: pick}, nil)
+	var we *eval.WorkerError
+	if !errors.As(err, &we) || we.Kind != eval.KindInput || !strings.Contains(err.Error(), "bad perplexity window") {
+		t.Errorf("a window beyond the text: %v, want an input error", err)
+	}
+
 	// Bad requests: one-line errors of kind input, and the worker serves on.
 	frank := zooCandidates()[4].recipe // nine layers
 	for _, bad := range []struct {

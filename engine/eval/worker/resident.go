@@ -687,7 +687,7 @@ func (s *server) score(ctx context.Context, id uint64, cr *eval.CandidateRequest
 				s.send(eval.Response{ID: id, Event: eval.EventProgress, Text: t.Name, Done: d, Total: total})
 			}
 			start := time.Now()
-			res, err := eval.Perplexity(ctx, sess, t.Content, opt)
+			res, err := eval.PerplexityText(ctx, sess, t, opt)
 			if err != nil {
 				done()
 				return fmt.Errorf("text %d (%s): %w", i, t.Name, err)

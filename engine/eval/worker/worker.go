@@ -139,7 +139,7 @@ func kindOf(err error) string {
 		return eval.KindInput
 	case errors.As(err, &le), errors.As(err, &fe), errors.Is(err, os.ErrNotExist):
 		return eval.KindLoad
-	case errors.Is(err, eval.ErrTextTooShort):
+	case errors.Is(err, eval.ErrTextTooShort), errors.Is(err, eval.ErrBadWindow):
 		return eval.KindInput
 	}
 	return eval.KindInternal
@@ -346,7 +346,7 @@ func (s *server) perplexity(ctx context.Context, req *eval.Request) (any, error)
 			s.send(eval.Response{ID: req.ID, Event: eval.EventProgress, Text: t.Name, Done: done, Total: total})
 		}
 		start := time.Now()
-		r, err := eval.Perplexity(ctx, sess, t.Content, opt)
+		r, err := eval.PerplexityText(ctx, sess, t, opt)
 		if err != nil {
 			return nil, fmt.Errorf("text %d (%s): %w", i, t.Name, err)
 		}
