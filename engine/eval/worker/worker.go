@@ -2,6 +2,12 @@
 // line-delimited JSON protocol of engine/eval on stdin/stdout, running the
 // eval algorithms on models loaded through engine/llm (llama.cpp). The
 // `evomerge-tui worker` command runs Serve; the parent is eval.Pool.
+//
+// Candidates merged in place (resident.go) are computed by the Go merge
+// kernels, or, with eval.PrepareRequest.GraphMerge on (by default when
+// the template is wholly on a GPU), their weighted-sum tensors by ggml
+// graphs on the template's device from sources uploaded there once
+// (llm.GraphMerger); the rest of a candidate still takes the Go kernels.
 package worker
 
 import (
