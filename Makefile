@@ -46,7 +46,7 @@ export CGO_CPPFLAGS := -I$(CGO_INCLUDE)
 DEB_PACKAGES := nlohmann-json3-dev libstb-dev
 DEB_MARKERS  := /usr/include/nlohmann/json_fwd.hpp /usr/include/stb/stb_image.h
 
-.PHONY: build deps test-deps cgo-include run test vet lint fmt bench race fuzz clean zoo cuda gpu-backend gpu-check env
+.PHONY: build deps test-deps cgo-include run test vet lint fmt bench verdict race fuzz clean zoo cuda gpu-backend gpu-check env
 
 deps: cgo-include
 	@missing=""; \
@@ -113,6 +113,11 @@ run: build zoo
 
 bench: build zoo
 	$(BIN) bench --output out/bench.json
+
+# The default tournament (make run's) for seeds 42, 1 and 2, each winner
+# against the uniform average on every test window (a tournament per seed).
+verdict: build zoo
+	$(BIN) bench --skip merge,eval,turnaround,inplace,overhead --verdict-seeds 42,1,2 --output out/verdict.json
 
 # The data race detector over the pure-Go packages (the executor's workers,
 # the evolution engine, the TUI); ~1 min. Not part of `make test`: the cgo

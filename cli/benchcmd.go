@@ -18,6 +18,7 @@ func newBenchCmd() *cobra.Command {
 	var out, skip, model string
 	var modelMB int
 	var bareLoop bool
+	var verdictSeeds []uint
 	var hw hardwareFlags
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -56,6 +57,10 @@ the run's directory as bench.json).`,
 			}
 			opt := bench.Options{Exe: exe, Dir: os.TempDir(), ModelMB: modelMB, Model: model, Threads: hw.threads,
 				GPULayers: po.GPULayers, Env: po.Env, Skip: map[string]bool{}, Log: cmd.ErrOrStderr()}
+			opt.HeldOutCache = heldOutCacheDir()
+			for _, seed := range verdictSeeds {
+				opt.VerdictSeeds = append(opt.VerdictSeeds, uint64(seed))
+			}
 			for _, s := range strings.Split(skip, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					opt.Skip[s] = true
@@ -82,6 +87,7 @@ the run's directory as bench.json).`,
 	cmd.Flags().IntVar(&modelMB, "model-mb", 256, "size of each generated model in the merge benchmarks (F16 MB)")
 	cmd.Flags().StringVar(&model, "model", "", "GGUF model for the evaluation benchmarks (default: the zoo's stories15M)")
 	cmd.Flags().StringVar(&skip, "skip", "", "comma-separated groups to skip: merge, eval, turnaround, inplace, overhead, distributed")
+	cmd.Flags().UintSliceVar(&verdictSeeds, "verdict-seeds", nil, "also run the default tournament (make run's) once per seed, e.g. 42,1,2, and compare its winner with the uniform average on every test window (minutes per seed)")
 	cmd.Flags().BoolVar(&bareLoop, "bare-loop", false, "run only the bare llama.cpp decode loop and print its tokens/s as JSON (the GPU row runs it as a child)")
 	_ = cmd.Flags().MarkHidden("bare-loop")
 	hw.register(cmd)

@@ -316,6 +316,32 @@ func TestRunHeadlessKillAndResume(t *testing.T) {
 	if rep := evaluate(t, want.BestModel); !finite(rep.Perplexity) {
 		t.Errorf("best.gguf perplexity %v", rep.Perplexity)
 	}
+	// The held-out numbers are --evaluate's on the same files and texts,
+	// and the verdict compares the best with the uniform average and the
+	// best source on every window compared.
+	heldOut := []string{"--chunks", "2", "--text", "zoo:bible/test", "--text", "zoo:moby/test", "--text", "zoo:sotu/test"}
+	for _, m := range want.Comparison {
+		path := want.BestModel
+		switch m.Kind {
+		case "best":
+		case "source":
+			path = zoo.Model(m.Name)
+		default:
+			continue
+		}
+		rep := evaluate(t, path, heldOut...)
+		for _, tp := range rep.Texts {
+			if got := m.Perplexity[tp.Name]; math.Abs(got-tp.Perplexity) > 1e-6*tp.Perplexity {
+				t.Errorf("held-out %s on %s: %v; --evaluate: %v", m.Name, tp.Name, got, tp.Perplexity)
+			}
+		}
+	}
+	if len(want.Verdict) != 2 || want.Verdict[0].Kind != "uniform" || want.Verdict[1].Kind != "source" || want.Verdict[0].Windows != 6 {
+		t.Errorf("verdict %+v, want best against uniform and the best source over 3×2 windows", want.Verdict)
+	}
+	if !strings.Contains(out, "verdict: best − uniform: ") {
+		t.Errorf("headless output lacks the verdict:\n%s", out)
+	}
 	again := filepath.Join(t.TempDir(), "again.gguf")
 	if code, _, errs := runCLI(t, "merge", filepath.Join(full, "best-recipe.toml"), "-o", again); code != 0 {
 		t.Fatalf("best-recipe.toml does not re-run: %s", errs)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -150,11 +151,22 @@ func (o *runOptions) applyModels(cfg *config.Config) {
 // engineOptions are the evolve.Options every front end uses.
 func engineOptions(cfg config.Config, resume bool) evolve.Options {
 	return evolve.Options{
-		Resume:      resume,
-		Codec:       llm.Codec{},
-		Resolve:     resolveRef,
-		PoolOptions: eval.PoolOptions{Env: workerEnv()},
+		Resume:       resume,
+		Codec:        llm.Codec{},
+		Resolve:      resolveRef,
+		PoolOptions:  eval.PoolOptions{Env: workerEnv()},
+		HeldOutCache: heldOutCacheDir(),
 	}
+}
+
+// heldOutCacheDir keeps the held-out scores of a run's sources, base and
+// uniform average for the next runs ("" when there is no cache directory).
+func heldOutCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "evomerge", "heldout")
 }
 
 func (o *runOptions) execute(cmd *cobra.Command, hw hardwareFlags) error {
@@ -312,6 +324,9 @@ func writeComparison(w io.Writer, r *evolve.Result) {
 			fmt.Fprintf(w, " %10s", format.Perplexity(m.Perplexity[t]))
 		}
 		fmt.Fprintf(w, " %10s %9s\n", format.Perplexity(m.GeoMean), format.Fraction(m.Coherence))
+	}
+	for _, v := range r.Verdict {
+		fmt.Fprintf(w, "verdict: %s\n", v)
 	}
 }
 

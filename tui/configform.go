@@ -51,6 +51,8 @@ type draft struct {
 	cmaesTechnique, cmaesSigma              string
 	dfsRepeats, dfsMaxLayers, psMethod      string
 	testChunks, coherenceTokens             string
+	weightGenes, rotateWindows, pickWindows string
+	finalists, mergeLower                   string
 	tensorCache, sourceCache, tmpDir        string
 	ranges                                  map[string]*string // by config.RangeKeys
 }
@@ -80,6 +82,8 @@ func newDraft(c config.Config, path string) *draft {
 		cmaesSigma: f(c.Evolution.CMAESSigma), dfsRepeats: i(c.Merge.DFSRepeats), dfsMaxLayers: i(c.Merge.DFSMaxLayers),
 		psMethod: c.Merge.PSMethod, testChunks: i(c.Evaluation.TestChunks), coherenceTokens: i(c.Evaluation.CoherenceTokens),
 		tensorCache: i(c.Hardware.TensorCacheMB), sourceCache: i(c.Hardware.SourceCacheMB), tmpDir: c.Hardware.TmpDir,
+		weightGenes: c.Merge.WeightGenes, rotateWindows: strconv.FormatBool(c.Evaluation.RotateWindows),
+		pickWindows: i(c.Evaluation.PickWindows), finalists: i(c.Evaluation.Finalists), mergeLower: f(c.Evolution.MergeLower),
 	}
 	if d.theme == "" {
 		d.theme = themes.Dark
@@ -267,6 +271,25 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.psMethod }, func(c *config.Config) *string { return &c.Merge.PSMethod }),
 		intField(groupAdvanced, "evaluation.test_chunks", "Test windows", "Windows per held-out text in the final comparison (0 = all).",
 			func(d *draft) *string { return &d.testChunks }, func(c *config.Config) *int { return &c.Evaluation.TestChunks }),
+		{group: groupAdvanced, key: "evaluation.rotate_windows", kind: kindSelect, options: []string{"false", "true"}, title: "Rotate fitness windows",
+			desc: "Draw each generation's windows afresh from the validation windows; pick the best on held-back ones.",
+			val:  func(d *draft) *string { return &d.rotateWindows },
+			apply: func(c *config.Config, v string) error {
+				b, err := strconv.ParseBool(strings.TrimSpace(v))
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", v)
+				}
+				c.Evaluation.RotateWindows = b
+				return nil
+			}},
+		intField(groupAdvanced, "evaluation.pick_windows", "Held-back windows", "With rotated windows: windows per validation text kept for the final pick.",
+			func(d *draft) *string { return &d.pickWindows }, func(c *config.Config) *int { return &c.Evaluation.PickWindows }),
+		intField(groupAdvanced, "evaluation.finalists", "Finalists", "With rotated windows: generation bests compared on the held-back windows.",
+			func(d *draft) *string { return &d.finalists }, func(c *config.Config) *int { return &c.Evaluation.Finalists }),
+		selectField(groupAdvanced, "merge.weight_genes", "Weight genes", "groups: per layer group; kinds: per layer and tensor kind (attention, MLP, norms).",
+			[]string{"groups", "kinds"}, func(d *draft) *string { return &d.weightGenes }, func(c *config.Config) *string { return &c.Merge.WeightGenes }),
+		floatField(groupAdvanced, "evolution.merge_lower", "Merges of lower performers", "Share of each GA population averaged from two lower-ranked candidates of one technique (0–0.9).",
+			func(d *draft) *string { return &d.mergeLower }, func(c *config.Config) *float64 { return &c.Evolution.MergeLower }),
 		intField(groupAdvanced, "evaluation.coherence_tokens", "Coherence tokens", "Tokens generated per coherence prompt (4–4096).",
 			func(d *draft) *string { return &d.coherenceTokens }, func(c *config.Config) *int { return &c.Evaluation.CoherenceTokens }),
 		intField(groupAdvanced, "hardware.tensor_cache_mb", "Tensor cache (MB)", "Merged tensors reused across candidates.",

@@ -66,6 +66,9 @@ func TestDashboardFollowsTheEventStream(t *testing.T) {
 	if !strings.Contains(s, "run finished (generations) after 3m25s: best g4-c07") {
 		t.Errorf("finish log line missing:\n%s", s)
 	}
+	if !strings.Contains(s, "held-out verdict: best − uniform") {
+		t.Errorf("verdict log line missing:\n%s", s)
+	}
 }
 
 func TestCandidateDetailsAndLineage(t *testing.T) {

@@ -232,7 +232,8 @@ func scriptedRun(pop, gens int) ([]evolve.Event, *evolve.Result) {
 	}
 	res := &evolve.Result{OutputDir: "out", Reason: "generations", Best: bestInfo, BestFitness: bestFit,
 		BestScores: scoresFor(bestFit), BestModel: "out/best.gguf", BestRecipe: "out/best-recipe.toml",
-		Evaluations: evals, Generations: gens, Seed: 42, Optimizer: "ga", Elapsed: time.Duration(gens)*40*time.Second + 5*time.Second}
+		Evaluations: evals, Generations: gens, Seed: 42, Optimizer: "ga", Elapsed: time.Duration(gens)*40*time.Second + 5*time.Second,
+		Verdict: []evolve.Verdict{{Model: "uniform", Kind: "uniform", Diff: 0.001, Low: -0.004, High: 0.006, Windows: 288, Resamples: 4000}}}
 	add(evolve.Finished{Reason: "generations", Best: bestInfo, Fitness: bestFit, Result: res, Elapsed: res.Elapsed})
 	return evs, res
 }

@@ -208,7 +208,13 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 		if e.Result != nil && e.Result.BestModel != "" {
 			text += ", written to " + e.Result.BestModel
 		}
-		return []logLine{{time: s.at(e.Elapsed), level: "info", text: text}}
+		lines := []logLine{{time: s.at(e.Elapsed), level: "info", text: text}}
+		if e.Result != nil {
+			for _, v := range e.Result.Verdict {
+				lines = append(lines, logLine{time: s.at(e.Elapsed), level: "info", text: "held-out verdict: " + v.String()})
+			}
+		}
+		return lines
 	}
 	return nil
 }

@@ -58,7 +58,12 @@ type Options struct {
 	GPULayers int    // −1: GPU rows when a GPU backend is found; 0: CPU only
 	Env       []string
 	Skip      map[string]bool // groups to skip: "merge", "eval", "turnaround", "inplace", "overhead", "distributed"
-	Log       io.Writer       // progress lines (may be nil)
+	// VerdictSeeds, when set, runs the "verdict" group: the default
+	// configuration's tournament once per seed (see verdictBench).
+	VerdictSeeds []uint64
+	// HeldOutCache is evolve.Options.HeldOutCache for those tournaments.
+	HeldOutCache string
+	Log          io.Writer // progress lines (may be nil)
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -87,9 +92,10 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		{"inplace", inplaceBench},
 		{"overhead", overheadBench},
 		{"distributed", distBench},
+		{"verdict", verdictBench},
 	}
 	for _, g := range groups {
-		if opt.Skip[g.name] {
+		if opt.Skip[g.name] || g.name == "verdict" && len(opt.VerdictSeeds) == 0 {
 			continue
 		}
 		opt.logf("== %s", g.name)

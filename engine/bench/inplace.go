@@ -194,7 +194,66 @@ func inplaceRows(ctx context.Context, o *Options, dir, label string, sources []e
 			ratioRow("inplace", fmt.Sprintf("%s: in place, worker CPU time", label), median(inplaceCPU), "CPU s", median(aloneCPU), "CPU s evaluation alone", "all threads; steadier than wall time on a shared machine"),
 			ratioRow("inplace", fmt.Sprintf("%s: through a file, worker CPU time", label), median(fileCPU), "CPU s", median(aloneCPU), "CPU s evaluation alone", ""))
 	}
-	return rows, median(inplace), dev, nil
+	graph, err := graphRows(ctx, o, pool, dir, label, sources, rounds)
+	if err != nil {
+		return nil, 0, dev, err
+	}
+	return append(rows, graph...), median(inplace), dev, nil
+}
+
+// graphRows times the merge alone of a task-arithmetic candidate of every
+// expert over the base, merged in place by the Go kernels and by ggml
+// graphs on the template's device (PrepareRequest.GraphMerge), on the
+// pool's worker. The weights alternate between rounds so every candidate
+// computes every weight; each mode's first candidate is not counted (it
+// reads the sources into the page cache, and the graph's uploads them to
+// the device: reported apart).
+func graphRows(ctx context.Context, o *Options, pool *eval.Pool, dir, label string, sources []eval.SourceRef, rounds int) ([]Row, error) {
+	ta := func(w float64) (string, error) {
+		r := &merge.Recipe{Method: "task_arithmetic", Base: "base"}
+		for _, s := range sources[1:] {
+			r.Models = append(r.Models, merge.ModelRef{Model: s.Name, Params: merge.Params{"weight": merge.Scalar(w)}})
+		}
+		text, err := r.Encode()
+		return string(text), err
+	}
+	times := map[string][]float64{}
+	var upload float64
+	var graphed, written int
+	var device string
+	for _, mode := range []string{eval.GraphMergeOff, eval.GraphMergeOn} {
+		prep, err := pool.Prepare(ctx, eval.PrepareRequest{Sources: sources, Scratch: dir, GraphMerge: mode})
+		if err != nil {
+			return nil, err
+		}
+		if mode == eval.GraphMergeOn {
+			device = prep.GraphDevice
+		}
+		for round := range rounds + 1 {
+			text, err := ta([]float64{0.5, 0.6}[round%2])
+			if err != nil {
+				return nil, err
+			}
+			rep, err := pool.Candidate(ctx, eval.CandidateRequest{Recipe: text, Path: eval.PathInPlace}, nil)
+			if err != nil {
+				return nil, err
+			}
+			o.logf("%s, graph merge %s, candidate %d: merge %.2fs (%d weights written, %d by graphs)", label, orText(mode, "auto"), round, rep.MergeSeconds, rep.Written, rep.Graph)
+			if round == 0 {
+				if mode == eval.GraphMergeOn {
+					upload = rep.MergeSeconds
+				}
+				continue
+			}
+			times[mode] = append(times[mode], rep.MergeSeconds)
+			if mode == eval.GraphMergeOn {
+				graphed, written = rep.Graph, rep.Written
+			}
+		}
+	}
+	return []Row{ratioRow("inplace", fmt.Sprintf("%s: task arithmetic of 3 experts merged in place by ggml graphs", label),
+		median(times[eval.GraphMergeOn]), "s", median(times[eval.GraphMergeOff]), "s by the Go kernels",
+		fmt.Sprintf("merge only, median of %d; %d of %d weights by graphs on %s; the first candidate uploads the sources: %.2fs", rounds, graphed, written, device, upload))}, nil
 }
 
 func median(v []float64) float64 {

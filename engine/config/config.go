@@ -72,6 +72,11 @@ type Merge struct {
 	// LayerGroups splits the layers into this many groups, each with its own
 	// weights, densities and t (1 = one value for all layers).
 	LayerGroups int `toml:"layer_groups"`
+	// WeightGenes lays out the merge weights' genes: "groups" (one per
+	// source and layer group) or "kinds" (one per source, layer and tensor
+	// kind — attention, MLP, norms — plus one each for the output norm
+	// and the other tensors: embeddings, output).
+	WeightGenes string `toml:"weight_genes"`
 	// OutType is the tensor type of candidates and of best.gguf: "keep" (the
 	// base's types) or a GGUF type name.
 	OutType string `toml:"out_type"`
@@ -134,6 +139,10 @@ type Evolution struct {
 	CrossoverRate  float64 `toml:"crossover_rate"`
 	TechniqueRate  float64 `toml:"technique_switch_rate"` // probability a child switches technique
 	Elitism        int     `toml:"elitism"`
+	// MergeLower is the share of each new GA population made by merging
+	// lower performers: the gene-wise mean of two candidates of one
+	// technique from the lower half of the ranking.
+	MergeLower     float64 `toml:"merge_lower"`
 	Patience       int     `toml:"patience"`        // generations without improvement before stopping (0 = never)
 	MinImprovement float64 `toml:"min_improvement"` // what counts as improvement
 	MaxEvaluations int     `toml:"max_evaluations"` // evaluation budget (0 = population × generations)
@@ -154,6 +163,17 @@ type Evaluation struct {
 	Chunks    int      `toml:"chunks"`  // windows per text per candidate (0 = all)
 	// TestChunks limits the final evaluation (0 = all windows).
 	TestChunks int `toml:"test_chunks"`
+	// RotateWindows draws each generation's Chunks windows per text afresh
+	// (seeded by the run's seed and the generation) from the validation
+	// windows not held back, instead of always the first Chunks, so no
+	// fixed windows can be fitted.
+	RotateWindows bool `toml:"rotate_windows"`
+	// PickWindows, with RotateWindows, is how many windows per validation
+	// text are held back from selection; the run's best is then picked
+	// among Finalists candidates (the best of the last generations) on
+	// them.
+	PickWindows int `toml:"pick_windows"`
+	Finalists   int `toml:"finalists"`
 	// Tasks is a multiple-choice JSONL file ({context, choices, answer}).
 	Tasks            string     `toml:"tasks"`
 	CoherencePrompts []string   `toml:"coherence_prompts"`
@@ -297,6 +317,7 @@ func Default() Config {
 			Base:        zoo.Base,
 			Techniques:  []string{"linear", "slerp", "ties", "dare_ties", "task_arithmetic", "frankenmerge", "dfs", "ps_dfs"},
 			LayerGroups: 3,
+			WeightGenes: "groups",
 			OutType:     "keep",
 			Ranges: Ranges{
 				Weight: [2]float64{0, 1}, Density: [2]float64{0.1, 1}, T: [2]float64{0, 1},
@@ -316,7 +337,9 @@ func Default() Config {
 			TestTexts:        []string{"zoo:bible/test", "zoo:moby/test", "zoo:sotu/test"},
 			Context:          256,
 			Chunks:           8,
-			TestChunks:       32,
+			TestChunks:       0,
+			PickWindows:      16,
+			Finalists:        4,
 			CoherencePrompts: []string{},
 			CoherenceTokens:  48,
 			Objectives:       Objectives{Perplexity: 1},
@@ -463,6 +486,9 @@ func (c Config) Validate() Problems {
 			ps.add(fmt.Sprintf("merge.techniques[%d]", i), "unknown technique %q (allowed: %s)", name, allowed)
 		}
 	}
+	if g := c.Merge.WeightGenes; g != "groups" && g != "kinds" {
+		ps.add("merge.weight_genes", "%q is not \"groups\" or \"kinds\"", g)
+	}
 	if c.Merge.LayerGroups < 1 || c.Merge.LayerGroups > 64 {
 		ps.add("merge.layer_groups", "%d is outside [1, 64]", c.Merge.LayerGroups)
 	}
@@ -511,6 +537,7 @@ func (c Config) Validate() Problems {
 	floatIn("evolution.crossover_rate", e.CrossoverRate, 0, 1)
 	floatIn("evolution.technique_switch_rate", e.TechniqueRate, 0, 1)
 	intIn("evolution.elitism", e.Elitism, 0, max(0, e.Population-1))
+	floatIn("evolution.merge_lower", e.MergeLower, 0, 0.9)
 	intIn("evolution.patience", e.Patience, 0, 100000)
 	floatIn("evolution.min_improvement", e.MinImprovement, 0, math.Inf(1))
 	intIn("evolution.max_evaluations", e.MaxEvaluations, 0, 10000000)
@@ -532,6 +559,11 @@ func (c Config) Validate() Problems {
 	intIn("evaluation.context", v.Context, 16, 1<<20)
 	intIn("evaluation.chunks", v.Chunks, 0, 1<<20)
 	intIn("evaluation.test_chunks", v.TestChunks, 0, 1<<20)
+	intIn("evaluation.pick_windows", v.PickWindows, 0, 1<<20)
+	intIn("evaluation.finalists", v.Finalists, 1, 1000)
+	if v.RotateWindows && v.Chunks == 0 {
+		ps.add("evaluation.rotate_windows", "needs evaluation.chunks > 0 (the windows drawn per generation)")
+	}
 	intIn("evaluation.coherence_tokens", v.CoherenceTokens, 4, 4096)
 	o := v.Objectives
 	floatIn("evaluation.objectives.perplexity", o.Perplexity, 0, 1000)

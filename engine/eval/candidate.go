@@ -50,7 +50,22 @@ type PrepareRequest struct {
 	// tensors the SIMD kernels cannot decode (merge.SourceCache); the
 	// sources' magnitude profiles are always kept.
 	SourceCacheBytes int64 `json:"source_cache_bytes,omitempty"`
+	// GraphMerge chooses who computes the weighted-sum tensors of
+	// candidates merged in place (linear, task arithmetic and TIES without
+	// sparsification): ggml graphs on the template's device, from source
+	// tensors uploaded there once (GraphMergeOn), or the Go kernels
+	// (GraphMergeOff). GraphMergeAuto ("", or "auto"), the default, is on when every
+	// layer of the template is offloaded to a GPU and off otherwise: on the
+	// CPU the Go kernels are the path.
+	GraphMerge string `json:"graph_merge,omitempty"`
 }
+
+// Values of PrepareRequest.GraphMerge.
+const (
+	GraphMergeAuto = "auto" // "" means the same
+	GraphMergeOn   = "on"
+	GraphMergeOff  = "off"
+)
 
 // PrepareReply describes the loaded template.
 type PrepareReply struct {
@@ -59,6 +74,9 @@ type PrepareReply struct {
 	Bytes    int64    `json:"bytes"`    // their size
 	Buffers  []string `json:"buffers"`  // where they live: "CPU", "CUDA0", ...
 	Seconds  float64  `json:"seconds"`  // loading time (0 when already loaded)
+	// GraphDevice is the buffer type the graph merge computes in ("CPU",
+	// "CUDA0"), "" when candidates are merged by the Go kernels.
+	GraphDevice string `json:"graph_device,omitempty"`
 }
 
 // Evaluation paths of a candidate.
@@ -105,6 +123,9 @@ type CandidateReply struct {
 	// CacheHits counts the merged tensors taken from the worker's tensor
 	// cache (PrepareRequest.CacheBytes) rather than computed.
 	CacheHits int `json:"cache_hits"`
+	// Graph counts the written weights computed by ggml graphs
+	// (PrepareRequest.GraphMerge) rather than the Go kernels.
+	Graph int `json:"graph,omitempty"`
 
 	Perplexity *PerplexityReply `json:"perplexity,omitempty"`
 	Tasks      *TaskResult      `json:"tasks,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -76,6 +77,59 @@ func TestPerplexityMatchesReference(t *testing.T) {
 	}
 }
 
+// TestPerplexityWindows: the per-window sums add up to the run's mean; a
+// named text scored on chosen windows gives those windows' values of the
+// full run, in the order asked, and other texts keep Chunks; bad indices
+// are errors.
+func TestPerplexityWindows(t *testing.T) {
+	text := Text{Name: "a", Content: sampleText(700)}
+	ctx := context.Background()
+	full, err := PerplexityText(ctx, newFake(), text, PerplexityOptions{Context: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Available != 21 || len(full.Windows) != 21 {
+		t.Fatalf("%d windows of %d available, want 21 of 21", len(full.Windows), full.Available)
+	}
+	var sum float64
+	n := 0
+	for i, w := range full.Windows {
+		if w.Index != i || w.Tokens != 15 {
+			t.Errorf("window %d: %+v", i, w)
+		}
+		sum += w.NLL
+		n += w.Tokens
+	}
+	if n != full.Tokens || math.Abs(sum/float64(n)-full.NLL) > 1e-12 {
+		t.Errorf("windows sum to %v over %d tokens; the run says %v over %d", sum/float64(n), n, full.NLL, full.Tokens)
+	}
+	pick := []int{17, 3, 9}
+	got, err := PerplexityText(ctx, newFake(), text, PerplexityOptions{Context: 32, Windows: map[string][]int{"a": pick}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, n = 0, 0
+	for k, w := range got.Windows {
+		if w != full.Windows[pick[k]] {
+			t.Errorf("window %d alone: %+v, in the full run %+v", pick[k], w, full.Windows[pick[k]])
+		}
+		sum += w.NLL
+		n += w.Tokens
+	}
+	if got.Chunks != 3 || math.Abs(math.Exp(sum/float64(n))-got.Perplexity) > 1e-9*got.Perplexity {
+		t.Errorf("chosen windows: %d chunks, ppl %v, want 3, %v", got.Chunks, got.Perplexity, math.Exp(sum/float64(n)))
+	}
+	other, err := PerplexityText(ctx, newFake(), Text{Name: "b", Content: text.Content}, PerplexityOptions{Context: 32, Chunks: 2, Windows: map[string][]int{"a": pick}})
+	if err != nil || other.Chunks != 2 {
+		t.Errorf("a text not named: %d chunks, %v; want the first 2", other.Chunks, err)
+	}
+	for _, bad := range [][]int{{21}, {-1}, {4, 4}, {}} {
+		if _, err := PerplexityText(ctx, newFake(), text, PerplexityOptions{Context: 32, Windows: map[string][]int{"a": bad}}); !errors.Is(err, ErrBadWindow) {
+			t.Errorf("windows %v: %v, want ErrBadWindow", bad, err)
+		}
+	}
+}
+
 // windows is the number of windows of nctx tokens in n tokens, at most chunks
 // (0: all).
 func windows(chunks, n, nctx int) int {
@@ -101,7 +155,7 @@ func TestPerplexityOverlapIsExact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if serial != overlap || serial.Chunks < 10 {
+		if !reflect.DeepEqual(serial, overlap) || serial.Chunks < 10 {
 			t.Fatalf("batch %d: serial %+v, overlapped %+v", batch, serial, overlap)
 		}
 	}

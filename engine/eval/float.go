@@ -123,19 +123,36 @@ func PlainSlice(s []Float) []float64 {
 
 // perplexityWire is PerplexityResult as JSON carries it.
 type perplexityWire struct {
-	Perplexity Float `json:"perplexity"`
-	StdErr     Float `json:"perplexity_stderr"`
-	NLL        Float `json:"nll"`
-	Tokens     int   `json:"tokens"`
-	Chunks     int   `json:"chunks"`
+	Perplexity Float        `json:"perplexity"`
+	StdErr     Float        `json:"perplexity_stderr"`
+	NLL        Float        `json:"nll"`
+	Tokens     int          `json:"tokens"`
+	Chunks     int          `json:"chunks"`
+	Windows    []windowWire `json:"windows,omitempty"`
+	Available  int          `json:"available,omitempty"`
+}
+
+// windowWire is WindowNLL as JSON carries it.
+type windowWire struct {
+	Index  int   `json:"i"`
+	NLL    Float `json:"nll"`
+	Tokens int   `json:"tokens"`
 }
 
 func (r PerplexityResult) wire() perplexityWire {
-	return perplexityWire{Float(r.Perplexity), Float(r.StdErr), Float(r.NLL), r.Tokens, r.Chunks}
+	w := perplexityWire{Float(r.Perplexity), Float(r.StdErr), Float(r.NLL), r.Tokens, r.Chunks, nil, r.Available}
+	for _, x := range r.Windows {
+		w.Windows = append(w.Windows, windowWire{x.Index, Float(x.NLL), x.Tokens})
+	}
+	return w
 }
 
 func (w perplexityWire) result() PerplexityResult {
-	return PerplexityResult{float64(w.Perplexity), float64(w.StdErr), float64(w.NLL), w.Tokens, w.Chunks}
+	r := PerplexityResult{Perplexity: float64(w.Perplexity), StdErr: float64(w.StdErr), NLL: float64(w.NLL), Tokens: w.Tokens, Chunks: w.Chunks, Available: w.Available}
+	for _, x := range w.Windows {
+		r.Windows = append(r.Windows, WindowNLL{x.Index, float64(x.NLL), x.Tokens})
+	}
+	return r
 }
 
 // MarshalJSON writes the result in Float's encoding.

@@ -18,6 +18,11 @@ type PerplexityOptions struct {
 	// on the CPU the two compete for the same cores (see
 	// PerplexityTokens). The result is identical either way.
 	Overlap bool `json:"overlap,omitempty"`
+	// Windows, when it names a text, scores exactly those windows of it
+	// (0-based indices into the text's windows of Context tokens, each at
+	// most once, in any order) instead of the first Chunks; the result is
+	// then the mean over those windows. A text not named keeps Chunks.
+	Windows map[string][]int `json:"windows,omitempty"`
 	// Progress, if set, is called after each window.
 	Progress func(done, total int) `json:"-"`
 }
@@ -32,7 +37,23 @@ type PerplexityResult struct {
 	NLL    float64 `json:"nll"`
 	Tokens int     `json:"tokens"` // scored tokens
 	Chunks int     `json:"chunks"` // windows evaluated
+	// Windows are the per-window sums behind NLL, in the order scored:
+	// what a paired comparison of two models over windows needs.
+	Windows []WindowNLL `json:"windows,omitempty"`
+	// Available is the number of windows the whole text holds.
+	Available int `json:"available,omitempty"`
 }
+
+// WindowNLL is one window's share of a perplexity run.
+type WindowNLL struct {
+	Index  int     `json:"i"`      // the window's index in the text
+	NLL    float64 `json:"nll"`    // summed negative log-likelihood (nats)
+	Tokens int     `json:"tokens"` // scored tokens
+}
+
+// ErrBadWindow is returned for a window index outside the text or given
+// twice.
+var ErrBadWindow = errors.New("bad perplexity window")
 
 // ErrTextTooShort is returned when the text does not fill one window.
 var ErrTextTooShort = errors.New("text too short for one perplexity window")
@@ -52,8 +73,23 @@ func Perplexity(ctx context.Context, lm LM, text string, opt PerplexityOptions) 
 	return PerplexityTokens(ctx, lm, tokens, opt)
 }
 
+// PerplexityText is Perplexity of a named text, on the windows
+// opt.Windows gives for its name when it does.
+func PerplexityText(ctx context.Context, lm LM, t Text, opt PerplexityOptions) (PerplexityResult, error) {
+	tokens, err := lm.Tokenize(t.Content, true)
+	if err != nil {
+		return PerplexityResult{}, fmt.Errorf("tokenizing: %w", err)
+	}
+	return perplexityTokens(ctx, lm, tokens, opt, opt.Windows[t.Name])
+}
+
 // PerplexityTokens is Perplexity on an already tokenized text.
 func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOptions) (PerplexityResult, error) {
+	return perplexityTokens(ctx, lm, tokens, opt, nil)
+}
+
+// perplexityTokens scores the windows listed (nil: the first opt.Chunks).
+func perplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOptions, windows []int) (PerplexityResult, error) {
 	nCtx := opt.Context
 	if nCtx == 0 {
 		nCtx = 256
@@ -61,13 +97,32 @@ func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 	if nCtx < 4 || nCtx > lm.ContextSize() {
 		return PerplexityResult{}, fmt.Errorf("perplexity context %d outside [4, %d]", nCtx, lm.ContextSize())
 	}
-	chunks := len(tokens) / nCtx
-	if opt.Chunks > 0 {
-		chunks = min(chunks, opt.Chunks)
-	}
-	if chunks == 0 {
+	available := len(tokens) / nCtx
+	if available == 0 {
 		return PerplexityResult{}, fmt.Errorf("%w: %d tokens, need %d", ErrTextTooShort, len(tokens), nCtx)
 	}
+	if windows == nil {
+		chunks := available
+		if opt.Chunks > 0 {
+			chunks = min(chunks, opt.Chunks)
+		}
+		windows = make([]int, chunks)
+		for i := range windows {
+			windows[i] = i
+		}
+	} else {
+		if len(windows) == 0 {
+			return PerplexityResult{}, fmt.Errorf("%w: an empty list", ErrBadWindow)
+		}
+		seen := make(map[int]bool, len(windows))
+		for _, w := range windows {
+			if w < 0 || w >= available || seen[w] {
+				return PerplexityResult{}, fmt.Errorf("%w: %d (the text has %d windows of %d tokens; each at most once)", ErrBadWindow, w, available, nCtx)
+			}
+			seen[w] = true
+		}
+	}
+	chunks := len(windows)
 	first := nCtx / 2
 	batch := min(lm.BatchSize(), nCtx)
 	window := make([]int, nCtx)
@@ -99,11 +154,14 @@ func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 	}
 	targets := func(c int) []int { return tokens[c*nCtx+first+1 : (c+1)*nCtx] }
 	var nll, nll2 float64
-	add := func(c int, s [2]float64) {
+	per := make([]WindowNLL, 0, chunks)
+	// add takes the sums of the k-th window listed.
+	add := func(k int, s [2]float64) {
 		nll += s[0]
 		nll2 += s[1]
+		per = append(per, WindowNLL{Index: windows[k], NLL: s[0], Tokens: scored})
 		if opt.Progress != nil {
-			opt.Progress(c+1, chunks)
+			opt.Progress(k+1, chunks)
 		}
 	}
 	if opt.Overlap {
@@ -112,23 +170,23 @@ func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 		// the result equals the serial one bit for bit.
 		bufs := [2][]float32{make([]float32, 0, scored*v+v), make([]float32, 0, scored*v+v)}
 		var inflight chan [2]float64
-		wait := func(c int) {
+		wait := func(k int) {
 			if inflight != nil {
-				add(c, <-inflight)
+				add(k, <-inflight)
 				inflight = nil
 			}
 		}
-		for c := range chunks {
+		for k, c := range windows {
 			if err := ctx.Err(); err != nil {
-				wait(c - 1)
+				wait(k - 1)
 				return PerplexityResult{}, err
 			}
-			rows, err := decode(c, bufs[c%2], false)
-			wait(c - 1)
+			rows, err := decode(c, bufs[k%2], false)
+			wait(k - 1)
 			if err != nil {
 				return PerplexityResult{}, err
 			}
-			bufs[c%2] = rows
+			bufs[k%2] = rows
 			inflight = make(chan [2]float64, 1)
 			go func(rows []float32, tg []int, out chan<- [2]float64) {
 				a, b := scoreRows(rows, v, tg, scored)
@@ -138,7 +196,7 @@ func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 		wait(chunks - 1)
 	} else {
 		var buf []float32 // when windows take several Decodes
-		for c := range chunks {
+		for k, c := range windows {
 			if err := ctx.Err(); err != nil {
 				return PerplexityResult{}, err
 			}
@@ -150,13 +208,13 @@ func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 				buf = rows
 			}
 			a, b := scoreRows(rows, v, targets(c), scored)
-			add(c, [2]float64{a, b})
+			add(k, [2]float64{a, b})
 		}
 	}
 	count := chunks * scored
 	mean := nll / float64(count)
 	ppl := math.Exp(mean)
-	res := PerplexityResult{Perplexity: ppl, NLL: mean, Tokens: count, Chunks: chunks}
+	res := PerplexityResult{Perplexity: ppl, NLL: mean, Tokens: count, Chunks: chunks, Windows: per, Available: available}
 	if v := nll2/float64(count) - mean*mean; v > 0 && count > 1 {
 		res.StdErr = math.Sqrt(v/float64(count-1)) * ppl
 	}

@@ -61,6 +61,13 @@ type Options struct {
 	// reference) to a local file (default: modelset.Resolver(nil), which
 	// downloads from the hub configured by the environment).
 	Resolve func(ctx context.Context, ref string) (string, error)
+	// Windows is the number of validation windows per text, which
+	// SearchWindows needs with evaluation.rotate_windows (Run measures it).
+	Windows map[string]int
+	// HeldOutCache is a directory that keeps the held-out scores of the
+	// sources, the base and the uniform average across runs ("": none;
+	// see heldout.go).
+	HeldOutCache string
 }
 
 type engine struct {
@@ -75,6 +82,10 @@ type engine struct {
 	texts  []string // names of the evaluation texts
 	salt   string   // evaluation settings, part of every recipe key
 	ledger *ledger
+	// plan divides the validation windows when they rotate (nil: the
+	// first chunks always); windows are the current generation's.
+	plan    *windowPlan
+	windows map[string][]int
 	// history, measurer: set up by Run and Search alike; ev and scratch
 	// only by Run (nil in Search).
 	history  *history
@@ -109,7 +120,17 @@ func Search(ctx context.Context, cfg config.Config, opt Options, score ScoreFunc
 	return run(ctx, cfg, opt, score)
 }
 
-func run(ctx context.Context, cfg config.Config, opt Options, score ScoreFunc) (res *Result, err error) {
+// SearchWindows is Search with a score function told which validation
+// windows to score (see windows.go); opt.Windows gives the windows each
+// text holds.
+func SearchWindows(ctx context.Context, cfg config.Config, opt Options, score WindowScoreFunc) (*Result, error) {
+	if score == nil {
+		return nil, errors.New("evolve.SearchWindows: no score function")
+	}
+	return run(ctx, cfg, opt, score)
+}
+
+func run(ctx context.Context, cfg config.Config, opt Options, score measurer) (res *Result, err error) {
 	e := &engine{cfg: cfg, opt: opt, start: time.Now(), events: newEmitter(opt.Sink)}
 	if opt.Control == nil {
 		e.opt.Control = &Control{}
@@ -148,7 +169,7 @@ func run(ctx context.Context, cfg config.Config, opt Options, score ScoreFunc) (
 
 // setup resolves models, lays out the genome, loads texts, opens the
 // history and, for Run, starts the evaluation workers.
-func (e *engine) setup(ctx context.Context, score ScoreFunc) error {
+func (e *engine) setup(ctx context.Context, score measurer) error {
 	set, err := modelset.Prepare(ctx, e.cfg, e.opt.Resolve)
 	if err != nil {
 		return err
@@ -189,7 +210,7 @@ func (e *engine) setup(ctx context.Context, score ScoreFunc) error {
 	}
 	if score != nil {
 		e.measurer = score
-		return nil
+		return e.planWindows(e.opt.Windows)
 	}
 	reference := e.space.Base
 	if reference == "" {
@@ -229,6 +250,45 @@ func (e *engine) setup(ctx context.Context, score ScoreFunc) error {
 		return err
 	}
 	e.ev.queue = e.queue.coord
+	if !cfg.Evaluation.RotateWindows {
+		return nil
+	}
+	if pool == nil {
+		// hardware.workers = 0: one local worker counts the windows (and
+		// later runs the held-out comparison).
+		if pool, err = eval.NewPool(ctx, e.opt.PoolOptions.Sized(1, cfg.Hardware.Threads, cfg.Hardware.GPULayersN())); err != nil {
+			return err
+		}
+		e.ev.pool = pool
+	}
+	// How many windows each text holds: one window of the reference.
+	probe, err := pool.Perplexity(ctx, reference, texts, eval.PerplexityOptions{Context: cfg.Evaluation.Context, Chunks: 1}, nil)
+	if err != nil {
+		return fmt.Errorf("counting the validation windows: %w", err)
+	}
+	available := map[string]int{}
+	for _, t := range probe.Texts {
+		available[t.Name] = t.Available
+	}
+	return e.planWindows(available)
+}
+
+// planWindows divides the validation windows when they rotate.
+func (e *engine) planWindows(available map[string]int) error {
+	v := e.cfg.Evaluation
+	if !v.RotateWindows {
+		return nil
+	}
+	for _, name := range e.texts {
+		if available[name] == 0 {
+			return fmt.Errorf("rotate_windows: the number of windows of validation text %s is unknown", name)
+		}
+	}
+	plan, err := newWindowPlan(e.cfg.Evolution.Seed, available, v.Chunks, v.PickWindows)
+	if err != nil {
+		return err
+	}
+	e.plan = plan
 	return nil
 }
 
@@ -323,7 +383,11 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	stalled := 0
 	gens := 0
 	bestSoFar := math.Inf(-1)
+	var finalists []*individual // each generation's best
 	for gen := 0; gen < ev.Generations; gen++ {
+		if e.plan != nil {
+			e.windows = e.plan.generation(gen)
+		}
 		inds := opt.ask(gen)
 		if inds == nil {
 			reason = "converged"
@@ -333,6 +397,9 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 			return nil, e.stopped(err)
 		}
 		opt.tell(gen, inds)
+		if b := generationBest(inds); b != nil {
+			finalists = append(finalists, b)
+		}
 		gens = gen + 1
 		best, evaluations, spent := e.ledger.state()
 		done := generationDone(gen, inds, best, evaluations)
@@ -367,9 +434,18 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	}
 	res := &Result{OutputDir: e.cfg.Output.Dir, Models: e.models.Models, BaseNote: e.models.BaseNote,
 		Techniques: e.space.Techniques, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
-		Reason: reason, Best: e.info(best), BestFitness: best.fitness,
-		BestScores: e.ledger.lookup(best.key).Scores, Evaluations: evaluations, Skipped: e.skipped, Generations: gens,
+		Reason: reason, Evaluations: evaluations, Skipped: e.skipped, Generations: gens,
 		Seed: ev.Seed, Optimizer: ev.Optimizer, Device: e.device}
+	if e.plan != nil && len(finalists) > 0 && e.cfg.Evaluation.PickWindows > 0 {
+		picked, err := e.pickFinal(ctx, finalists, res)
+		if err != nil {
+			return nil, e.stopped(err)
+		}
+		if picked != nil {
+			best = picked
+		}
+	}
+	res.Best, res.BestFitness, res.BestScores = e.info(best), best.fitness, e.ledger.lookup(best.key).Scores
 	for _, f := range opt.front() {
 		res.Front = append(res.Front, e.info(f))
 	}
@@ -424,6 +500,26 @@ func generationDone(gen int, inds []*individual, best *individual, evaluations i
 	return done
 }
 
+// generationBest is a generation's best scored candidate (nil: none).
+func generationBest(inds []*individual) *individual {
+	var best *individual
+	for _, ind := range inds {
+		if !ind.failed && (best == nil || ind.fitness > best.fitness) {
+			best = ind
+		}
+	}
+	return best
+}
+
+// keySalt is what a recipe key adds to the recipe: the evaluation settings
+// and, when windows rotate, the current generation's windows.
+func (e *engine) keySalt() string {
+	if e.windows == nil {
+		return e.salt
+	}
+	return e.salt + "\x00" + windowsKey(e.windows)
+}
+
 // genomeKey is the cache key of a genome's recipe ("" if it does not decode).
 func (e *engine) genomeKey(g Genome) string {
 	r, err := e.space.Decode(g)
@@ -434,7 +530,7 @@ func (e *engine) genomeKey(g Genome) string {
 	if err != nil {
 		return ""
 	}
-	return recipeKey(text, e.salt)
+	return recipeKey(text, e.keySalt())
 }
 
 func (e *engine) info(ind *individual) CandidateInfo {

@@ -38,6 +38,21 @@ func (f ScoreFunc) measure(ctx context.Context, _ string, r *merge.Recipe, rec *
 
 func (ScoreFunc) parallel() int { return 1 }
 
+// WindowScoreFunc scores a candidate recipe on the given validation
+// windows per text (nil: the configured first chunks), in place of merging
+// and evaluating it (see SearchWindows).
+type WindowScoreFunc func(ctx context.Context, r *merge.Recipe, windows map[string][]int) (Scores, error)
+
+func (f WindowScoreFunc) measure(ctx context.Context, _ string, r *merge.Recipe, rec *Record, progress func(Status, float64)) (Scores, error) {
+	progress(StatusEvaluating, 0)
+	t0 := time.Now()
+	s, err := f(ctx, r, rec.Windows)
+	rec.EvalSec = time.Since(t0).Seconds()
+	return s, err
+}
+
+func (WindowScoreFunc) parallel() int { return 1 }
+
 // evaluator measures candidates for real. A candidate travels as a job
 // on the run's queue (engine/dist) to a host — the local worker pool or a
 // joined worker — as its recipe: the host's worker, prepared once with
@@ -108,7 +123,7 @@ func (ev *evaluator) measure(ctx context.Context, id string, r *merge.Recipe, re
 	if err != nil {
 		return Scores{}, err
 	}
-	job := dist.Job{Key: rec.Key, ID: id, Request: ev.request(string(text))}
+	job := dist.Job{Key: rec.Key, ID: id, Request: ev.request(string(text), rec.Windows)}
 	if model, direct := directModel(r); direct {
 		job.Model = model
 		progress(StatusEvaluating, 0)
@@ -157,13 +172,14 @@ func (ev *evaluator) measure(ctx context.Context, id string, r *merge.Recipe, re
 }
 
 // request is the worker request that measures every configured objective
-// of recipe text.
-func (ev *evaluator) request(text string) eval.CandidateRequest {
+// of recipe text, perplexity on the given windows per text (nil: the
+// first chunks).
+func (ev *evaluator) request(text string, windows map[string][]int) eval.CandidateRequest {
 	v := ev.cfg
 	req := eval.CandidateRequest{Recipe: text}
 	if len(ev.texts) > 0 && v.Objectives.Perplexity > 0 {
 		req.Texts = ev.texts
-		req.Perplexity = &eval.PerplexityOptions{Context: v.Context, Chunks: v.Chunks}
+		req.Perplexity = &eval.PerplexityOptions{Context: v.Context, Chunks: v.Chunks, Windows: windows}
 	}
 	if v.Objectives.Coherence > 0 {
 		opt := ev.coherenceOptions()

@@ -83,7 +83,7 @@ type CandidateInfo struct {
 	Technique  string   `json:"technique"`
 	Summary    string   `json:"summary"`           // one line, e.g. "ties λ=1.1 w=[0.6 0.3 0.5]"
 	Parents    []string `json:"parents,omitempty"` // IDs; empty for the initial population
-	Origin     string   `json:"origin"`            // "initial", "source", "uniform", "elite", "crossover", "mutation", "cmaes", "random"
+	Origin     string   `json:"origin"`            // "initial", "source", "uniform", "elite", "crossover", "mutation", "merge-lower", "cmaes", "random"
 	Recipe     string   `json:"recipe"`            // the recipe as TOML
 	Key        string   `json:"key"`               // recipe hash; equal keys are the same candidate
 }

@@ -55,55 +55,91 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 	}
 	t0 := time.Now()
 	defer func() { e.final = time.Since(t0) }()
-	type entry struct{ name, kind, path string }
+	prompt := eval.DefaultCoherencePrompts()[0]
+	if ps := e.cfg.Evaluation.CoherencePrompts; len(ps) > 0 {
+		prompt = ps[0]
+	}
+	v := e.cfg.Evaluation
+	cache, err := newHeldOutCache(e.opt.HeldOutCache, tests, fmt.Sprintf("ctx=%d chunks=%d coh=%q/%d prompt=%q", v.Context, v.TestChunks, v.CoherencePrompts, v.CoherenceTokens, prompt), e.ev.reference, buildRevision())
+	if err != nil {
+		e.events.logf("warn", "held-out cache: %v", err)
+	}
+	type entry struct {
+		name, kind, path string
+		key              string // held-out cache key ("": not cached)
+	}
+	keyOf := func(what string, files ...string) string {
+		if cache == nil {
+			return ""
+		}
+		k, err := cache.key(what, files)
+		if err != nil {
+			e.events.logf("warn", "held-out cache: %v", err)
+		}
+		return k
+	}
+	cached := map[string]ModelScore{}
 	var models []entry
 	for i, src := range e.space.Sources {
-		models = append(models, entry{e.space.Names[i], "source", src})
+		models = append(models, entry{e.space.Names[i], "source", src, keyOf("model", src)})
 	}
 	if e.space.Base != "" {
-		models = append(models, entry{e.space.BaseName, "base", e.space.Base})
+		models = append(models, entry{e.space.BaseName, "base", e.space.Base, keyOf("model", e.space.Base)})
+	}
+	for _, m := range models {
+		if ms, ok := cache.load(m.key); ok {
+			cached[m.key] = ms
+		}
 	}
 	if e.space.M() > 1 {
 		uniform := &merge.Recipe{Method: "linear", OutType: e.space.OutType, TokenizerSource: e.space.TokenizerSource}
 		for _, src := range e.space.Sources {
 			uniform.Models = append(uniform.Models, merge.ModelRef{Model: src})
 		}
-		tmp, err := e.scratch.scratchDir()
-		if err != nil {
-			return err
+		key := keyOf(fmt.Sprintf("uniform out_type=%s tokenizer_source=%s", e.space.OutType, e.space.TokenizerSource), e.space.Sources...)
+		path := ""
+		if ms, ok := cache.load(key); ok {
+			cached[key] = ms
+		} else {
+			tmp, err := e.scratch.scratchDir()
+			if err != nil {
+				return err
+			}
+			path = filepath.Join(tmp, "uniform.gguf")
+			defer os.Remove(path)
+			if _, _, err := merge.Run(ctx, uniform, path, e.opt.Codec, merge.ExecOptions{Codec: e.opt.Codec}); err != nil {
+				return fmt.Errorf("uniform average: %w", err)
+			}
 		}
-		path := filepath.Join(tmp, "uniform.gguf")
-		defer os.Remove(path)
-		if _, _, err := merge.Run(ctx, uniform, path, e.opt.Codec, merge.ExecOptions{Codec: e.opt.Codec}); err != nil {
-			return fmt.Errorf("uniform average: %w", err)
-		}
-		models = append(models, entry{"uniform", "uniform", path})
+		models = append(models, entry{"uniform", "uniform", path, key})
 	}
-	models = append(models, entry{"best", "best", res.BestModel})
+	models = append(models, entry{"best", "best", res.BestModel, ""})
 	if e.ev.pool == nil {
 		// hardware.workers = 0: best.gguf and the uniform average exist
 		// only here, so one local worker compares them.
-		e.ev.pool, err = eval.NewPool(ctx, e.opt.PoolOptions.Sized(1, e.cfg.Hardware.Threads, e.cfg.Hardware.GPULayersN()))
-		if err != nil {
+		if e.ev.pool, err = eval.NewPool(ctx, e.opt.PoolOptions.Sized(1, e.cfg.Hardware.Threads, e.cfg.Hardware.GPULayersN())); err != nil {
 			return err
 		}
 	}
-	prompt := eval.DefaultCoherencePrompts()[0]
-	if ps := e.cfg.Evaluation.CoherencePrompts; len(ps) > 0 {
-		prompt = ps[0]
-	}
 	for _, m := range models {
+		if ms, ok := cached[m.key]; ok {
+			ms.Name, ms.Kind = m.name, m.kind
+			e.events.logf("info", "held-out scores of %s from the cache %s", m.name, e.opt.HeldOutCache)
+			res.Comparison = append(res.Comparison, ms)
+			continue
+		}
 		e.events.logf("info", "held-out evaluation of %s", m.name)
 		reply, err := e.ev.pool.Perplexity(ctx, m.path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)
 		if err != nil {
 			return fmt.Errorf("held-out evaluation of %s: %w", m.name, err)
 		}
-		ms := ModelScore{Name: m.name, Kind: m.kind, Perplexity: map[string]float64{}, StdErr: map[string]float64{}}
+		ms := ModelScore{Name: m.name, Kind: m.kind, Perplexity: map[string]float64{}, StdErr: map[string]float64{}, Windows: map[string][]eval.WindowNLL{}}
 		var logSum float64
 		for _, t := range reply.Texts {
 			ms.Perplexity[t.Name] = t.Perplexity
 			ms.StdErr[t.Name] = t.StdErr
 			ms.Tokens += t.Tokens
+			ms.Windows[t.Name] = t.Windows
 			logSum += math.Log(t.Perplexity)
 		}
 		ms.GeoMean = math.Exp(logSum / float64(len(reply.Texts)))
@@ -127,7 +163,49 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 			ms.SampleError = err.Error()
 			e.events.logf("warn", "held-out sample of %s: %v", m.name, err)
 		}
+		if ms.CoherenceError == "" && ms.SampleError == "" {
+			if err := cache.store(m.key, ms); err != nil {
+				e.events.logf("warn", "held-out cache: %v", err)
+			}
+		}
 		res.Comparison = append(res.Comparison, ms)
 	}
+	e.verdicts(res)
 	return nil
+}
+
+// verdicts compares the best model with the uniform average and with the
+// source whose held-out geo-mean perplexity is lowest, and logs them (a
+// comparison that cannot be made, for want of per-window scores, is
+// logged instead).
+func (e *engine) verdicts(res *Result) {
+	var best, uniform, source *ModelScore
+	for i := range res.Comparison {
+		m := &res.Comparison[i]
+		switch m.Kind {
+		case "best":
+			best = m
+		case "uniform":
+			uniform = m
+		case "source":
+			if source == nil || m.GeoMean < source.GeoMean {
+				source = m
+			}
+		}
+	}
+	if best == nil {
+		return
+	}
+	for _, other := range []*ModelScore{uniform, source} {
+		if other == nil {
+			continue
+		}
+		v, err := compare(*best, *other, e.cfg.Evolution.Seed)
+		if err != nil {
+			e.events.logf("warn", "no held-out verdict: %v", err)
+			continue
+		}
+		res.Verdict = append(res.Verdict, v)
+		e.events.logf("info", "%s", v)
+	}
 }

@@ -148,7 +148,7 @@ func (op *operators) seedGenomes(rng *rand.Rand, n int) []individual {
 	}
 	for i := range s.M() {
 		g := op.neutral("linear")
-		for k := range s.Groups {
+		for k := range s.wSlots() {
 			for j := range s.M() {
 				g.Genes[s.offW()+k*s.M()+j] = 0
 			}

@@ -25,23 +25,26 @@ import (
 // real evaluations (and failures) are recorded; cached repeats of a recipe
 // are not. It is the format resume replays and the report reads.
 type Record struct {
-	ID         string    `json:"id"`
-	Generation int       `json:"generation"`
-	Key        string    `json:"key"`
-	Technique  string    `json:"technique"`
-	Origin     string    `json:"origin"`
-	Parents    []string  `json:"parents,omitempty"`
-	Summary    string    `json:"summary"`
-	Recipe     string    `json:"recipe"`
-	Genome     Genome    `json:"genome"`
-	Scores     Scores    `json:"scores"`
-	Fitness    float64   `json:"fitness"`
-	Objectives []float64 `json:"objectives,omitempty"`
-	Status     Status    `json:"status"`
-	Err        string    `json:"error,omitempty"`
-	MergeSec   float64   `json:"merge_seconds"`
-	EvalSec    float64   `json:"eval_seconds"`
-	Time       time.Time `json:"time"`
+	ID         string   `json:"id"`
+	Generation int      `json:"generation"`
+	Key        string   `json:"key"`
+	Technique  string   `json:"technique"`
+	Origin     string   `json:"origin"`
+	Parents    []string `json:"parents,omitempty"`
+	Summary    string   `json:"summary"`
+	Recipe     string   `json:"recipe"`
+	Genome     Genome   `json:"genome"`
+	Scores     Scores   `json:"scores"`
+	// Windows are the validation windows per text the scores are on, when
+	// the run rotates them (nil: the first evaluation.chunks).
+	Windows    map[string][]int `json:"windows,omitempty"`
+	Fitness    float64          `json:"fitness"`
+	Objectives []float64        `json:"objectives,omitempty"`
+	Status     Status           `json:"status"`
+	Err        string           `json:"error,omitempty"`
+	MergeSec   float64          `json:"merge_seconds"`
+	EvalSec    float64          `json:"eval_seconds"`
+	Time       time.Time        `json:"time"`
 }
 
 // OK reports whether the candidate was scored (not failed).

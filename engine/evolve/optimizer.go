@@ -37,7 +37,7 @@ func newOptimizer(ev config.Evolution, ops *operators, key func(Genome) string) 
 	case "random":
 		return &randomSearch{op: ops, rng: rng, size: ev.Population}
 	}
-	return &ga{op: ops, rng: rng, size: ev.Population, elitism: ev.Elitism, key: key}
+	return &ga{op: ops, rng: rng, size: ev.Population, elitism: ev.Elitism, mergeLower: ev.MergeLower, key: key}
 }
 
 // better compares scalar fitness; failed candidates lose to everything.

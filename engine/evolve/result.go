@@ -27,7 +27,14 @@ type Result struct {
 	BestRecipe  string             `json:"best_recipe"` // path of best-recipe.toml
 	Front       []CandidateInfo    `json:"pareto_front,omitempty"`
 	Comparison  []ModelScore       `json:"comparison"` // on the held-out test texts
-	Evaluations int                `json:"evaluations"`
+	// Finalists, when validation windows rotate, are the candidates of
+	// the final pick, scored on PickWindows, which selection never used.
+	Finalists   []Finalist       `json:"finalists,omitempty"`
+	PickWindows map[string][]int `json:"pick_windows,omitempty"`
+	// Verdict compares the best model with the uniform average and with
+	// the best source on every held-out window (see verdict.go).
+	Verdict     []Verdict `json:"verdict,omitempty"`
+	Evaluations int       `json:"evaluations"`
 	// Skipped lists the candidates never evaluated because the evaluation
 	// budget ran out in their generation (status skipped).
 	Skipped     []string       `json:"skipped,omitempty"`
@@ -49,6 +56,8 @@ type ModelScore struct {
 	Tokens     int                `json:"tokens"`
 	Coherence  float64            `json:"coherence"`
 	Sample     string             `json:"sample"` // a generation from a fixed prompt
+	// Windows are the per-window scores behind Perplexity, per test text.
+	Windows map[string][]eval.WindowNLL `json:"windows,omitempty"`
 	// CoherenceError and SampleError say why the coherence or the sample
 	// could not be measured (Coherence is then 0, Sample empty).
 	CoherenceError string `json:"coherence_error,omitempty"`

@@ -82,7 +82,7 @@ func (e *engine) evaluate(ctx context.Context, gen int, inds []*individual) erro
 			infos = append(infos, CandidateInfo{ID: ind.id, Generation: gen, Technique: ind.genome.Technique, Origin: ind.origin, Parents: ind.parents, Summary: err.Error()})
 			continue
 		}
-		ind.key = recipeKey(text, e.salt)
+		ind.key = recipeKey(text, e.keySalt())
 		infos = append(infos, CandidateInfo{ID: ind.id, Generation: gen, Technique: ind.genome.Technique, Origin: ind.origin,
 			Parents: ind.parents, Summary: e.space.Summary(ind.genome, r), Recipe: string(text), Key: ind.key})
 		if j, ok := jobs[ind.key]; ok {
@@ -178,7 +178,7 @@ func infoOf(infos []CandidateInfo, id string) CandidateInfo {
 // are not finite, is recorded as failed.
 func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.Recipe, info CandidateInfo) (*Record, error) {
 	rec := &Record{ID: ind.id, Generation: gen, Key: ind.key, Technique: ind.genome.Technique, Origin: ind.origin,
-		Parents: ind.parents, Summary: info.Summary, Recipe: info.Recipe, Genome: ind.genome, Time: time.Now()}
+		Parents: ind.parents, Summary: info.Summary, Recipe: info.Recipe, Genome: ind.genome, Windows: e.windows, Time: time.Now()}
 	progress := func(s Status, f float64) { e.events.emit(CandidateProgress{ID: ind.id, Status: s, Fraction: f}) }
 	scores, err := e.measurer.measure(ctx, ind.id, r, rec, progress)
 	if ctx.Err() != nil {

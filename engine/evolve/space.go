@@ -24,6 +24,7 @@ import (
 // and technique switches keep each gene's meaning:
 //
 //	w[g][i]    weight of source i in layer group g      G·M genes
+//	           (weight_genes = "kinds": in slot g of weightKinds, K·M)
 //	d[g][i]    density of source i in layer group g     G·M
 //	t[g]       slerp/nuslerp interpolation per group    G
 //	λ          task-vector scale                        1
@@ -56,14 +57,18 @@ type Space struct {
 	// (nil: all have Layers). Only the data-flow techniques run on models
 	// of different depths (package modelset drops the others): a slice
 	// or a dfs slot reads layers the model has.
-	Depths    map[string]int
-	Groups    int
-	Ranges    config.Ranges
-	Repeats   int // dfs r
-	MaxLayers int // dfs cap on the path length
-	PSMethod  string
-	OutType   string
-	Seed      uint64
+	Depths map[string]int
+	Groups int
+	// KindWeights lays the weight genes out per layer and tensor kind
+	// (merge.weight_genes = "kinds", see weightKinds) instead of per
+	// layer group.
+	KindWeights bool
+	Ranges      config.Ranges
+	Repeats     int // dfs r
+	MaxLayers   int // dfs cap on the path length
+	PSMethod    string
+	OutType     string
+	Seed        uint64
 	// TokenizerSource is the recipes' tokenizer_source: "", "base" (no
 	// base model), "union" or a model path (set by ResolveTokenizer).
 	TokenizerSource string
@@ -73,15 +78,16 @@ type Space struct {
 // given resolved paths (by name) and block count.
 func NewSpace(cfg config.Config, paths map[string]string, layers int) (*Space, error) {
 	s := &Space{
-		Techniques: slices.Clone(cfg.Merge.Techniques),
-		Layers:     layers,
-		Groups:     min(cfg.Merge.LayerGroups, max(1, layers)),
-		Ranges:     cfg.Merge.Ranges,
-		Repeats:    cfg.Merge.DFSRepeats,
-		MaxLayers:  cfg.Merge.DFSMaxLayers,
-		PSMethod:   cfg.Merge.PSMethod,
-		OutType:    cfg.Merge.OutType,
-		Seed:       cfg.Evolution.Seed,
+		Techniques:  slices.Clone(cfg.Merge.Techniques),
+		Layers:      layers,
+		Groups:      min(cfg.Merge.LayerGroups, max(1, layers)),
+		KindWeights: cfg.Merge.WeightGenes == "kinds",
+		Ranges:      cfg.Merge.Ranges,
+		Repeats:     cfg.Merge.DFSRepeats,
+		MaxLayers:   cfg.Merge.DFSMaxLayers,
+		PSMethod:    cfg.Merge.PSMethod,
+		OutType:     cfg.Merge.OutType,
+		Seed:        cfg.Evolution.Seed,
 	}
 	for i, name := range s.Techniques {
 		if t, ok := merge.Find(name); ok {
@@ -129,10 +135,38 @@ func (s *Space) dfsSources(technique string) []string {
 // technique shares one layout).
 func (s *Space) slots() int { return (s.M() + 1) * s.Layers * s.Repeats }
 
+// weightKinds are the tensor kinds of KindWeights, as recipe filters in
+// the order they are tried (a tensor takes the first filter its name
+// contains): the output norm one gene, the blocks' norms, attention and
+// MLP one gene per layer, every other tensor (embeddings, output) one.
+// The norms are apart because merging wants them weighted unlike the
+// matrices they scale.
+var weightKinds = []struct {
+	filter   string
+	perLayer bool
+}{{"output_norm", false}, {"_norm", true}, {"attn", true}, {"ffn", true}, {"", false}}
+
+// wSlots is the number of weight genes per source: one per layer group,
+// or with KindWeights one per kind and (for block kinds) layer.
+func (s *Space) wSlots() int {
+	if !s.KindWeights {
+		return s.Groups
+	}
+	n := 0
+	for _, k := range weightKinds {
+		if k.perLayer {
+			n += s.Layers
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 // Gene offsets.
 func (s *Space) offW() int       { return 0 }
-func (s *Space) offD() int       { return s.Groups * s.M() }
-func (s *Space) offT() int       { return 2 * s.Groups * s.M() }
+func (s *Space) offD() int       { return s.wSlots() * s.M() }
+func (s *Space) offT() int       { return s.offD() + s.Groups*s.M() }
 func (s *Space) offLambda() int  { return s.offT() + s.Groups }
 func (s *Space) offPick() int    { return s.offLambda() + 1 }
 func (s *Space) offFranken() int { return s.offPick() + 1 }
@@ -172,7 +206,7 @@ func (s *Space) paramGenes(t merge.Technique) []int {
 	for _, g := range t.Genes() {
 		switch g {
 		case merge.GeneWeight:
-			idx = geneSpan(idx, s.offW(), gm)
+			idx = geneSpan(idx, s.offW(), s.wSlots()*s.M())
 		case merge.GeneDensity:
 			idx = geneSpan(idx, s.offD(), gm)
 		case merge.GeneT:
@@ -359,7 +393,7 @@ func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, err
 				mr.Params = merge.Params{}
 			}
 			if p.Gene == merge.GeneWeight {
-				mr.Params[p.Name] = gradient(weights[k])
+				mr.Params[p.Name] = weights[k]
 			} else { // GeneDensity
 				mr.Params[p.Name] = gradient(s.groupValues(g, s.offD(), i, s.Ranges.Density))
 			}
@@ -373,22 +407,24 @@ func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, err
 // weight genes all decode to 0 (see weights).
 const minWeight = 1e-4
 
-// weights decodes the weight genes of the merged sources, one row of
-// per-group values per source (rounded as gradient rounds them). A layer
-// group in which every merged source would weigh 0 is not a recipe a
-// normalising method can merge (it divides by the sum), so there every
-// source weighs minWeight instead: the limit of equal vanishing weights —
-// the uniform average where weights are normalised, practically the base
-// where they scale task vectors.
-func (s *Space) weights(g []float64, models []int) [][]float64 {
+// weights decodes the weight genes of the merged sources into each one's
+// weight value: per layer group a gradient, with KindWeights one filtered
+// value per tensor kind (rounded as gradient rounds them). A layer group
+// (or kind and layer) in which every merged source would weigh 0 is not a
+// recipe a normalising method can merge (it divides by the sum), so there
+// every source weighs minWeight instead: the limit of equal vanishing
+// weights — the uniform average where weights are normalised, practically
+// the base where they scale task vectors.
+func (s *Space) weights(g []float64, models []int) []merge.Value {
+	slots := s.wSlots()
 	rows := make([][]float64, len(models))
 	for k, i := range models {
-		rows[k] = s.groupValues(g, s.offW(), i, s.Ranges.Weight)
-		for j, v := range rows[k] {
-			rows[k][j] = round4(v)
+		rows[k] = make([]float64, slots)
+		for j := range slots {
+			rows[k][j] = round4(lerp(s.Ranges.Weight, g[s.offW()+j*s.M()+i]))
 		}
 	}
-	for j := range s.Groups {
+	for j := range slots {
 		zero := true
 		for _, row := range rows {
 			zero = zero && row[j] == 0
@@ -399,7 +435,24 @@ func (s *Space) weights(g []float64, models []int) [][]float64 {
 			}
 		}
 	}
-	return rows
+	out := make([]merge.Value, len(rows))
+	for k, row := range rows {
+		if !s.KindWeights {
+			out[k] = gradient(row)
+			continue
+		}
+		at := 0
+		for _, kind := range weightKinds {
+			n := 1
+			if kind.perLayer {
+				n = s.Layers
+			}
+			v := gradient(row[at : at+n])
+			out[k].Filters = append(out[k].Filters, merge.Filtered{Filter: kind.filter, Anchors: v.Anchors})
+			at += n
+		}
+	}
+	return out
 }
 
 // globalValue decodes a global parameter: GeneT per layer group, GeneLambda

@@ -1,6 +1,8 @@
 package evolve
 
 import (
+	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -117,6 +119,76 @@ func TestUsedFollowsDeclarations(t *testing.T) {
 		s.PSMethod = c.psMethod
 		if got := s.Used(c.technique); !slices.Equal(got, c.want) {
 			t.Errorf("Used(%s) with ps_method %s = %v, want %v", c.technique, c.psMethod, got, c.want)
+		}
+	}
+}
+
+// TestKindWeights: with weight_genes = "kinds" each source has a weight
+// gene per layer for the blocks' norms, attention and MLP, and one for the
+// output norm and one for the other tensors; a tensor's weight in the
+// decoded recipe is its own gene's, the recipe survives its TOML form, and
+// a source-alone seed weighs that source alone everywhere.
+func TestKindWeights(t *testing.T) {
+	s := unitSpace(t, "linear", "ties")
+	s.KindWeights = true
+	const layers, m = 4, 3
+	if got, want := s.wSlots(), 2+3*layers; got != want {
+		t.Fatalf("%d weight slots, want %d", got, want)
+	}
+	if got := len(s.Used("linear")); got != s.wSlots()*m {
+		t.Errorf("linear reads %d genes, want %d", got, s.wSlots()*m)
+	}
+	g := Genome{Technique: "linear", Genes: make([]float64, s.Len())}
+	for j := range s.wSlots() * m {
+		g.Genes[s.offW()+j] = float64(j%97+1) / 100
+	}
+	r, err := s.Decode(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := merge.ParseRecipe(string(text))
+	if err != nil {
+		t.Fatalf("decoded recipe does not parse: %v\n%s", err, text)
+	}
+	gene := func(slot, i int) float64 {
+		return round4(lerp(s.Ranges.Weight, g.Genes[s.offW()+slot*m+i]))
+	}
+	for _, tc := range []struct {
+		tensor string
+		layer  int
+		slot   int
+	}{
+		{"output_norm.weight", -1, 0},
+		{"blk.2.attn_norm.weight", 2, 1 + 2},
+		{"blk.3.ffn_norm.weight", 3, 1 + 3},
+		{"blk.0.attn_q.weight", 0, 1 + layers},
+		{"blk.1.attn_output.weight", 1, 1 + layers + 1},
+		{"blk.3.ffn_down.weight", 3, 1 + 2*layers + 3},
+		{"token_embd.weight", -1, 1 + 3*layers},
+		{"output.weight", -1, 1 + 3*layers},
+	} {
+		for i := range m {
+			w, ok := back.Models[i].Params["weight"].At(tc.tensor, tc.layer, layers)
+			if want := gene(tc.slot, i); !ok || math.Abs(w-want) > 1e-12 {
+				t.Errorf("%s source %d: weight %v (%v), want gene slot %d's %v", tc.tensor, i, w, ok, tc.slot, want)
+			}
+		}
+	}
+	seeds := unitOperators(s).seedGenomes(rand.New(rand.NewPCG(1, 1)), 1)
+	r, err = s.Decode(seeds[0].genome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, mr := range r.Models {
+		for _, tensor := range []string{"output_norm.weight", "blk.1.attn_k.weight", "blk.2.ffn_up.weight", "token_embd.weight"} {
+			w, _ := mr.Params["weight"].At(tensor, merge.LayerOf(tensor), layers)
+			if want := map[bool]float64{true: 1, false: 0}[i == 0]; w != want {
+				t.Errorf("the first source's seed: source %d weighs %v on %s", i, w, tensor)
+			}
 		}
 	}
 }

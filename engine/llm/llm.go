@@ -15,7 +15,14 @@
 //     Writable, overwritten with ggml_backend_tensor_set (weights.go);
 //   - the compute devices of the loaded backends — name, description,
 //     memory — through ggml's device API (device.go), and how many of a
-//     model's layers were offloaded to a GPU.
+//     model's layers were offloaded to a GPU;
+//   - the merge as a ggml graph (graph.go, graphmerge.c): source tensors
+//     uploaded once to the device holding a model's weights, and per
+//     weight a small graph — linear, task arithmetic or unsparsified
+//     TIES with scalar coefficients, in F32 — whose result ggml_cpy
+//     writes into the weight itself. On a GPU nothing crosses to the
+//     host; on the CPU backend the same graph runs, which is how the
+//     tests check it against the Go merger (bit-identical on the zoo).
 //
 // llama.cpp aborts the process on internal assertion failures, so callers
 // run this package inside a child worker process (engine/eval), never in

@@ -156,6 +156,7 @@ type view struct {
 	CompTexts        []string
 	Comparison       []comparisonRow
 	ComparisonChart  template.HTML
+	Verdict          []string
 	HasCoherence     bool
 	Samples          []sample
 	Timings          []fact
@@ -356,6 +357,9 @@ func (r *Run) view() (*view, error) {
 			if v.ComparisonChart, err = comparisonChart(v.CompTexts, v.Comparison); err != nil {
 				return nil, err
 			}
+		}
+		for _, vd := range res.Verdict {
+			v.Verdict = append(v.Verdict, vd.String())
 		}
 		for _, m := range res.Comparison {
 			if m.CoherenceError != "" {

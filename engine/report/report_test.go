@@ -111,6 +111,7 @@ func makeRun(t testing.TB, fx fixture) string {
 		modelScore("stories15M", "base", 30.2, 27.5, 29.1, "Once upon a time, there was a little girl named Lily."),
 		modelScore("uniform", "uniform", 12.6, 13.1, 12.9, "The ship sailed upon the waters of the nation."),
 	}
+	res.Verdict = []evolve.Verdict{{Model: "uniform", Kind: "uniform", Diff: -0.0213, Low: -0.0301, High: -0.0127, Windows: 288, Resamples: 4000, Distinguishable: true}}
 	res.Timings.FinalEval = 4200 * time.Millisecond
 	res.Timings.Merge = 61 * time.Second
 	res.Timings.Evaluate = 95 * time.Second
@@ -188,6 +189,7 @@ func TestWriteMultiObjective(t *testing.T) {
 		"Device</th><td>NVIDIA H100 80GB HBM3 (80.0 GiB), 7/7 layers offloaded; 1 worker",
 		"Fitness cache hits</th><td class=\"num\">5", "Tensor cache hits</th><td class=\"num\">123",
 		"9.81 ± 0.20", "10.47", "uniform", // comparison cells
+		"best − uniform: -0.0213 mean log-perplexity (-2.1% perplexity), 95% interval [-0.0301, -0.0127] over 288 windows: better",
 		"In the beginning God created the heaven and the earth.",
 		// Escaped, never raw markup.
 		"&lt;b&gt;call me&lt;/b&gt; &amp; so on.",

@@ -234,7 +234,8 @@ func perplexity(seed uint64, texts []eval.Text) eval.PerplexityReply {
 	for _, t := range texts {
 		ppl := math.Exp(1.5 + unit(seed, t.Name))
 		reply.Texts = append(reply.Texts, eval.TextPerplexity{Name: t.Name, Seconds: 0.001,
-			PerplexityResult: eval.PerplexityResult{Perplexity: ppl, StdErr: ppl / 50, NLL: math.Log(ppl), Tokens: 127, Chunks: 1}})
+			PerplexityResult: eval.PerplexityResult{Perplexity: ppl, StdErr: ppl / 50, NLL: math.Log(ppl), Tokens: 127, Chunks: 1,
+				Windows: []eval.WindowNLL{{Index: 0, NLL: 127 * math.Log(ppl), Tokens: 127}}, Available: 1}})
 	}
 	return reply
 }

@@ -286,6 +286,26 @@ func TestCandidatesThroughPool(t *testing.T) {
 		t.Errorf("the base merged in place scores %v, the base file %v", copied.Perplexity.Texts[0].Perplexity, base.Texts[0].Perplexity)
 	}
 
+	// Chosen windows travel in the request and come back one by one, each
+	// what the same window scores in a run over the first ones.
+	pick := &eval.PerplexityOptions{Context: 256, Windows: map[string][]int{"opticks": {1, 0}}}
+	chosen, err := p.Candidate(ctx, eval.CandidateRequest{Recipe: encodeRecipe(t, &merge.Recipe{Method: "passthrough", Models: []merge.ModelRef{{Model: zoo.Base}}}),
+		Texts: texts, Perplexity: pick}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, all := chosen.Perplexity.Texts[0].Windows, base.Texts[0].Windows
+	if len(got) != 2 || len(all) != 2 || got[0] != all[1] || got[1] != all[0] || chosen.Perplexity.Texts[0].Available < 2 {
+		t.Errorf("windows [1 0] in place: %+v; the base file's first two: %+v", got, all)
+	}
+	pick.Windows["opticks"] = []int{1 << 20}
+	_, err = p.Candidate(ctx, eval.CandidateRequest{Recipe: encodeRecipe(t, &merge.Recipe{Method: "passthrough", Models: []merge.ModelRef{{Model: zoo.Base}}}),
+		Texts: texts, Perplexity: pick}, nil)
+	var we *eval.WorkerError
+	if !errors.As(err, &we) || we.Kind != eval.KindInput || !strings.Contains(err.Error(), "bad perplexity window") {
+		t.Errorf("a window beyond the text: %v, want an input error", err)
+	}
+
 	// Bad requests: one-line errors of kind input, and the worker serves on.
 	frank := zooCandidates()[4].recipe // nine layers
 	for _, bad := range []struct {
@@ -346,5 +366,81 @@ func TestCandidatesUnderRetire(t *testing.T) {
 	// The worker that merged the frankenmerge (pids[1]) retired; the others stayed.
 	if pids[0] != pids[1] || pids[1] == pids[2] || pids[2] != pids[3] || pids[3] != pids[4] {
 		t.Errorf("worker pids across ties, frankenmerge, ties, slerp: %v; want a new worker only after the frankenmerge", pids)
+	}
+}
+
+// TestGraphMergeInPlace: with the graph merge forced on (the CPU backend
+// here), linear, task-arithmetic and unsparsified TIES candidates are
+// computed by ggml graphs — every weight of theirs — and the resident
+// weights equal the file merger's byte for byte; sparsified TIES and
+// slerp take the Go kernels, and a repeated candidate keeps every weight.
+func TestGraphMergeInPlace(t *testing.T) {
+	// One thread: ggml's CPU threads wait for each other at every graph
+	// node by spinning, which on shared cores costs more than it gains.
+	s := &server{opt: Options{Threads: 1, MaxModels: 2}, out: json.NewEncoder(io.Discard)}
+	defer s.unloadAll()
+	if _, err := s.prepare(&eval.Request{Prepare: &eval.PrepareRequest{Sources: zooSources(t), GraphMerge: "sometimes"}}); err == nil ||
+		!strings.Contains(err.Error(), `graph_merge "sometimes"`) {
+		t.Fatalf("prepare with a bad graph_merge: %v", err)
+	}
+	out, err := s.prepare(&eval.Request{Prepare: &eval.PrepareRequest{Sources: zooSources(t), Scratch: t.TempDir(), GraphMerge: eval.GraphMergeOn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.res.close() }()
+	if dev := out.(eval.PrepareReply).GraphDevice; dev != "CPU" {
+		t.Fatalf("graph device %q, want CPU", dev)
+	}
+	all := zooCandidates()
+	// TIES without sparsification: sign election and disjoint mean on
+	// the graph.
+	dense := *all[1].recipe
+	dense.Models = nil
+	for _, m := range all[1].recipe.Models {
+		m.Params = merge.Params{"weight": m.Params["weight"], "density": merge.Scalar(1)}
+		dense.Models = append(dense.Models, m)
+	}
+	all = append(all, struct {
+		name   string
+		recipe *merge.Recipe
+		path   string
+	}{"ties at density 1", &dense, eval.PathInPlace})
+	pick := func(name string) (c struct {
+		name   string
+		recipe *merge.Recipe
+		path   string
+	}) {
+		for _, c := range all {
+			if c.name == name {
+				return c
+			}
+		}
+		t.Fatalf("no candidate %s", name)
+		return c
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, step := range []struct {
+		name  string
+		graph bool // every written weight by a graph (else none)
+	}{{"linear", true}, {"ties", false}, {"task_arithmetic", true}, {"task_arithmetic", true}, {"ties at density 1", true}, {"slerp", false}} {
+		c := pick(step.name)
+		out, err := s.candidate(ctx, &eval.Request{Op: eval.OpCandidate, Candidate: &eval.CandidateRequest{Recipe: encodeRecipe(t, c.recipe)}})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		reply := out.(eval.CandidateReply)
+		t.Logf("%-16s %-8s written %2d (graph %2d), restored %2d, kept %2d, merge %.2fs", c.name, reply.Path, reply.Written, reply.Graph, reply.Restored, reply.Kept, reply.MergeSeconds)
+		if reply.Path != eval.PathInPlace {
+			t.Fatalf("%s: took the %s path (%s)", c.name, reply.Path, reply.Fallback)
+		}
+		if want := map[bool]int{true: reply.Written, false: 0}[step.graph]; reply.Graph != want {
+			t.Errorf("%s: %d of %d written weights computed by graphs, want %d", c.name, reply.Graph, reply.Written, want)
+		}
+		file := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".gguf")
+		if _, _, err := merge.Run(ctx, withPaths(c.recipe), file, llm.Codec{}, merge.ExecOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		checkResident(t, c.name, s.res, file)
 	}
 }

@@ -42,6 +42,24 @@ import (
 // write other types than the template holds (out_type), carry sub-recipes
 // (ps_dfs) or whose metadata differs take the file path inside the worker.
 //
+// Graph merge (PrepareRequest.GraphMerge; by default on when every layer
+// of the template is on a GPU): a weight whose tensor is a weighted sum of
+// its inputs (merge.Plan.SumForm: linear, task arithmetic and TIES without
+// sparsification, copies) and that lives in the device's own buffers is
+// computed by a ggml graph on that device (llm.GraphMerger) from source
+// tensors uploaded there on first use and kept for the run, and written
+// into the weight by the graph itself: no bytes cross to the host. The
+// other weights take the Go kernels as above. The graph computes what
+// ComputeTensor computes (the same F32 operations in the same order;
+// tests check it byte for byte on the CPU backend), except at non-finite
+// values: a result that overflows the weight's type is written as ±Inf
+// instead of failing the candidate, and TIES elects + where the task
+// vectors sum to NaN. On the CPU the Go kernels are the default:
+// they stream the sources from the page cache, where the graph holds a
+// copy of every source tensor it uses. The uploaded sources take their
+// files' size in device memory; when the device is full, the weights
+// needing a source that did not fit take the Go kernels.
+//
 // GPU: with a GPU backend the template is offloaded like any model and
 // SetWeight uploads. The resident contexts are never freed (the process
 // exit frees them), so in-place candidates avoid llama_free, which crashed
@@ -63,7 +81,9 @@ type resident struct {
 	bufs     bufPool
 	cache    *merge.LRU // merged tensors by key (nil: no cache)
 	sources  *merge.SourceCache
-	gpu      int // layers to offload (llm.ModelParams.GPULayers)
+	gpu      int                   // layers to offload (llm.ModelParams.GPULayers)
+	graph    *llm.GraphMerger      // nil: the Go kernels merge every weight
+	srcFiles map[string]*gguf.File // sources opened for graph uploads, by path
 }
 
 // holding is what a weight holds: the template's bytes, a merged tensor's
@@ -98,6 +118,11 @@ func (s *server) prepare(req *eval.Request) (any, error) {
 	}
 	spec := *req.Prepare
 	spec.Sources = slices.Clone(spec.Sources)
+	switch spec.GraphMerge {
+	case "", eval.GraphMergeAuto, eval.GraphMergeOn, eval.GraphMergeOff:
+	default:
+		return nil, inputErrorf("prepare: graph_merge %q: want %q, %q or %q (the default)", spec.GraphMerge, eval.GraphMergeOn, eval.GraphMergeOff, eval.GraphMergeAuto)
+	}
 	paths := map[string]string{}
 	for i := range spec.Sources {
 		src := &spec.Sources[i]
@@ -139,7 +164,7 @@ func (s *server) prepare(req *eval.Request) (any, error) {
 		s.res = nil
 	}
 	start := time.Now()
-	r, err := newResident(spec, paths, template, s.opt.GPULayers)
+	r, err := newResident(spec, paths, template, s.opt.GPULayers, s.opt.Threads)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +172,7 @@ func (s *server) prepare(req *eval.Request) (any, error) {
 	return r.describe(time.Since(start).Seconds()), nil
 }
 
-func newResident(spec eval.PrepareRequest, paths map[string]string, template string, gpuLayers int) (*resident, error) {
+func newResident(spec eval.PrepareRequest, paths map[string]string, template string, gpuLayers, threads int) (*resident, error) {
 	f, err := gguf.Open(template)
 	if err != nil {
 		return nil, loadError{err}
@@ -158,7 +183,8 @@ func newResident(spec eval.PrepareRequest, paths map[string]string, template str
 		return nil, loadError{err}
 	}
 	r := &resident{spec: spec, paths: paths, template: template, file: f, model: m, gpu: gpuLayers,
-		weights: map[string][]llm.Weight{}, holds: map[string]holding{}, contexts: map[int]*llm.Context{}, refs: map[string]*refModel{}}
+		weights: map[string][]llm.Weight{}, holds: map[string]holding{}, contexts: map[int]*llm.Context{}, refs: map[string]*refModel{},
+		srcFiles: map[string]*gguf.File{}}
 	if spec.CacheBytes > 0 {
 		r.cache = merge.NewLRU(spec.CacheBytes)
 	}
@@ -171,6 +197,19 @@ func newResident(spec eval.PrepareRequest, paths map[string]string, template str
 	for _, w := range ws {
 		r.weights[w.Name] = append(r.weights[w.Name], w)
 		r.holds[w.Name] = holding{valid: true, template: true}
+	}
+	onGPU := m.Offloaded() > 0 && m.Offloaded() == m.OffloadableLayers()
+	switch {
+	case spec.GraphMerge == eval.GraphMergeOn:
+		if r.graph, err = llm.NewGraphMerger(m, threads); err != nil {
+			r.close()
+			return nil, fmt.Errorf("graph merge: %w", err)
+		}
+	case spec.GraphMerge != eval.GraphMergeOff && onGPU:
+		// Auto: without a backend for the device the Go kernels merge.
+		if r.graph, err = llm.NewGraphMerger(m, threads); err != nil {
+			r.graph = nil
+		}
 	}
 	return r, nil
 }
@@ -186,6 +225,9 @@ func (r *resident) describe(seconds float64) eval.PrepareReply {
 		}
 	}
 	sort.Strings(out.Buffers)
+	if r.graph != nil {
+		out.GraphDevice = r.graph.Device()
+	}
 	return out
 }
 
@@ -198,6 +240,12 @@ func (r *resident) close() {
 			c.Close()
 		}
 		ref.model.Close()
+	}
+	if r.graph != nil {
+		r.graph.Close()
+	}
+	for _, f := range r.srcFiles {
+		f.Close()
 	}
 	r.model.Close()
 	r.file.Close()
@@ -417,6 +465,35 @@ func (r *resident) apply(ctx context.Context, p *merge.Plan, workers int, reply 
 			todo = append(todo, i)
 		}
 	}
+	total, done := len(todo), 0
+	if r.graph != nil {
+		var rest []int
+		for _, i := range todo {
+			if want[i].template {
+				rest = append(rest, i)
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			ok, err := r.graphMerge(p, i)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				rest = append(rest, i)
+				continue
+			}
+			r.holds[p.Tensors[i].Out.Name] = want[i]
+			reply.Written++
+			reply.Graph++
+			done++
+			if progress != nil {
+				progress(done, total)
+			}
+		}
+		todo = rest
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var inflight sync.WaitGroup
 	defer inflight.Wait() // after cancel: nothing outlives the plan
@@ -482,10 +559,86 @@ func (r *resident) apply(ctx context.Context, p *merge.Plan, workers int, reply 
 		r.bufs.put(res.data)
 		<-sem
 		if progress != nil {
-			progress(k+1, len(todo))
+			progress(done+k+1, total)
 		}
 	}
 	return nil
+}
+
+// graphMerge computes tensor i of p with the graph merger straight into
+// its weight, uploading the source tensors it needs that are not on the
+// device yet; ok = false when the tensor is not a weighted sum, its
+// weight is not in the device's buffers (or has copies) or a source has
+// a type the graph cannot read: the Go kernels merge it.
+func (r *resident) graphMerge(p *merge.Plan, i int) (ok bool, err error) {
+	tp := &p.Tensors[i]
+	ws := r.weights[tp.Out.Name]
+	if len(ws) != 1 || !r.graph.Eligible(ws[0]) {
+		return false, nil
+	}
+	form, ok, err := p.SumForm(i)
+	if err != nil || !ok {
+		return false, err
+	}
+	ops := make([]merge.Operand, 0, len(form.Terms)+1)
+	for _, t := range form.Terms {
+		ops = append(ops, t.Operand)
+	}
+	if form.Base != nil {
+		ops = append(ops, *form.Base)
+	}
+	for _, op := range ops {
+		if ok, err := r.graphUpload(op); !ok || err != nil {
+			return false, err
+		}
+	}
+	gf := llm.GraphForm{Scale: float32(form.Scale), Consensus: form.Consensus, Normalize: form.Normalize, Lambda: form.Lambda}
+	for _, t := range form.Terms {
+		gf.Terms = append(gf.Terms, llm.GraphTerm{GraphOperand: llm.GraphOperand{Source: t.Source, Tensor: t.Tensor}, Coef: t.Coef})
+	}
+	if form.Base != nil {
+		gf.Base = &llm.GraphOperand{Source: form.Base.Source, Tensor: form.Base.Tensor}
+	}
+	r.holds[tp.Out.Name] = holding{} // unknown until the graph has run
+	if err := r.graph.Merge(ws[0], gf); errors.Is(err, llm.ErrGraphIneligible) {
+		return false, nil // the weight is untouched: the Go kernels merge it
+	} else if err != nil {
+		return false, fmt.Errorf("graph merge of tensor %s: %w", tp.Out.Name, err)
+	}
+	return true, nil
+}
+
+// graphUpload puts a source tensor on the graph merger's device (once);
+// ok = false when its type is not one the graph reads.
+func (r *resident) graphUpload(op merge.Operand) (ok bool, err error) {
+	gop := llm.GraphOperand{Source: op.Source, Tensor: op.Tensor}
+	if r.graph.Uploaded(gop) {
+		return true, nil
+	}
+	f := r.srcFiles[op.Source]
+	if f == nil {
+		if f, err = gguf.Open(op.Source); err != nil {
+			return false, fmt.Errorf("graph merge: %w", err)
+		}
+		r.srcFiles[op.Source] = f
+	}
+	ti, found := f.Tensor(op.Tensor)
+	if !found {
+		return false, fmt.Errorf("graph merge: %s has no tensor %s", op.Source, op.Tensor)
+	}
+	if !llm.GraphSourceTypes[ti.Type] {
+		return false, nil
+	}
+	data, err := f.ReadTensor(ti, nil)
+	if err != nil {
+		return false, fmt.Errorf("graph merge: %w", err)
+	}
+	if err := r.graph.Upload(gop, ti.Type, ti.Shape, data); errors.Is(err, llm.ErrGraphNoMemory) {
+		return false, nil // the device is full: the Go kernels merge what needs this source
+	} else if err != nil {
+		return false, fmt.Errorf("graph merge: %w", err)
+	}
+	return true, nil
 }
 
 // reference opens the coherence reference (a source name or a path):
@@ -534,7 +687,7 @@ func (s *server) score(ctx context.Context, id uint64, cr *eval.CandidateRequest
 				s.send(eval.Response{ID: id, Event: eval.EventProgress, Text: t.Name, Done: d, Total: total})
 			}
 			start := time.Now()
-			res, err := eval.Perplexity(ctx, sess, t.Content, opt)
+			res, err := eval.PerplexityText(ctx, sess, t, opt)
 			if err != nil {
 				done()
 				return fmt.Errorf("text %d (%s): %w", i, t.Name, err)

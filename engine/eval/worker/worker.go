@@ -2,6 +2,12 @@
 // line-delimited JSON protocol of engine/eval on stdin/stdout, running the
 // eval algorithms on models loaded through engine/llm (llama.cpp). The
 // `evomerge-tui worker` command runs Serve; the parent is eval.Pool.
+//
+// Candidates merged in place (resident.go) are computed by the Go merge
+// kernels, or, with eval.PrepareRequest.GraphMerge on (by default when
+// the template is wholly on a GPU), their weighted-sum tensors by ggml
+// graphs on the template's device from sources uploaded there once
+// (llm.GraphMerger); the rest of a candidate still takes the Go kernels.
 package worker
 
 import (
@@ -133,7 +139,7 @@ func kindOf(err error) string {
 		return eval.KindInput
 	case errors.As(err, &le), errors.As(err, &fe), errors.Is(err, os.ErrNotExist):
 		return eval.KindLoad
-	case errors.Is(err, eval.ErrTextTooShort):
+	case errors.Is(err, eval.ErrTextTooShort), errors.Is(err, eval.ErrBadWindow):
 		return eval.KindInput
 	}
 	return eval.KindInternal
@@ -340,7 +346,7 @@ func (s *server) perplexity(ctx context.Context, req *eval.Request) (any, error)
 			s.send(eval.Response{ID: req.ID, Event: eval.EventProgress, Text: t.Name, Done: done, Total: total})
 		}
 		start := time.Now()
-		r, err := eval.Perplexity(ctx, sess, t.Content, opt)
+		r, err := eval.PerplexityText(ctx, sess, t, opt)
 		if err != nil {
 			return nil, fmt.Errorf("text %d (%s): %w", i, t.Name, err)
 		}
