@@ -86,7 +86,7 @@ the run's directory as bench.json).`,
 	cmd.Flags().StringVarP(&out, "output", "o", "bench.json", "JSON file to write (empty: none)")
 	cmd.Flags().IntVar(&modelMB, "model-mb", 256, "size of each generated model in the merge benchmarks (F16 MB)")
 	cmd.Flags().StringVar(&model, "model", "", "GGUF model for the evaluation benchmarks (default: the zoo's stories15M)")
-	cmd.Flags().StringVar(&skip, "skip", "", "comma-separated groups to skip: merge, eval, turnaround, inplace, overhead")
+	cmd.Flags().StringVar(&skip, "skip", "", "comma-separated groups to skip: merge, eval, turnaround, inplace, overhead, distributed")
 	cmd.Flags().UintSliceVar(&verdictSeeds, "verdict-seeds", nil, "also run the default tournament (make run's) once per seed, e.g. 42,1,2, and compare its winner with the uniform average on every test window (minutes per seed)")
 	cmd.Flags().BoolVar(&bareLoop, "bare-loop", false, "run only the bare llama.cpp decode loop and print its tokens/s as JSON (the GPU row runs it as a child)")
 	_ = cmd.Flags().MarkHidden("bare-loop")

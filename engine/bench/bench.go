@@ -57,7 +57,7 @@ type Options struct {
 	Threads   int    // CPU threads (default all)
 	GPULayers int    // −1: GPU rows when a GPU backend is found; 0: CPU only
 	Env       []string
-	Skip      map[string]bool // groups to skip: "merge", "eval", "turnaround", "inplace", "overhead"
+	Skip      map[string]bool // groups to skip: "merge", "eval", "turnaround", "inplace", "overhead", "distributed"
 	// VerdictSeeds, when set, runs the "verdict" group: the default
 	// configuration's tournament once per seed (see verdictBench).
 	VerdictSeeds []uint64
@@ -91,6 +91,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		{"turnaround", turnaroundBench},
 		{"inplace", inplaceBench},
 		{"overhead", overheadBench},
+		{"distributed", distBench},
 		{"verdict", verdictBench},
 	}
 	for _, g := range groups {

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -30,8 +32,11 @@ type Config struct {
 	Evolution  Evolution  `toml:"evolution"`
 	Evaluation Evaluation `toml:"evaluation"`
 	Hardware   Hardware   `toml:"hardware"`
-	Output     Output     `toml:"output"`
-	UI         UI         `toml:"ui"`
+	// Distributed opens the run's job queue to workers on other machines
+	// (engine/dist); the defaults keep it inside this process.
+	Distributed Distributed `toml:"distributed"`
+	Output      Output      `toml:"output"`
+	UI          UI          `toml:"ui"`
 }
 
 // Model is one input model. Path is a GGUF file, or zoo:NAME for a model
@@ -190,7 +195,10 @@ type Hardware struct {
 	// GPULayers is "auto" (all layers when a GPU backend is found), or a number.
 	GPULayers string `toml:"gpu_layers"`
 	Threads   int    `toml:"threads"` // CPU threads in total (0 = all)
-	Workers   int    `toml:"workers"` // evaluation worker processes
+	// Workers is the number of evaluation worker processes this machine
+	// runs; 0 leaves evaluation to workers that join (distributed.listen
+	// or distributed.server).
+	Workers int `toml:"workers"`
 	// TmpDir holds candidate models while they are evaluated ("" = /dev/shm
 	// when it has room, else the system temp directory).
 	TmpDir string `toml:"tmp_dir"`
@@ -202,6 +210,38 @@ type Hardware struct {
 	// candidates do not dequantise them again.
 	SourceCacheMB int `toml:"source_cache_mb"`
 }
+
+// Distributed configures the run's job queue, a NATS JetStream server.
+// By default the server runs inside the coordinator with no listener and
+// the local workers are its only consumers.
+type Distributed struct {
+	// Listen ("HOST:PORT") opens the embedded server to workers on other
+	// machines (`evomerge-tui worker --join nats://TOKEN@HOST:PORT`).
+	Listen string `toml:"listen"`
+	// Token is the secret workers join with; required with Listen.
+	Token string `toml:"token"`
+	// TLSCert and TLSKey (PEM files) make the listener speak TLS; workers
+	// then join with tls://.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// Server ("nats://[TOKEN@]HOST:PORT", or tls://) uses an existing
+	// NATS server with JetStream instead of the embedded one.
+	Server string `toml:"server"`
+	// AckWaitSeconds is how long a job stays with a worker that stopped
+	// reporting progress before it goes to another; workers report every
+	// third of it.
+	AckWaitSeconds int `toml:"ack_wait_seconds"`
+	// MaxDeliver is how many times a job is handed out before it is
+	// recorded as failed (a job that crashes every worker it reaches).
+	MaxDeliver int `toml:"max_deliver"`
+	// ShareMaxMB bounds the source files the coordinator sends to workers
+	// through the run's object store when a worker has them neither in
+	// its hub cache nor at the same path (0: never).
+	ShareMaxMB int `toml:"share_max_mb"`
+}
+
+// Remote reports whether workers on other machines can take jobs.
+func (d Distributed) Remote() bool { return d.Listen != "" || d.Server != "" }
 
 // Output configures what a run writes.
 type Output struct {
@@ -304,9 +344,10 @@ func Default() Config {
 			CoherenceTokens:  48,
 			Objectives:       Objectives{Perplexity: 1},
 		},
-		Hardware: Hardware{GPULayers: "auto", Workers: 1, TensorCacheMB: 512, SourceCacheMB: 1024},
-		Output:   Output{Dir: "out"},
-		UI:       UI{Theme: "dark"},
+		Hardware:    Hardware{GPULayers: "auto", Workers: 1, TensorCacheMB: 512, SourceCacheMB: 1024},
+		Distributed: Distributed{AckWaitSeconds: 30, MaxDeliver: 3, ShareMaxMB: 2048},
+		Output:      Output{Dir: "out"},
+		UI:          UI{Theme: "dark"},
 	}
 }
 
@@ -547,9 +588,13 @@ func (c Config) Validate() Problems {
 		}
 	}
 	intIn("hardware.threads", h.Threads, 0, 4096)
-	intIn("hardware.workers", h.Workers, 1, 256)
+	intIn("hardware.workers", h.Workers, 0, 256)
+	if h.Workers == 0 && !c.Distributed.Remote() {
+		ps.add("hardware.workers", "0 leaves evaluation to joined workers: set distributed.listen or distributed.server")
+	}
 	intIn("hardware.tensor_cache_mb", h.TensorCacheMB, 0, 1<<20)
 	intIn("hardware.source_cache_mb", h.SourceCacheMB, 0, 1<<20)
+	c.Distributed.validate(&ps)
 	if c.Output.Dir == "" {
 		ps.add("output.dir", "missing")
 	}
@@ -557,6 +602,55 @@ func (c Config) Validate() Problems {
 		ps.add("ui.theme", "%q is not one of %s", c.UI.Theme, strings.Join(Themes, ", "))
 	}
 	return ps
+}
+
+func (d Distributed) validate(ps *Problems) {
+	if d.Listen != "" {
+		host, port, err := net.SplitHostPort(d.Listen)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			ps.add("distributed.listen", "%q is not HOST:PORT (e.g. 0.0.0.0:4222)", d.Listen)
+		} else if host == "" {
+			ps.add("distributed.listen", "%q has no host: give 0.0.0.0 for every interface", d.Listen)
+		}
+		if d.Token == "" {
+			ps.add("distributed.token", "a listener needs a token (workers join with nats://TOKEN@HOST:PORT)")
+		}
+	}
+	if d.Server != "" {
+		u, err := url.Parse(d.Server)
+		switch {
+		case err != nil || u.Host == "":
+			ps.add("distributed.server", "%q is not a URL like nats://HOST:4222", d.Server)
+		case u.Scheme != "nats" && u.Scheme != "tls":
+			ps.add("distributed.server", "%q: the scheme must be nats:// or tls://", d.Server)
+		}
+		if d.Listen != "" {
+			ps.add("distributed.server", "give listen (embedded server) or server (an existing one), not both")
+		}
+	}
+	if (d.TLSCert == "") != (d.TLSKey == "") {
+		ps.add("distributed.tls_cert", "tls_cert and tls_key go together")
+	}
+	for key, f := range map[string]string{"distributed.tls_cert": d.TLSCert, "distributed.tls_key": d.TLSKey} {
+		if f == "" {
+			continue
+		}
+		if d.Listen == "" {
+			ps.add(key, "TLS is for the listener: set distributed.listen")
+		}
+		if _, err := os.Stat(f); err != nil {
+			ps.add(key, "%v", err)
+		}
+	}
+	if d.AckWaitSeconds < 1 || d.AckWaitSeconds > 3600 {
+		ps.add("distributed.ack_wait_seconds", "%d is outside [1, 3600]", d.AckWaitSeconds)
+	}
+	if d.MaxDeliver < 1 || d.MaxDeliver > 100 {
+		ps.add("distributed.max_deliver", "%d is outside [1, 100]", d.MaxDeliver)
+	}
+	if d.ShareMaxMB < 0 || d.ShareMaxMB > 1<<20 {
+		ps.add("distributed.share_max_mb", "%d is outside [0, 1048576]", d.ShareMaxMB)
+	}
 }
 
 // sameTechnique reports whether a and b spell the same technique (a name

@@ -172,7 +172,7 @@ theme = "neon"
 		"evaluation.context: 3 is outside [16, 1048576]",
 		"evaluation.objectives: at least one objective needs a positive weight",
 		`hardware.gpu_layers: "many": use auto or a number`,
-		"hardware.workers: 0 is outside [1, 256]",
+		"hardware.workers: 0 leaves evaluation to joined workers: set distributed.listen or distributed.server",
 		`ui.theme: "neon" is not one of dark, light, high-contrast`,
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -203,5 +203,66 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(back, c) {
 		t.Errorf("round trip differs:\n%s", raw)
+	}
+}
+
+// TestDistributed: the [distributed] section's rules — a listener needs a
+// token, listen and server exclude each other, TLS needs both files and a
+// listener, and workers = 0 needs somebody else to evaluate.
+func TestDistributed(t *testing.T) {
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(cert, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		text string
+		want []string // problems; none: valid
+	}{
+		{"default", "", nil},
+		{"listen with token", "[distributed]\nlisten = \"127.0.0.1:4222\"\ntoken = \"s3cret\"\n[hardware]\nworkers = 0\n", nil},
+		{"server", "[distributed]\nserver = \"nats://tok@10.0.0.1:4222\"\n", nil},
+		{"listen without token", "[distributed]\nlisten = \"0.0.0.0:4222\"\n",
+			[]string{"distributed.token: a listener needs a token"}},
+		{"bad listen", "[distributed]\nlisten = \"4222\"\ntoken = \"t\"\n",
+			[]string{`distributed.listen: "4222" is not HOST:PORT`}},
+		{"listen without host", "[distributed]\nlisten = \":4222\"\ntoken = \"t\"\n",
+			[]string{`distributed.listen: ":4222" has no host`}},
+		{"both", "[distributed]\nlisten = \"127.0.0.1:1\"\ntoken = \"t\"\nserver = \"nats://h:1\"\n",
+			[]string{"distributed.server: give listen (embedded server) or server (an existing one), not both"}},
+		{"bad scheme", "[distributed]\nserver = \"http://h:1\"\n",
+			[]string{`distributed.server: "http://h:1": the scheme must be nats:// or tls://`}},
+		{"half tls", "[distributed]\nlisten = \"127.0.0.1:1\"\ntoken = \"t\"\ntls_cert = \"" + cert + "\"\n",
+			[]string{"distributed.tls_cert: tls_cert and tls_key go together"}},
+		{"tls without listener", "[distributed]\ntls_cert = \"" + cert + "\"\ntls_key = \"" + cert + "\"\n",
+			[]string{"distributed.tls_cert: TLS is for the listener", "distributed.tls_key: TLS is for the listener"}},
+		{"limits", "[distributed]\nack_wait_seconds = 0\nmax_deliver = 0\nshare_max_mb = -1\n",
+			[]string{"distributed.ack_wait_seconds: 0 is outside [1, 3600]", "distributed.max_deliver: 0 is outside [1, 100]",
+				"distributed.share_max_mb: -1 is outside"}},
+		{"nobody evaluates", "[hardware]\nworkers = 0\n",
+			[]string{"hardware.workers: 0 leaves evaluation to joined workers"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.text)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var ce *Error
+			if !errors.As(err, &ce) || len(ce.Problems) != len(tc.want) {
+				t.Errorf("want %d problems, got: %v", len(tc.want), err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
 	}
 }

@@ -26,6 +26,11 @@ import (
 type SourceRef struct {
 	Name string `json:"name"` // as recipes name the model (default: Path)
 	Path string `json:"path"` // GGUF file on the worker's machine
+	// SHA256 and Size pin the file for hosts on other machines
+	// (engine/dist): a host uses its own copy only when it matches.
+	// Workers ignore them.
+	SHA256 string `json:"sha256,omitempty"`
+	Size   int64  `json:"size,omitempty"`
 }
 
 // PrepareRequest announces a run's sources to a worker.

@@ -91,6 +91,7 @@ type engine struct {
 	history  *history
 	measurer measurer
 	ev       *evaluator
+	queue    *queue
 	scratch  *scratch
 	final    time.Duration  // the held-out comparison's time
 	skipped  []string       // candidates the spent budget left unevaluated
@@ -159,7 +160,11 @@ func run(ctx context.Context, cfg config.Config, opt Options, score measurer) (r
 	if err != nil {
 		return nil, err
 	}
-	return e.search(ctx)
+	res, err = e.search(ctx)
+	if err == nil && e.queue != nil {
+		e.queue.finished = true
+	}
+	return res, err
 }
 
 // setup resolves models, lays out the genome, loads texts, opens the
@@ -207,35 +212,54 @@ func (e *engine) setup(ctx context.Context, score measurer) error {
 		e.measurer = score
 		return e.planWindows(e.opt.Windows)
 	}
-	pool, err := eval.NewPool(ctx, e.opt.PoolOptions.Sized(cfg.Hardware.Workers, cfg.Hardware.Threads, cfg.Hardware.GPULayersN()))
-	if err != nil {
-		return err
-	}
-	e.scratch = &scratch{root: cfg.Hardware.TmpDir, inFlight: pool.Size() + 1, logf: e.events.logf}
-	for _, p := range e.paths {
-		e.scratch.models = append(e.scratch.models, p)
-	}
 	reference := e.space.Base
 	if reference == "" {
 		reference = e.space.Sources[0]
 	}
-	e.ev = newEvaluator(cfg.Evaluation, pool, texts, tasks, reference)
+	var pool *eval.Pool
+	if cfg.Hardware.Workers > 0 {
+		if pool, err = eval.NewPool(ctx, e.opt.PoolOptions.Sized(cfg.Hardware.Workers, cfg.Hardware.Threads, cfg.Hardware.GPULayersN())); err != nil {
+			return err
+		}
+	}
+	e.ev = newEvaluator(cfg.Evaluation, pool, texts, tasks, reference, cfg.Distributed.Remote(), cfg.Evolution.Population)
 	e.measurer = e.ev
-	e.device = probeDevice(ctx, pool, reference, e.events.logf)
+	e.scratch = &scratch{root: cfg.Hardware.TmpDir, inFlight: max(1, cfg.Hardware.Workers) + 1, logf: e.events.logf}
+	for _, p := range e.paths {
+		e.scratch.models = append(e.scratch.models, p)
+	}
+	if pool != nil {
+		e.device = probeDevice(ctx, pool, reference, e.events.logf)
+	}
 	dir, err := e.scratch.scratchDir()
 	if err != nil {
 		return err
 	}
 	paths := slices.Sorted(maps.Values(e.paths))
-	prep, err := e.ev.prepare(ctx, eval.PrepareRequest{Template: reference, Scratch: dir,
-		CacheBytes: int64(cfg.Hardware.TensorCacheMB) << 20, SourceCacheBytes: int64(cfg.Hardware.SourceCacheMB) << 20}, paths)
-	if err != nil {
-		return fmt.Errorf("preparing the evaluation workers: %w", err)
+	prepReq := eval.PrepareRequest{Sources: sources(paths), Template: reference, Scratch: dir,
+		CacheBytes: int64(cfg.Hardware.TensorCacheMB) << 20, SourceCacheBytes: int64(cfg.Hardware.SourceCacheMB) << 20}
+	if pool != nil {
+		prep, err := pool.Prepare(ctx, prepReq)
+		if err != nil {
+			return fmt.Errorf("preparing the evaluation workers: %w", err)
+		}
+		e.events.logf("info", "workers keep %s loaded and merge candidates into it in place (%s, %s in %d weights)",
+			prep.Template, strings.Join(prep.Buffers, "+"), format.Bytes(prep.Bytes), prep.Weights)
 	}
-	e.events.logf("info", "workers keep %s loaded and merge candidates into it in place (%s, %s in %d weights)",
-		prep.Template, strings.Join(prep.Buffers, "+"), format.Bytes(prep.Bytes), prep.Weights)
+	if e.queue, err = e.openQueue(ctx, prepReq, pool); err != nil {
+		return err
+	}
+	e.ev.queue = e.queue.coord
 	if !cfg.Evaluation.RotateWindows {
 		return nil
+	}
+	if pool == nil {
+		// hardware.workers = 0: one local worker counts the windows (and
+		// later runs the held-out comparison).
+		if pool, err = eval.NewPool(ctx, e.opt.PoolOptions.Sized(1, cfg.Hardware.Threads, cfg.Hardware.GPULayersN())); err != nil {
+			return err
+		}
+		e.ev.pool = pool
 	}
 	// How many windows each text holds: one window of the reference.
 	probe, err := pool.Perplexity(ctx, reference, texts, eval.PerplexityOptions{Context: cfg.Evaluation.Context, Chunks: 1}, nil)
@@ -322,7 +346,10 @@ func (e *engine) teardown() {
 	if e.history != nil {
 		e.history.close()
 	}
-	if e.ev != nil {
+	if e.queue != nil {
+		e.queue.close()
+	}
+	if e.ev != nil && e.ev.pool != nil {
 		e.ev.pool.Close()
 	}
 	if e.scratch != nil {

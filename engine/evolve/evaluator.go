@@ -2,12 +2,14 @@ package evolve
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/evomerge/evomerge/engine/config"
+	"github.com/evomerge/evomerge/engine/dist"
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/merge"
 )
@@ -51,91 +53,106 @@ func (f WindowScoreFunc) measure(ctx context.Context, _ string, r *merge.Recipe,
 
 func (WindowScoreFunc) parallel() int { return 1 }
 
-// evaluator measures candidates for real, on the worker pool. A candidate
-// travels to a worker as its recipe: the worker, prepared once with the
-// run's sources, merges it into the model it keeps loaded (in place; data-
-// flow recipes through a temporary file in the worker) and scores it, so
-// no candidate file is written here and nothing is reloaded (see
+// evaluator measures candidates for real. A candidate travels as a job
+// on the run's queue (engine/dist) to a host — the local worker pool or a
+// joined worker — as its recipe: the host's worker, prepared once with
+// the run's sources, merges it into the model it keeps loaded (in place;
+// data-flow recipes through a temporary file in the worker) and scores it,
+// so no candidate file is written here and nothing is reloaded (see
 // eval.Pool.Candidate). A recipe that is just one source model is scored
 // from that model's file. Each candidate takes one worker slot for its
-// merge and its evaluation together.
+// merge and its evaluation together. A result is acknowledged to the
+// queue only once its history line is written (recorded).
 type evaluator struct {
 	cfg       config.Evaluation
-	pool      *eval.Pool
+	pool      *eval.Pool // the local workers; nil with hardware.workers = 0
+	queue     *dist.Coordinator
 	texts     []eval.Text
 	tasks     []eval.Task
 	reference string        // the model coherence is judged against
-	slots     chan struct{} // one per worker
+	slots     chan struct{} // one per local worker; nil when workers join
+	wide      int           // candidates in flight when workers join
 	tensors   atomic.Int64  // merged tensors the workers reused
+	mu        sync.Mutex
+	pending   map[string]*dist.Outcome // results not yet recorded, by key
 }
 
-func newEvaluator(cfg config.Evaluation, pool *eval.Pool, texts []eval.Text, tasks []eval.Task, reference string) *evaluator {
-	return &evaluator{cfg: cfg, pool: pool, texts: texts, tasks: tasks, reference: reference,
-		slots: make(chan struct{}, pool.Size())}
+// newEvaluator measures on pool alone, or, when remote, on whichever
+// hosts join (wide candidates in flight, each host pulling one per free
+// slot).
+func newEvaluator(cfg config.Evaluation, pool *eval.Pool, texts []eval.Text, tasks []eval.Task, reference string, remote bool, wide int) *evaluator {
+	ev := &evaluator{cfg: cfg, pool: pool, texts: texts, tasks: tasks, reference: reference, pending: map[string]*dist.Outcome{}}
+	if remote {
+		ev.wide = max(1, wide)
+	} else {
+		ev.slots = make(chan struct{}, pool.Size())
+	}
+	return ev
 }
 
-func (ev *evaluator) parallel() int { return ev.pool.Size() }
+func (ev *evaluator) parallel() int {
+	if ev.slots == nil {
+		return ev.wide
+	}
+	return cap(ev.slots)
+}
 
-// prepare tells the workers the run's sources, the model files at paths
-// (recipes name them by path), with req's template and caches.
-func (ev *evaluator) prepare(ctx context.Context, req eval.PrepareRequest, paths []string) (eval.PrepareReply, error) {
+// sources are the run's sources, the model files at paths (recipes name
+// them by path).
+func sources(paths []string) []eval.SourceRef {
+	var refs []eval.SourceRef
 	for _, p := range paths {
-		req.Sources = append(req.Sources, eval.SourceRef{Name: p, Path: p})
+		refs = append(refs, eval.SourceRef{Name: p, Path: p})
 	}
-	return ev.pool.Prepare(ctx, req)
+	return refs
 }
 
-// measure scores a candidate: merged and evaluated by a worker, or, when
-// it is a source model, evaluated from that model's file.
-func (ev *evaluator) measure(ctx context.Context, _ string, r *merge.Recipe, rec *Record, progress func(Status, float64)) (Scores, error) {
+// measure scores a candidate on a host: merged and evaluated by a worker,
+// or, when it is a source model, evaluated from that model's file.
+func (ev *evaluator) measure(ctx context.Context, id string, r *merge.Recipe, rec *Record, progress func(Status, float64)) (Scores, error) {
 	progress(StatusQueued, 0)
-	select {
-	case ev.slots <- struct{}{}:
-	case <-ctx.Done():
-		return Scores{}, ctx.Err()
+	if ev.slots != nil {
+		select {
+		case ev.slots <- struct{}{}:
+		case <-ctx.Done():
+			return Scores{}, ctx.Err()
+		}
+		defer func() { <-ev.slots }()
 	}
-	defer func() { <-ev.slots }()
-	if model, direct := directModel(r); direct {
-		t0 := time.Now()
-		defer func() { rec.EvalSec = time.Since(t0).Seconds() }()
-		progress(StatusEvaluating, 0)
-		return ev.scoreModel(ctx, model, ev.texts, ev.cfg.Chunks, rec.Windows, func(f float64) { progress(StatusEvaluating, f) })
-	}
-	return ev.candidate(ctx, r, rec, progress)
-}
-
-// candidate has a worker merge and score recipe r.
-func (ev *evaluator) candidate(ctx context.Context, r *merge.Recipe, rec *Record, progress func(Status, float64)) (Scores, error) {
 	text, err := r.Encode()
 	if err != nil {
 		return Scores{}, err
 	}
-	v := ev.cfg
-	req := eval.CandidateRequest{Recipe: string(text)}
-	if len(ev.texts) > 0 && v.Objectives.Perplexity > 0 {
-		req.Texts = ev.texts
-		req.Perplexity = &eval.PerplexityOptions{Context: v.Context, Chunks: v.Chunks, Windows: rec.Windows}
-	}
-	if v.Objectives.Coherence > 0 {
-		opt := ev.coherenceOptions()
-		req.Coherence = &opt
-	}
-	if v.Objectives.Tasks > 0 && len(ev.tasks) > 0 {
-		req.Tasks = ev.tasks
+	job := dist.Job{Key: rec.Key, ID: id, Request: ev.request(string(text), rec.Windows)}
+	if model, direct := directModel(r); direct {
+		job.Model = model
+		progress(StatusEvaluating, 0)
+	} else {
+		progress(StatusMerging, 0)
 	}
 	track := newTextProgress(len(ev.texts), func(f float64) { progress(StatusEvaluating, f) })
-	progress(StatusMerging, 0)
-	reply, err := ev.pool.Candidate(ctx, req, func(stage string, done, total int) {
+	out, err := ev.queue.Submit(ctx, job, func(stage string, done, total int) {
 		if stage == eval.ProgressMerge {
 			progress(StatusMerging, float64(done)/float64(max(total, 1)))
 			return
 		}
 		track(stage, done, total)
 	})
-	rec.MergeSec, rec.EvalSec = reply.MergeSeconds, reply.EvalSeconds
-	ev.tensors.Add(int64(reply.Kept + reply.CacheHits))
 	if err != nil {
 		return Scores{}, err
+	}
+	ev.mu.Lock()
+	ev.pending[rec.Key] = out
+	ev.mu.Unlock()
+	reply := out.Reply
+	rec.MergeSec, rec.EvalSec = reply.MergeSeconds, reply.EvalSeconds
+	ev.tensors.Add(int64(reply.Kept + reply.CacheHits))
+	if out.Kind == dist.KindStart {
+		ev.recorded(rec.Key) // nothing to record: the run stops
+		return Scores{}, &eval.StartError{Attempts: out.Attempts, Err: errors.New(out.Err)}
+	}
+	if out.Err != "" {
+		return Scores{}, errors.New(out.Err)
 	}
 	var s Scores
 	if reply.Perplexity != nil {
@@ -152,6 +169,38 @@ func (ev *evaluator) candidate(ctx context.Context, r *merge.Recipe, rec *Record
 		s.TaskAccuracy = reply.Tasks.Accuracy
 	}
 	return s, nil
+}
+
+// request is the worker request that measures every configured objective
+// of recipe text, perplexity on the given windows per text (nil: the
+// first chunks).
+func (ev *evaluator) request(text string, windows map[string][]int) eval.CandidateRequest {
+	v := ev.cfg
+	req := eval.CandidateRequest{Recipe: text}
+	if len(ev.texts) > 0 && v.Objectives.Perplexity > 0 {
+		req.Texts = ev.texts
+		req.Perplexity = &eval.PerplexityOptions{Context: v.Context, Chunks: v.Chunks, Windows: windows}
+	}
+	if v.Objectives.Coherence > 0 {
+		opt := ev.coherenceOptions()
+		req.Coherence = &opt
+	}
+	if v.Objectives.Tasks > 0 && len(ev.tasks) > 0 {
+		req.Tasks = ev.tasks
+	}
+	return req
+}
+
+// recorded acknowledges key's result to the queue: its history line is
+// written, so a restarted coordinator need not receive it again.
+func (ev *evaluator) recorded(key string) {
+	ev.mu.Lock()
+	out := ev.pending[key]
+	delete(ev.pending, key)
+	ev.mu.Unlock()
+	if out != nil {
+		_ = out.Ack()
+	}
 }
 
 // reused is the number of merged tensors the workers reused rather than
@@ -175,40 +224,6 @@ func newTextProgress(n int, progress func(float64)) func(text string, done, tota
 			progress(sum / float64(max(n, 1)))
 		}
 	}
-}
-
-// scoreModel measures every configured objective of one model file,
-// perplexity on the given windows per text (nil: the first chunks).
-func (ev *evaluator) scoreModel(ctx context.Context, model string, texts []eval.Text, chunks int, windows map[string][]int, progress func(float64)) (Scores, error) {
-	v := ev.cfg
-	var s Scores
-	if len(texts) > 0 && (v.Objectives.Perplexity > 0 || chunks != v.Chunks) {
-		reply, err := ev.pool.Perplexity(ctx, model, texts, eval.PerplexityOptions{Context: v.Context, Chunks: chunks, Windows: windows},
-			newTextProgress(len(texts), progress))
-		if err != nil {
-			return s, err
-		}
-		s.Perplexity = map[string]float64{}
-		for _, t := range reply.Texts {
-			s.Perplexity[t.Name] = t.Perplexity
-			s.MeanLogPPL += math.Log(t.Perplexity) / float64(len(reply.Texts))
-		}
-	}
-	if v.Objectives.Coherence > 0 {
-		c, err := ev.coherence(ctx, model)
-		if err != nil {
-			return s, err
-		}
-		s.Coherence = c.Score
-	}
-	if v.Objectives.Tasks > 0 && len(ev.tasks) > 0 {
-		t, err := ev.pool.Tasks(ctx, model, ev.tasks)
-		if err != nil {
-			return s, err
-		}
-		s.TaskAccuracy = t.Accuracy
-	}
-	return s, nil
 }
 
 func (ev *evaluator) coherence(ctx context.Context, model string) (eval.CoherenceResult, error) {

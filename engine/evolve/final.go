@@ -114,6 +114,13 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 		models = append(models, entry{"uniform", "uniform", path, key})
 	}
 	models = append(models, entry{"best", "best", res.BestModel, ""})
+	if e.ev.pool == nil {
+		// hardware.workers = 0: best.gguf and the uniform average exist
+		// only here, so one local worker compares them.
+		if e.ev.pool, err = eval.NewPool(ctx, e.opt.PoolOptions.Sized(1, e.cfg.Hardware.Threads, e.cfg.Hardware.GPULayersN())); err != nil {
+			return err
+		}
+	}
 	for _, m := range models {
 		if ms, ok := cached[m.key]; ok {
 			ms.Name, ms.Kind = m.name, m.kind

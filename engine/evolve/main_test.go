@@ -12,5 +12,6 @@ import (
 // without llama.cpp.
 func TestMain(m *testing.M) {
 	evaltest.ServeIfWorker()
+	serveIfDistRole()
 	os.Exit(m.Run())
 }

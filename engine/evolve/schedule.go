@@ -206,5 +206,8 @@ func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.R
 	if err := e.history.append(rec); err != nil {
 		return nil, err
 	}
+	if e.ev != nil {
+		e.ev.recorded(rec.Key)
+	}
 	return rec, nil
 }
