@@ -5,13 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 
 	"github.com/google/renameio/v2"
 
+	"github.com/evomerge/evomerge/engine/dist"
 	"github.com/evomerge/evomerge/engine/eval"
 )
 
@@ -48,7 +48,7 @@ func newHeldOutCache(dir string, tests []eval.Text, settings, reference, revisio
 	for _, t := range tests {
 		fmt.Fprintf(h, "%s %x\n", t.Name, sha256.Sum256([]byte(t.Content)))
 	}
-	ref, err := fileSHA256(reference)
+	ref, err := dist.FileSHA256(reference)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (c *heldOutCache) key(what string, files []string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", c.salt, what)
 	for _, f := range files {
-		sum, err := fileSHA256(f)
+		sum, err := dist.FileSHA256(f)
 		if err != nil {
 			return "", err
 		}
@@ -100,19 +100,6 @@ func (c *heldOutCache) store(key string, ms ModelScore) error {
 		return err
 	}
 	return renameio.WriteFile(filepath.Join(c.dir, key+".json"), raw, 0o644)
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // buildRevision is this build's VCS revision ("" when it has none or was
