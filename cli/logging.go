@@ -14,9 +14,10 @@ import (
 
 // The log: slog writes to a rotating file (--log-file, by default in the
 // user's cache directory) and, unless the TUI owns the terminal, to
-// stderr. Evaluation workers' stderr (llama.cpp's log) reaches it through
-// the pool at debug level, its error lines at warn (eval.PoolOptions.Log);
-// a run's events are logged by runLog (runlog.go).
+// stderr (warnings, or the --log-level given). Evaluation workers' stderr
+// (llama.cpp's log) reaches it through the pool at debug level, its error
+// lines at warn (eval.PoolOptions.Log); a run's events are logged by
+// runLog (runlog.go).
 
 // The log file is rotated at logMaxMB megabytes; logBackups old files are
 // kept beside it (evomerge-<time>.log).
@@ -34,7 +35,8 @@ func defaultLogFile() string {
 }
 
 // setupLogging sends slog to the rotating log file and, unless the TUI owns
-// the terminal, to stderr as well. A log file that cannot be written is
+// the terminal, to stderr as well (warnings only, unless --log-level is
+// given). A log file that cannot be written is
 // said once on stderr; the command goes on without it.
 func (g *globals) setupLogging(cmd *cobra.Command) error {
 	var level slog.Level
@@ -51,7 +53,14 @@ func (g *globals) setupLogging(cmd *cobra.Command) error {
 		}
 	}
 	if !usesTUI(cmd, isTerminal()) {
-		handlers = append(handlers, belowError{slog.NewTextHandler(cmd.ErrOrStderr(), opts)})
+		// The terminal gets warnings, or what --log-level asks for when
+		// it is given: a headless run's progress is on stdout and its
+		// story in the log file.
+		errOpts := &slog.HandlerOptions{Level: max(level, slog.LevelWarn)}
+		if cmd.Flags().Changed("log-level") {
+			errOpts = opts
+		}
+		handlers = append(handlers, belowError{slog.NewTextHandler(cmd.ErrOrStderr(), errOpts)})
 	}
 	slog.SetDefault(slog.New(slog.NewMultiHandler(handlers...)))
 	return nil
