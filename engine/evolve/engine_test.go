@@ -67,9 +67,12 @@ func TestSearchCancelled(t *testing.T) {
 			t.Error("generation 0 was reported done")
 		}
 	}
+	// Results still on their way through the job queue when the run is
+	// cancelled are not recorded (a resumed run scores them again), so
+	// the history holds whole records of at most the 3 scored.
 	recs := readHistory(t, cfg.Output.Dir)
-	if len(recs) < 2 || len(recs) > 3 {
-		t.Errorf("%d records in the history, want the 2 or 3 scored before the cancel", len(recs))
+	if len(recs) > 3 {
+		t.Errorf("%d records in the history, want at most the 3 scored before the cancel", len(recs))
 	}
 }
 
