@@ -70,7 +70,7 @@ type Merge struct {
 	// Techniques the genome may choose from.
 	Techniques []string `toml:"techniques"`
 	// LayerGroups splits the layers into this many groups, each with its own
-	// weights, densities and t (1 = one value for all layers).
+	// weights, densities, t and λ (1 = one value for all layers).
 	LayerGroups int `toml:"layer_groups"`
 	// WeightGenes lays out the merge weights' genes: "groups" (one per
 	// source and layer group) or "kinds" (one per source, layer and tensor
@@ -174,6 +174,12 @@ type Evaluation struct {
 	// them.
 	PickWindows int `toml:"pick_windows"`
 	Finalists   int `toml:"finalists"`
+	// Promotions, with RotateWindows, is how many times a generation's best
+	// third is promoted after every candidate is scored on Chunks windows
+	// per text: each promotion scores the promoted on as many fresh windows
+	// as they have been scored on so far (successive halving; see
+	// engine/evolve/promote.go). 0: none.
+	Promotions int `toml:"promotions"`
 	// Tasks is a multiple-choice JSONL file ({context, choices, answer}).
 	Tasks            string     `toml:"tasks"`
 	CoherencePrompts []string   `toml:"coherence_prompts"`
@@ -561,6 +567,10 @@ func (c Config) Validate() Problems {
 	intIn("evaluation.test_chunks", v.TestChunks, 0, 1<<20)
 	intIn("evaluation.pick_windows", v.PickWindows, 0, 1<<20)
 	intIn("evaluation.finalists", v.Finalists, 1, 1000)
+	intIn("evaluation.promotions", v.Promotions, 0, 8)
+	if v.Promotions > 0 && !v.RotateWindows {
+		ps.add("evaluation.promotions", "needs evaluation.rotate_windows = true (promotions draw fresh windows)")
+	}
 	if v.RotateWindows && v.Chunks == 0 {
 		ps.add("evaluation.rotate_windows", "needs evaluation.chunks > 0 (the windows drawn per generation)")
 	}

@@ -189,7 +189,7 @@ func (e *engine) setup(ctx context.Context, score measurer) error {
 	e.ops.known = func(g Genome) bool { return e.ledger.known(e.genomeKey(g)) }
 	budget := ev.MaxEvaluations
 	if budget == 0 {
-		budget = ev.Population * ev.Generations
+		budget = generationCost(ev.Population, cfg.Evaluation.Promotions) * ev.Generations
 	}
 	e.ledger = newLedger(budget)
 	texts, err := eval.LoadTexts(cfg.Evaluation.Texts)
@@ -396,21 +396,31 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		if err := e.evaluate(ctx, gen, inds); err != nil {
 			return nil, e.stopped(err)
 		}
+		if err := e.promote(ctx, gen, inds); err != nil {
+			return nil, e.stopped(err)
+		}
 		opt.tell(gen, inds)
-		if b := generationBest(inds); b != nil {
-			finalists = append(finalists, b)
+		lead := generationBest(inds)
+		if lead != nil {
+			finalists = append(finalists, lead)
 		}
 		gens = gen + 1
 		best, evaluations, spent := e.ledger.state()
+		if e.plan != nil {
+			// Rotated windows: fitness compares within a generation only,
+			// so the best so far is the generation's and nothing stalls.
+			best = lead
+		} else {
+			if best != nil && best.fitness > bestSoFar+ev.MinImprovement {
+				stalled = 0
+			} else if gen > 0 {
+				stalled++
+			}
+			if best != nil {
+				bestSoFar = max(bestSoFar, best.fitness)
+			}
+		}
 		done := generationDone(gen, inds, best, evaluations)
-		if best != nil && best.fitness > bestSoFar+ev.MinImprovement {
-			stalled = 0
-		} else if gen > 0 {
-			stalled++
-		}
-		if best != nil {
-			bestSoFar = max(bestSoFar, best.fitness)
-		}
 		done.Elapsed, done.Stalled = time.Since(e.start), stalled
 		for _, f := range opt.front() {
 			done.Front = append(done.Front, f.id)
@@ -429,6 +439,9 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		}
 	}
 	best, evaluations, _ := e.ledger.state()
+	if e.plan != nil && len(finalists) > 0 {
+		best = finalists[len(finalists)-1]
+	}
 	if best == nil {
 		return nil, errors.New("no candidate could be evaluated; see the log for the errors")
 	}
@@ -500,11 +513,12 @@ func generationDone(gen int, inds []*individual, best *individual, evaluations i
 	return done
 }
 
-// generationBest is a generation's best scored candidate (nil: none).
+// generationBest is a generation's best scored candidate (nil: none): the
+// one promoted furthest, then the fittest.
 func generationBest(inds []*individual) *individual {
 	var best *individual
 	for _, ind := range inds {
-		if !ind.failed && (best == nil || ind.fitness > best.fitness) {
+		if !ind.failed && (best == nil || better(ind, best)) {
 			best = ind
 		}
 	}

@@ -37,6 +37,7 @@ type individual struct {
 	fitness float64
 	objs    []float64 // objectives, all maximised
 	failed  bool
+	rung    int     // promotions passed in its generation (promote.go)
 	rank    int     // NSGA-II front
 	crowd   float64 // NSGA-II crowding distance
 }
@@ -201,7 +202,9 @@ func (op *operators) neutral(technique string) Genome {
 	}
 	// λ = 1 when the range allows it.
 	if r := s.Ranges.Lambda; r[1] > r[0] {
-		g.Genes[s.offLambda()] = clamp01((1 - r[0]) / (r[1] - r[0]))
+		for k := range s.Groups {
+			g.Genes[s.offLambda()+k] = clamp01((1 - r[0]) / (r[1] - r[0]))
+		}
 	}
 	for i := range s.slots() {
 		g.Genes[s.offIn()+i] = 0.25

@@ -1,6 +1,7 @@
 package evolve
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -94,10 +95,30 @@ func (l *ledger) record(rec *Record) {
 func (l *ledger) offer(ind *individual) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !ind.failed && (l.best == nil || ind.fitness > l.best.fitness) {
+	if !ind.failed && (l.best == nil || ind.fitness > l.best.fitness ||
+		ind.fitness == l.best.fitness && scheduledBefore(ind.id, l.best.id)) {
 		l.best = ind
 	}
 	return l.evaluations
+}
+
+// scheduledBefore orders candidate IDs ("g3-c04", "g3-c04^1") by
+// generation, then position: of equally fit candidates the best is the
+// one scheduled first, whichever result arrived first.
+func scheduledBefore(a, b string) bool {
+	var ga, ca, gb, cb int
+	na, _ := fmt.Sscanf(a, "g%d-c%d", &ga, &ca)
+	nb, _ := fmt.Sscanf(b, "g%d-c%d", &gb, &cb)
+	if na != 2 || nb != 2 {
+		return a < b
+	}
+	if ga != gb {
+		return ga < gb
+	}
+	if ca != cb {
+		return ca < cb
+	}
+	return a < b
 }
 
 // state returns the best candidate so far, the evaluations counted and

@@ -45,6 +45,9 @@ func better(x, y *individual) bool {
 	if x.failed != y.failed {
 		return !x.failed
 	}
+	if x.rung != y.rung {
+		return x.rung > y.rung
+	}
 	return x.fitness > y.fitness
 }
 

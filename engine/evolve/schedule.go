@@ -64,11 +64,20 @@ type job struct {
 // through the measurer, one more in flight than it evaluates at once so
 // that a merge overlaps an evaluation.
 func (e *engine) evaluate(ctx context.Context, gen int, inds []*individual) error {
+	return e.evaluateRung(ctx, gen, 0, inds)
+}
+
+// evaluateRung scores candidates on the current windows: at rung 0 a
+// generation's (named here, announced by GenerationStarted), at a
+// promotion's rung the promoted candidates' copies, named by promote.
+func (e *engine) evaluateRung(ctx context.Context, gen, rung int, inds []*individual) error {
 	var infos []CandidateInfo
 	jobs := map[string]*job{}
 	var order []string
 	for i, ind := range inds {
-		ind.id = fmt.Sprintf("g%d-c%02d", gen, i)
+		if rung == 0 {
+			ind.id = fmt.Sprintf("g%d-c%02d", gen, i)
+		}
 		r, err := e.space.Decode(ind.genome)
 		var text []byte
 		if err == nil {
@@ -92,7 +101,9 @@ func (e *engine) evaluate(ctx context.Context, gen int, inds []*individual) erro
 		jobs[ind.key] = &job{recipe: r, inds: []*individual{ind}}
 		order = append(order, ind.key)
 	}
-	e.events.emit(GenerationStarted{Generation: gen, Candidates: infos})
+	if rung == 0 {
+		e.events.emit(GenerationStarted{Generation: gen, Candidates: infos})
+	}
 	for i, ind := range inds {
 		if ind.failed {
 			e.events.emit(CandidateScored{Candidate: infos[i], Status: StatusFailed, Err: e.ledger.lookup(ind.key).Err})

@@ -27,7 +27,7 @@ import (
 //	           (weight_genes = "kinds": in slot g of weightKinds, K·M)
 //	d[g][i]    density of source i in layer group g     G·M
 //	t[g]       slerp/nuslerp interpolation per group    G
-//	λ          task-vector scale                        1
+//	λ[g]       task-vector scale per group              G
 //	pick       which source slerp pairs with the base   1
 //	franken    two slices × (model, start, length)      6
 //	in[s]      dfs slot s is on the path (gene > 0.5)   S
@@ -168,7 +168,7 @@ func (s *Space) offW() int       { return 0 }
 func (s *Space) offD() int       { return s.wSlots() * s.M() }
 func (s *Space) offT() int       { return s.offD() + s.Groups*s.M() }
 func (s *Space) offLambda() int  { return s.offT() + s.Groups }
-func (s *Space) offPick() int    { return s.offLambda() + 1 }
+func (s *Space) offPick() int    { return s.offLambda() + s.Groups }
 func (s *Space) offFranken() int { return s.offPick() + 1 }
 func (s *Space) offIn() int      { return s.offFranken() + 6 }
 func (s *Space) offScale() int   { return s.offIn() + s.slots() }
@@ -212,7 +212,7 @@ func (s *Space) paramGenes(t merge.Technique) []int {
 		case merge.GeneT:
 			idx = geneSpan(idx, s.offT(), s.Groups)
 		case merge.GeneLambda:
-			idx = append(idx, s.offLambda())
+			idx = geneSpan(idx, s.offLambda(), s.Groups)
 		}
 	}
 	if picksOne(t) {
@@ -455,15 +455,16 @@ func (s *Space) weights(g []float64, models []int) []merge.Value {
 	return out
 }
 
-// globalValue decodes a global parameter: GeneT per layer group, GeneLambda
-// one value.
+// globalValue decodes a global parameter: GeneT and GeneLambda per layer
+// group (a gradient across the layers).
 func (s *Space) globalValue(gene merge.Gene, g []float64) merge.Value {
+	off, rng := s.offT(), s.Ranges.T
 	if gene == merge.GeneLambda {
-		return merge.Scalar(round4(lerp(s.Ranges.Lambda, g[s.offLambda()])))
+		off, rng = s.offLambda(), s.Ranges.Lambda
 	}
 	vals := make([]float64, s.Groups)
 	for k := range vals {
-		vals[k] = lerp(s.Ranges.T, g[s.offT()+k])
+		vals[k] = lerp(rng, g[off+k])
 	}
 	return gradient(vals)
 }

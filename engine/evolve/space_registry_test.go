@@ -58,12 +58,12 @@ func TestSpaceFollowsDeclarations(t *testing.T) {
 	t.Cleanup(remove)
 	s, paths := testSpace(t, "scaled_test")
 	gm := s.Groups * s.M()
-	// λ gene for c, the density genes for keep, pick for the one model.
+	// λ genes (one per group) for c, the density genes for keep, pick for the one model.
 	var want []int
 	for i := range gm {
 		want = append(want, s.offD()+i)
 	}
-	want = append(want, s.offLambda(), s.offPick())
+	want = append(geneSpan(want, s.offLambda(), s.Groups), s.offPick())
 	if got := s.Used("scaled_test"); !slices.Equal(got, want) {
 		t.Errorf("Used = %v, want %v", got, want)
 	}
@@ -108,12 +108,12 @@ func TestUsedFollowsDeclarations(t *testing.T) {
 		{"nuslerp", "ties", w},
 		{"karcher", "ties", nil},
 		{"slerp", "ties", append(geneSpan(nil, s.offT(), s.Groups), s.offPick())},
-		{"ties", "ties", append(slices.Clone(wd), s.offLambda())},
-		{"dare", "ties", append(slices.Clone(wd), s.offLambda())},
+		{"ties", "ties", geneSpan(slices.Clone(wd), s.offLambda(), s.Groups)},
+		{"dare", "ties", geneSpan(slices.Clone(wd), s.offLambda(), s.Groups)},
 		{"sce", "ties", geneSpan(nil, s.offT(), s.Groups)},
 		{"frankenmerge", "ties", geneSpan(nil, s.offFranken(), 6)},
 		{"dfs", "ties", path},
-		{"ps_dfs", "ties", append(append(slices.Clone(path), wd...), s.offLambda())},
+		{"ps_dfs", "ties", geneSpan(append(slices.Clone(path), wd...), s.offLambda(), s.Groups)},
 		{"ps_dfs", "linear", append(slices.Clone(path), w...)},
 	} {
 		s.PSMethod = c.psMethod

@@ -59,17 +59,35 @@ func newWindowPlan(seed uint64, available map[string]int, chunks, pick int) (*wi
 // generation returns the windows generation gen scores, per text: chunks
 // drawn from the pool without replacement (all of it when smaller), in
 // increasing order.
-func (p *windowPlan) generation(gen int) map[string][]int {
+func (p *windowPlan) generation(gen int) map[string][]int { return p.rung(gen, 0) }
+
+// rung returns the windows of promotion r of generation gen (r = 0: the
+// generation's own), per text: the next stretch of the same seeded
+// permutation of the pool, as many windows as rungs 0 … r−1 hold together
+// (chunks, then chunks, 2·chunks, …), so a candidate promoted r times has
+// been scored on chunks·2^r distinct windows. Nil when the pool of some
+// text has no windows left for rung r.
+func (p *windowPlan) rung(gen, r int) map[string][]int {
+	lo, hi := 0, p.chunks
+	if r > 0 {
+		lo, hi = p.chunks<<(r-1), p.chunks<<r
+	}
 	out := map[string][]int{}
 	for name, pool := range p.pool {
 		if p.chunks >= len(pool) {
+			if r > 0 {
+				return nil
+			}
 			out[name] = slices.Clone(pool)
 			continue
 		}
+		if lo >= len(pool) {
+			return nil
+		}
 		perm := textRNG(p.seed, fmt.Sprintf("generation %d", gen), name).Perm(len(pool))
-		w := make([]int, p.chunks)
-		for i := range w {
-			w[i] = pool[perm[i]]
+		w := make([]int, 0, hi-lo)
+		for _, i := range perm[lo:min(hi, len(pool))] {
+			w = append(w, pool[i])
 		}
 		slices.Sort(w)
 		out[name] = w
@@ -132,9 +150,15 @@ func (e *engine) pickFinal(ctx context.Context, gbest []*individual, res *Result
 		r, err := merge.ParseRecipe(rec.Recipe)
 		var scores Scores
 		if err == nil {
-			pick := &Record{ID: ind.id, Windows: e.plan.pick}
+			// The pick is not a record of the history (a resumed run
+			// scores the finalists again), but it travels the queue as a
+			// job of its own, with a key of its own.
+			pick := &Record{ID: ind.id, Key: ind.key + "/pick", Windows: e.plan.pick}
 			e.events.logf("info", "final pick: scoring %s (%s) on the held-back validation windows", ind.id, rec.Summary)
 			scores, err = e.measurer.measure(ctx, ind.id, r, pick, func(Status, float64) {})
+			if e.ev != nil {
+				e.ev.recorded(pick.Key)
+			}
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

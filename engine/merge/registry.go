@@ -78,8 +78,8 @@ const (
 	// GeneT is a global parameter with one gene per layer group, shared by
 	// the models, mapped onto merge.ranges.t.
 	GeneT
-	// GeneLambda is a global parameter with one gene for the whole model,
-	// mapped onto merge.ranges.lambda.
+	// GeneLambda is a global parameter with one gene per layer group,
+	// shared by the models, mapped onto merge.ranges.lambda.
 	GeneLambda
 )
 
@@ -105,10 +105,8 @@ func (g Gene) String() string {
 		return "not evolved"
 	case GeneWeight, GeneDensity:
 		return "per model and layer group, merge.ranges." + g.Range()
-	case GeneT:
-		return "per layer group, merge.ranges.t"
-	case GeneLambda:
-		return "one value, merge.ranges.lambda"
+	case GeneT, GeneLambda:
+		return "per layer group, merge.ranges." + g.Range()
 	}
 	return fmt.Sprintf("Gene(%d)", int(g))
 }
