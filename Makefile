@@ -63,7 +63,7 @@ cgo-include:
 	  cp engine/llm/cinclude/miniaudio/miniaudio.h $(CGO_INCLUDE)/miniaudio/miniaudio.h
 
 build: deps gpu-backend
-	$(GO) build -o $(BIN) .
+	$(GO) build -buildvcs=auto -o $(BIN) .
 
 vet: deps
 	$(GO) vet $(PKGS)

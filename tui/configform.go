@@ -52,7 +52,7 @@ type draft struct {
 	dfsRepeats, dfsMaxLayers, psMethod      string
 	testChunks, coherenceTokens             string
 	weightGenes, rotateWindows, pickWindows string
-	finalists, mergeLower                   string
+	finalists, promotions, mergeLower       string
 	tensorCache, sourceCache, tmpDir        string
 	ranges                                  map[string]*string // by config.RangeKeys
 }
@@ -83,7 +83,7 @@ func newDraft(c config.Config, path string) *draft {
 		psMethod: c.Merge.PSMethod, testChunks: i(c.Evaluation.TestChunks), coherenceTokens: i(c.Evaluation.CoherenceTokens),
 		tensorCache: i(c.Hardware.TensorCacheMB), sourceCache: i(c.Hardware.SourceCacheMB), tmpDir: c.Hardware.TmpDir,
 		weightGenes: c.Merge.WeightGenes, rotateWindows: strconv.FormatBool(c.Evaluation.RotateWindows),
-		pickWindows: i(c.Evaluation.PickWindows), finalists: i(c.Evaluation.Finalists), mergeLower: f(c.Evolution.MergeLower),
+		pickWindows: i(c.Evaluation.PickWindows), finalists: i(c.Evaluation.Finalists), promotions: i(c.Evaluation.Promotions), mergeLower: f(c.Evolution.MergeLower),
 	}
 	if d.theme == "" {
 		d.theme = themes.Dark
@@ -286,6 +286,8 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.pickWindows }, func(c *config.Config) *int { return &c.Evaluation.PickWindows }),
 		intField(groupAdvanced, "evaluation.finalists", "Finalists", "With rotated windows: generation bests compared on the held-back windows.",
 			func(d *draft) *string { return &d.finalists }, func(c *config.Config) *int { return &c.Evaluation.Finalists }),
+		intField(groupAdvanced, "evaluation.promotions", "Promotions", "With rotated windows: times a generation's best third is scored again on as many fresh windows (0–8).",
+			func(d *draft) *string { return &d.promotions }, func(c *config.Config) *int { return &c.Evaluation.Promotions }),
 		selectField(groupAdvanced, "merge.weight_genes", "Weight genes", "groups: per layer group; kinds: per layer and tensor kind (attention, MLP, norms).",
 			[]string{"groups", "kinds"}, func(d *draft) *string { return &d.weightGenes }, func(c *config.Config) *string { return &c.Merge.WeightGenes }),
 		floatField(groupAdvanced, "evolution.merge_lower", "Merges of lower performers", "Share of each GA population averaged from two lower-ranked candidates of one technique (0–0.9).",

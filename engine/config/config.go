@@ -323,7 +323,7 @@ func Default() Config {
 			Base:        zoo.Base,
 			Techniques:  []string{"linear", "slerp", "ties", "dare_ties", "task_arithmetic", "frankenmerge", "dfs", "ps_dfs"},
 			LayerGroups: 3,
-			WeightGenes: "groups",
+			WeightGenes: "kinds",
 			OutType:     "keep",
 			Ranges: Ranges{
 				Weight: [2]float64{0, 1}, Density: [2]float64{0.1, 1}, T: [2]float64{0, 1},
@@ -344,6 +344,7 @@ func Default() Config {
 			Context:          256,
 			Chunks:           8,
 			TestChunks:       0,
+			RotateWindows:    true,
 			PickWindows:      16,
 			Finalists:        4,
 			CoherencePrompts: []string{},

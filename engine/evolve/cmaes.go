@@ -94,13 +94,14 @@ func (c *cmaes) ask(int) []*individual {
 	return out
 }
 
+// tell hands CMA-ES the generation's ranking (it uses nothing else): a
+// candidate's F is its place when ranked as everywhere (see better), so
+// promoted candidates rank above the rest and failed ones last.
 func (c *cmaes) tell(_ int, inds []*individual) {
+	ranked := slices.Clone(inds)
+	sortByFitness(ranked)
 	for i, t := range c.pending {
-		f := 1e9 // failed candidates: as bad as can be, but finite
-		if !inds[i].failed {
-			f = -inds[i].fitness
-		}
-		t.F = f
+		t.F = float64(slices.Index(ranked, inds[i]))
 		c.results <- t
 	}
 	c.asked = false

@@ -284,9 +284,12 @@ func (e *engine) planWindows(available map[string]int) error {
 			return fmt.Errorf("rotate_windows: the number of windows of validation text %s is unknown", name)
 		}
 	}
-	plan, err := newWindowPlan(e.cfg.Evolution.Seed, available, v.Chunks, v.PickWindows)
+	plan, notes, err := newWindowPlan(e.cfg.Evolution.Seed, available, v.Chunks, v.PickWindows)
 	if err != nil {
 		return err
+	}
+	for _, n := range notes {
+		e.events.logf("warn", "%s", n)
 	}
 	e.plan = plan
 	return nil
@@ -449,7 +452,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		Techniques: e.space.Techniques, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
 		Reason: reason, Evaluations: evaluations, Skipped: e.skipped, Generations: gens,
 		Seed: ev.Seed, Optimizer: ev.Optimizer, Device: e.device}
-	if e.plan != nil && len(finalists) > 0 && e.cfg.Evaluation.PickWindows > 0 {
+	if e.plan != nil && len(finalists) > 0 && e.cfg.Evaluation.PickWindows > 0 && e.plan.canPick() {
 		picked, err := e.pickFinal(ctx, finalists, res)
 		if err != nil {
 			return nil, e.stopped(err)
@@ -490,7 +493,8 @@ func (e *engine) stopped(err error) error {
 	return fmt.Errorf("%w (the run's history is kept: once workers can start, --resume %s continues it)", err, e.cfg.Output.Dir)
 }
 
-// generationDone summarises a generation's successful candidates and the
+// generationDone summarises a generation's successful candidates, on the
+// windows they all share (a promoted candidate's first fitness), and the
 // best so far.
 func generationDone(gen int, inds []*individual, best *individual, evaluations int) GenerationDone {
 	var sum float64
@@ -499,9 +503,13 @@ func generationDone(gen int, inds []*individual, best *individual, evaluations i
 		if ind.failed {
 			continue
 		}
+		f := ind.fitness
+		if ind.rung > 0 {
+			f = ind.first
+		}
 		ok++
-		sum += ind.fitness
-		genBest, worst = max(genBest, ind.fitness), min(worst, ind.fitness)
+		sum += f
+		genBest, worst = max(genBest, f), min(worst, f)
 	}
 	done := GenerationDone{Generation: gen, Evaluations: evaluations}
 	if ok > 0 {

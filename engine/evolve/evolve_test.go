@@ -34,6 +34,10 @@ func testConfig(t testing.TB) config.Config {
 	}
 	cfg.Merge.Base = "base"
 	cfg.Output.Dir = filepath.Join(dir, "out")
+	// The search's own tests: fixed windows and a weight gene per layer
+	// group (rotated windows and kinds have tests of their own).
+	cfg.Evaluation.RotateWindows = false
+	cfg.Merge.WeightGenes = "groups"
 	return cfg
 }
 

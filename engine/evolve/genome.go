@@ -38,6 +38,7 @@ type individual struct {
 	objs    []float64 // objectives, all maximised
 	failed  bool
 	rung    int     // promotions passed in its generation (promote.go)
+	first   float64 // with rung > 0: the fitness on the generation's windows
 	rank    int     // NSGA-II front
 	crowd   float64 // NSGA-II crowding distance
 }

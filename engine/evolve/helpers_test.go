@@ -21,6 +21,7 @@ func unitSpace(t testing.TB, techniques ...string) *Space {
 	cfg.Merge.Base = "base"
 	cfg.Merge.Techniques = techniques
 	cfg.Merge.LayerGroups = 2
+	cfg.Merge.WeightGenes = "groups" // the landscapes are over 6 weight genes
 	s, err := NewSpace(cfg, paths, 4)
 	if err != nil {
 		t.Fatal(err)

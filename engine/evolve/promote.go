@@ -144,6 +144,9 @@ func (e *engine) promote(ctx context.Context, gen int, inds []*individual) error
 			}
 			p := pools[ind]
 			p.add(rec.Scores, rec.Windows)
+			if ind.rung == 0 {
+				ind.first = ind.fitness
+			}
 			ind.fitness, ind.objs = fitness(e.cfg.Evaluation.Objectives, p.scores)
 			ind.rung = r
 			next = append(next, ind)

@@ -38,7 +38,7 @@ func TestPromotedSizes(t *testing.T) {
 // r, the same for the same seed; none once the pool is exhausted.
 func TestPlanRungs(t *testing.T) {
 	avail := map[string]int{"bible": 60, "moby": 40}
-	p, err := newWindowPlan(7, avail, 4, 8)
+	p, _, err := newWindowPlan(7, avail, 4, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestPlanRungs(t *testing.T) {
 			t.Errorf("generation %d: rung 0 is not the generation's windows", gen)
 		}
 	}
-	again, _ := newWindowPlan(7, avail, 4, 8)
+	again, _, _ := newWindowPlan(7, avail, 4, 8)
 	if windowsKey(again.rung(2, 2)) != windowsKey(p.rung(2, 2)) {
 		t.Error("the same seed draws other promotion windows")
 	}

@@ -41,19 +41,39 @@ type windowPlan struct {
 }
 
 // newWindowPlan divides available windows per text (the count each text
-// holds) into the pick set and the selection pool.
-func newWindowPlan(seed uint64, available map[string]int, chunks, pick int) (*windowPlan, error) {
+// holds) into the pick set and the selection pool. A text too short for
+// pick windows besides a generation's chunks holds back a third of its
+// windows instead (none when it has fewer than 3); notes say so.
+func newWindowPlan(seed uint64, available map[string]int, chunks, pick int) (*windowPlan, []string, error) {
 	p := &windowPlan{seed: seed, chunks: chunks, pool: map[string][]int{}, pick: map[string][]int{}}
+	var notes []string
 	for _, name := range slices.Sorted(maps.Keys(available)) {
 		n := available[name]
-		if n < pick+1 {
-			return nil, fmt.Errorf("validation text %s has %d windows: evaluation.pick_windows = %d leaves none for selection", name, n, pick)
+		if n < 1 {
+			return nil, nil, fmt.Errorf("validation text %s has no window of the configured context", name)
+		}
+		k := pick
+		if n < pick+chunks {
+			k = n / 3
+			notes = append(notes, fmt.Sprintf("validation text %s has %d windows, too few for evaluation.pick_windows = %d besides %d per generation: %d held back for the final pick",
+				name, n, pick, chunks, k))
 		}
 		perm := textRNG(seed, "pick", name).Perm(n)
-		p.pick[name] = slices.Sorted(slices.Values(perm[:pick]))
-		p.pool[name] = slices.Sorted(slices.Values(perm[pick:]))
+		p.pick[name] = slices.Sorted(slices.Values(perm[:k]))
+		p.pool[name] = slices.Sorted(slices.Values(perm[k:]))
 	}
-	return p, nil
+	return p, notes, nil
+}
+
+// canPick reports whether every text holds windows back for the final
+// pick.
+func (p *windowPlan) canPick() bool {
+	for _, w := range p.pick {
+		if len(w) == 0 {
+			return false
+		}
+	}
+	return len(p.pick) > 0
 }
 
 // generation returns the windows generation gen scores, per text: chunks

@@ -14,7 +14,7 @@ import (
 
 func TestWindowPlan(t *testing.T) {
 	avail := map[string]int{"bible": 40, "moby": 25}
-	p, err := newWindowPlan(42, avail, 6, 8)
+	p, _, err := newWindowPlan(42, avail, 6, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,8 +25,8 @@ func TestWindowPlan(t *testing.T) {
 			t.Errorf("%s: pick %v and pool %v do not split 0..%d", name, p.pick[name], p.pool[name], n-1)
 		}
 	}
-	again, _ := newWindowPlan(42, avail, 6, 8)
-	other, _ := newWindowPlan(43, avail, 6, 8)
+	again, _, _ := newWindowPlan(42, avail, 6, 8)
+	other, _, _ := newWindowPlan(43, avail, 6, 8)
 	if windowsKey(again.pick) != windowsKey(p.pick) || windowsKey(again.generation(3)) != windowsKey(p.generation(3)) {
 		t.Error("the same seed divides the windows differently")
 	}
@@ -51,11 +51,24 @@ func TestWindowPlan(t *testing.T) {
 	if len(seen) != 5 {
 		t.Errorf("5 generations drew %d distinct window sets", len(seen))
 	}
-	if small, _ := newWindowPlan(1, map[string]int{"x": 10}, 6, 5); len(small.generation(0)["x"]) != 5 {
-		t.Errorf("a pool smaller than chunks: %v, want all 5", small.generation(0)["x"])
+	// Short texts: a third held back, the rest drawn from (all of it when
+	// smaller than chunks); a text of 2 windows holds none back, and the
+	// final pick is then skipped.
+	for _, c := range []struct{ n, pick, pool int }{{12, 5, 7}, {10, 3, 7}, {8, 2, 6}, {2, 0, 2}} {
+		small, notes, err := newWindowPlan(1, map[string]int{"x": c.n}, 6, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(small.pick["x"]) != c.pick || len(small.pool["x"]) != c.pool || len(small.generation(0)["x"]) != min(6, c.pool) {
+			t.Errorf("%d windows: %d held back, pool %d, generation %d; want %d, %d, %d", c.n, len(small.pick["x"]), len(small.pool["x"]),
+				len(small.generation(0)["x"]), c.pick, c.pool, min(6, c.pool))
+		}
+		if (len(notes) > 0) != (c.n < 11) || small.canPick() != (c.pick > 0) {
+			t.Errorf("%d windows: notes %q, canPick %v", c.n, notes, small.canPick())
+		}
 	}
-	if _, err := newWindowPlan(1, map[string]int{"x": 8}, 6, 8); err == nil {
-		t.Error("holding back every window was accepted")
+	if _, _, err := newWindowPlan(1, map[string]int{"x": 0}, 6, 8); err == nil {
+		t.Error("a text without windows was accepted")
 	}
 }
 
@@ -123,7 +136,7 @@ func TestRotatedWindowsSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, _ := newWindowPlan(cfg.Evolution.Seed, avail, 4, 10)
+	plan, _, _ := newWindowPlan(cfg.Evolution.Seed, avail, 4, 10)
 	recs, err := replayHistory(cfg.Output.Dir)
 	if err != nil {
 		t.Fatal(err)
