@@ -288,7 +288,7 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.finalists }, func(c *config.Config) *int { return &c.Evaluation.Finalists }),
 		intField(groupAdvanced, "evaluation.promotions", "Promotions", "With rotated windows: times a generation's best third is scored again on as many fresh windows (0–8).",
 			func(d *draft) *string { return &d.promotions }, func(c *config.Config) *int { return &c.Evaluation.Promotions }),
-		selectField(groupAdvanced, "merge.weight_genes", "Weight genes", "groups: per layer group; kinds: per layer and tensor kind (attention, MLP, norms).",
+		selectField(groupAdvanced, "merge.weight_genes", "Weight genes", "groups: per layer group; kinds: per layer group and tensor kind (attention, MLP, norms).",
 			[]string{"groups", "kinds"}, func(d *draft) *string { return &d.weightGenes }, func(c *config.Config) *string { return &c.Merge.WeightGenes }),
 		floatField(groupAdvanced, "evolution.merge_lower", "Merges of lower performers", "Share of each GA population averaged from two lower-ranked candidates of one technique (0–0.9).",
 			func(d *draft) *string { return &d.mergeLower }, func(c *config.Config) *float64 { return &c.Evolution.MergeLower }),

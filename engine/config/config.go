@@ -73,9 +73,10 @@ type Merge struct {
 	// weights, densities, t and λ (1 = one value for all layers).
 	LayerGroups int `toml:"layer_groups"`
 	// WeightGenes lays out the merge weights' genes: "groups" (one per
-	// source and layer group) or "kinds" (one per source, layer and tensor
-	// kind — attention, MLP, norms — plus one each for the output norm
-	// and the other tensors: embeddings, output).
+	// source and layer group) or "kinds" (one per source, layer group and
+	// tensor kind — attention, MLP, norms — plus one each for the output
+	// norm and the other tensors: embeddings, output; per layer when
+	// LayerGroups is at least the depth).
 	WeightGenes string `toml:"weight_genes"`
 	// OutType is the tensor type of candidates and of best.gguf: "keep" (the
 	// base's types) or a GGUF type name.
@@ -130,7 +131,7 @@ func (r *Ranges) Key(key string) *[2]float64 {
 
 // Evolution configures the search.
 type Evolution struct {
-	Optimizer      string  `toml:"optimizer"` // ga, cmaes, nsga2, random
+	Optimizer      string  `toml:"optimizer"` // ga, cmaes, es, nsga2, random
 	Population     int     `toml:"population"`
 	Generations    int     `toml:"generations"`
 	TournamentSize int     `toml:"tournament_size"`
@@ -147,9 +148,14 @@ type Evolution struct {
 	MinImprovement float64 `toml:"min_improvement"` // what counts as improvement
 	MaxEvaluations int     `toml:"max_evaluations"` // evaluation budget (0 = population × generations)
 	Seed           uint64  `toml:"seed"`
-	// CMAESTechnique is the technique CMA-ES tunes (it searches continuous genes only).
+	// CMAESTechnique is the technique CMA-ES and ES tune (they search
+	// continuous genes only).
 	CMAESTechnique string  `toml:"cmaes_technique"`
 	CMAESSigma     float64 `toml:"cmaes_sigma"`
+	// ESSigma is ES's perturbation (σ, in gene units), ESRate its Adam
+	// step size.
+	ESSigma float64 `toml:"es_sigma"`
+	ESRate  float64 `toml:"es_rate"`
 }
 
 // Evaluation configures fitness.
@@ -263,7 +269,7 @@ type UI struct {
 // validation and the forms ask the merge registry, which is the source.
 var (
 	Techniques = TechniqueNames()
-	Optimizers = []string{"ga", "cmaes", "nsga2", "random"}
+	Optimizers = []string{"ga", "cmaes", "es", "nsga2", "random"}
 	Themes     = []string{"dark", "light", "high-contrast"}
 )
 
@@ -336,7 +342,7 @@ func Default() Config {
 			Optimizer: "ga", Population: 10, Generations: 8, TournamentSize: 3,
 			MutationRate: 0.25, MutationScale: 0.15, CrossoverRate: 0.6, TechniqueRate: 0.1,
 			Elitism: 2, Patience: 4, MinImprovement: 0.001, Seed: 42,
-			CMAESTechnique: "ties", CMAESSigma: 1.0 / 6,
+			CMAESTechnique: "ties", CMAESSigma: 1.0 / 6, ESSigma: 0.1, ESRate: 0.03,
 		},
 		Evaluation: Evaluation{
 			Texts:            []string{"zoo:bible/validation", "zoo:moby/validation", "zoo:sotu/validation"},
@@ -549,7 +555,9 @@ func (c Config) Validate() Problems {
 	floatIn("evolution.min_improvement", e.MinImprovement, 0, math.Inf(1))
 	intIn("evolution.max_evaluations", e.MaxEvaluations, 0, 10000000)
 	floatIn("evolution.cmaes_sigma", e.CMAESSigma, 1e-6, 10)
-	if e.Optimizer == "cmaes" && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return sameTechnique(t, e.CMAESTechnique) }) {
+	floatIn("evolution.es_sigma", e.ESSigma, 1e-6, 1)
+	floatIn("evolution.es_rate", e.ESRate, 1e-6, 1)
+	if (e.Optimizer == "cmaes" || e.Optimizer == "es") && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return sameTechnique(t, e.CMAESTechnique) }) {
 		ps.add("evolution.cmaes_technique", "%q must be one of merge.techniques (%s)", e.CMAESTechnique, strings.Join(c.Merge.Techniques, ", "))
 	}
 

@@ -164,7 +164,7 @@ theme = "neon"
 		"merge.layer_groups: 0 is outside [1, 64]",
 		`merge.out_type: "q9" is not keep or a GGUF type`,
 		"merge.ranges.density: [0.5, 1.5] must satisfy 0 ≤ min ≤ max ≤ 1",
-		`evolution.optimizer: "annealing" is not one of ga, cmaes, nsga2, random`,
+		`evolution.optimizer: "annealing" is not one of ga, cmaes, es, nsga2, random`,
 		"evolution.population: 1 is outside [2, 10000]",
 		"evolution.elitism: 5 is outside [0, 0]",
 		"evolution.mutation_rate: 2 is outside [0, 1]",

@@ -404,6 +404,9 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		}
 		opt.tell(gen, inds)
 		lead := generationBest(inds)
+		if l, ok := opt.(leaderer); ok {
+			lead = l.leader(inds)
+		}
 		if lead != nil {
 			finalists = append(finalists, lead)
 		}

@@ -12,8 +12,8 @@ import (
 // order, so a run is a pure function of its seed and the fitness values —
 // which is what makes resuming by replay exact.
 //
-// Each optimiser lives in a file of its own (ga.go, cmaes.go, nsga2.go,
-// random.go) and shares the variation operators of genome.go. Adding one
+// Each optimiser lives in a file of its own (ga.go, cmaes.go, es.go,
+// nsga2.go, random.go) and shares the variation operators of genome.go. Adding one
 // means a file with its type, a case in newOptimizer and its name in
 // config.Optimizers; its tests run it on the landscapes of
 // internal/testfunc.
@@ -24,6 +24,12 @@ type optimizer interface {
 	close()
 }
 
+// A leaderer names its generation's leader (the finalist, see windows.go)
+// when that is not simply the best ranked candidate: ES's is its centre.
+type leaderer interface {
+	leader(inds []*individual) *individual // nil: none was scored
+}
+
 // newOptimizer builds the configured optimiser. key is a genome's recipe
 // identity, with which the GA and NSGA-II avoid proposing recipes already
 // evaluated (see operators.novel).
@@ -32,6 +38,8 @@ func newOptimizer(ev config.Evolution, ops *operators, key func(Genome) string) 
 	switch ev.Optimizer {
 	case "cmaes":
 		return newCMAES(ops, ev.CMAESTechnique, ev.CMAESSigma, ev.Population, ev.Seed)
+	case "es":
+		return newES(ops, ev.CMAESTechnique, ev.ESSigma, ev.ESRate, ev.Population, rng)
 	case "nsga2":
 		return &nsga2{op: ops, rng: rng, size: ev.Population, key: key}
 	case "random":

@@ -24,7 +24,8 @@ import (
 // and technique switches keep each gene's meaning:
 //
 //	w[g][i]    weight of source i in layer group g      G·M genes
-//	           (weight_genes = "kinds": in slot g of weightKinds, K·M)
+//	           (weight_genes = "kinds": per kind of weightKinds and
+//	           layer group, (3G+2)·M)
 //	d[g][i]    density of source i in layer group g     G·M
 //	t[g]       slerp/nuslerp interpolation per group    G
 //	λ[g]       task-vector scale per group              G
@@ -59,9 +60,9 @@ type Space struct {
 	// or a dfs slot reads layers the model has.
 	Depths map[string]int
 	Groups int
-	// KindWeights lays the weight genes out per layer and tensor kind
-	// (merge.weight_genes = "kinds", see weightKinds) instead of per
-	// layer group.
+	// KindWeights lays the weight genes out per tensor kind and layer
+	// group (merge.weight_genes = "kinds", see weightKinds) instead of
+	// per layer group alone.
 	KindWeights bool
 	Ranges      config.Ranges
 	Repeats     int // dfs r
@@ -138,24 +139,25 @@ func (s *Space) slots() int { return (s.M() + 1) * s.Layers * s.Repeats }
 // weightKinds are the tensor kinds of KindWeights, as recipe filters in
 // the order they are tried (a tensor takes the first filter its name
 // contains): the output norm one gene, the blocks' norms, attention and
-// MLP one gene per layer, every other tensor (embeddings, output) one.
-// The norms are apart because merging wants them weighted unlike the
-// matrices they scale.
+// MLP one gene per layer group (per layer when layer_groups is at least
+// the depth), every other tensor (embeddings, output) one. The norms are
+// apart because merging wants them weighted unlike the matrices they
+// scale.
 var weightKinds = []struct {
 	filter   string
-	perLayer bool
+	perGroup bool
 }{{"output_norm", false}, {"_norm", true}, {"attn", true}, {"ffn", true}, {"", false}}
 
 // wSlots is the number of weight genes per source: one per layer group,
-// or with KindWeights one per kind and (for block kinds) layer.
+// or with KindWeights one per kind and (for block kinds) layer group.
 func (s *Space) wSlots() int {
 	if !s.KindWeights {
 		return s.Groups
 	}
 	n := 0
 	for _, k := range weightKinds {
-		if k.perLayer {
-			n += s.Layers
+		if k.perGroup {
+			n += s.Groups
 		} else {
 			n++
 		}
@@ -444,8 +446,8 @@ func (s *Space) weights(g []float64, models []int) []merge.Value {
 		at := 0
 		for _, kind := range weightKinds {
 			n := 1
-			if kind.perLayer {
-				n = s.Layers
+			if kind.perGroup {
+				n = s.Groups
 			}
 			v := gradient(row[at : at+n])
 			out[k].Filters = append(out[k].Filters, merge.Filtered{Filter: kind.filter, Anchors: v.Anchors})

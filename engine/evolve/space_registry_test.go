@@ -1,6 +1,7 @@
 package evolve
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -123,15 +124,18 @@ func TestUsedFollowsDeclarations(t *testing.T) {
 	}
 }
 
-// TestKindWeights: with weight_genes = "kinds" each source has a weight
-// gene per layer for the blocks' norms, attention and MLP, and one for the
-// output norm and one for the other tensors; a tensor's weight in the
-// decoded recipe is its own gene's, the recipe survives its TOML form, and
-// a source-alone seed weighs that source alone everywhere.
+// TestKindWeights: with weight_genes = "kinds" and a layer group per
+// layer, each source has a weight gene per layer for the blocks' norms,
+// attention and MLP, and one for the output norm and one for the other
+// tensors; a tensor's weight in the decoded recipe is its own gene's, the
+// recipe survives its TOML form, and a source-alone seed weighs that
+// source alone everywhere. With fewer groups than layers a kind's genes
+// are a gradient's anchors (TestKindGroups).
 func TestKindWeights(t *testing.T) {
 	s := unitSpace(t, "linear", "ties")
 	s.KindWeights = true
 	const layers, m = 4, 3
+	s.Groups = layers
 	if got, want := s.wSlots(), 2+3*layers; got != want {
 		t.Fatalf("%d weight slots, want %d", got, want)
 	}
@@ -188,6 +192,37 @@ func TestKindWeights(t *testing.T) {
 			w, _ := mr.Params["weight"].At(tensor, merge.LayerOf(tensor), layers)
 			if want := map[bool]float64{true: 1, false: 0}[i == 0]; w != want {
 				t.Errorf("the first source's seed: source %d weighs %v on %s", i, w, tensor)
+			}
+		}
+	}
+}
+
+// TestKindGroups: with 2 layer groups over 4 layers a kind's two genes are
+// the weights of its first and last layer, the layers between
+// interpolated linearly (mergekit's gradient).
+func TestKindGroups(t *testing.T) {
+	s := unitSpace(t, "linear")
+	s.KindWeights = true
+	const layers, m = 4, 3
+	if got, want := s.wSlots(), 2+3*2; got != want {
+		t.Fatalf("%d weight slots, want %d", got, want)
+	}
+	g := Genome{Technique: "linear", Genes: make([]float64, s.Len())}
+	for j := range s.wSlots() * m {
+		g.Genes[s.offW()+j] = float64(j+1) / 40
+	}
+	r, err := s.Decode(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gene := func(slot, i int) float64 { return round4(lerp(s.Ranges.Weight, g.Genes[s.offW()+slot*m+i])) }
+	for i := range m {
+		first, last := gene(3, i), gene(4, i) // attention: slots 1+2, 1+2+1
+		for l := range layers {
+			want := first + (last-first)*float64(l)/float64(layers-1)
+			w, ok := r.Models[i].Params["weight"].At(fmt.Sprintf("blk.%d.attn_v.weight", l), l, layers)
+			if !ok || math.Abs(w-want) > 1e-9 {
+				t.Errorf("source %d layer %d attention: %v, want %v", i, l, w, want)
 			}
 		}
 	}

@@ -1,0 +1,138 @@
+package evolve
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// es is an evolution strategy with antithetic sampling (the natural-
+// gradient ES of Wierstra et al. and Salimans et al.) over the continuous
+// genes of one technique (evolution.cmaes_technique). It keeps a centre
+// genome m; each generation scores the centre and pairs m + σε, m − σε
+// (ε standard normal), all on the same windows. Half the fitness
+// difference of a pair, divided by σ, estimates the slope of the fitness
+// along ε — the windows' difficulty, common to both, cancels — and the
+// pairs together estimate its gradient at m; Adam moves m along it.
+//
+// Where selection keeps the luckiest candidate of each generation, this
+// update averages the estimates of every generation, made on the windows
+// each drew: with rotated windows it follows the validation texts' loss
+// rather than one window set's, and it has only to find a direction, not
+// a lucky point. The centre is each generation's leader (its finalist).
+type es struct {
+	op        *operators
+	technique string
+	used      []int
+	base      Genome
+	rng       *rand.Rand
+	pairs     int
+	sigma     float64
+	rate      float64
+	m         []float64 // the centre, over used
+	mom, vel  []float64 // Adam's moments
+	steps     int
+	eps       [][]float64 // this generation's directions
+}
+
+// Adam's constants (Kingma and Ba's defaults).
+const (
+	adamBeta1 = 0.9
+	adamBeta2 = 0.999
+	adamEps   = 1e-8
+)
+
+func newES(op *operators, technique string, sigma, rate float64, population int, rng *rand.Rand) *es {
+	e := &es{op: op, technique: technique, used: op.space.Used(technique), base: op.neutral(technique), rng: rng,
+		pairs: max(1, (population-1)/2), sigma: sigma, rate: rate}
+	e.m = make([]float64, len(e.used))
+	for i, gi := range e.used {
+		e.m[i] = e.base.Genes[gi]
+	}
+	e.mom, e.vel = make([]float64, len(e.used)), make([]float64, len(e.used))
+	return e
+}
+
+// ask returns the centre, then the pairs: centre + σε_k, centre − σε_k.
+func (e *es) ask(int) []*individual {
+	if len(e.used) == 0 {
+		return nil
+	}
+	out := []*individual{{genome: e.genome(e.m, 0, nil), origin: "es-centre"}}
+	e.eps = e.eps[:0]
+	for range e.pairs {
+		eps := make([]float64, len(e.used))
+		for i := range eps {
+			eps[i] = e.rng.NormFloat64()
+		}
+		e.eps = append(e.eps, eps)
+		out = append(out,
+			&individual{genome: e.genome(e.m, e.sigma, eps), origin: "es+"},
+			&individual{genome: e.genome(e.m, -e.sigma, eps), origin: "es-"})
+	}
+	return out
+}
+
+// genome is the technique's neutral genome with the used genes at
+// m + s·eps, clamped to [0,1].
+func (e *es) genome(m []float64, s float64, eps []float64) Genome {
+	g := e.base.Clone()
+	for i, gi := range e.used {
+		x := m[i]
+		if eps != nil {
+			x += s * eps[i]
+		}
+		g.Genes[gi] = clamp01(x)
+	}
+	return g
+}
+
+// tell estimates the gradient from the pairs both of whose members were
+// scored and takes an Adam step. The slopes are divided by their spread
+// across the pairs, so the step does not depend on the fitness's scale.
+func (e *es) tell(_ int, inds []*individual) {
+	var slopes []float64
+	var dirs [][]float64
+	for k, eps := range e.eps {
+		plus, minus := inds[1+2*k], inds[2+2*k]
+		if plus.failed || minus.failed {
+			continue
+		}
+		slopes = append(slopes, (plus.fitness-minus.fitness)/(2*e.sigma))
+		dirs = append(dirs, eps)
+	}
+	if len(slopes) == 0 {
+		return
+	}
+	var ss float64
+	for _, s := range slopes {
+		ss += s * s
+	}
+	scale := math.Sqrt(ss / float64(len(slopes)))
+	if scale == 0 {
+		return
+	}
+	e.steps++
+	c1 := 1 - math.Pow(adamBeta1, float64(e.steps))
+	c2 := 1 - math.Pow(adamBeta2, float64(e.steps))
+	for i := range e.m {
+		var g float64
+		for k, s := range slopes {
+			g += s / scale * dirs[k][i]
+		}
+		g /= float64(len(slopes))
+		e.mom[i] = adamBeta1*e.mom[i] + (1-adamBeta1)*g
+		e.vel[i] = adamBeta2*e.vel[i] + (1-adamBeta2)*g*g
+		e.m[i] = clamp01(e.m[i] + e.rate*(e.mom[i]/c1)/(math.Sqrt(e.vel[i]/c2)+adamEps))
+	}
+}
+
+// leader is the generation's centre, when it was scored.
+func (e *es) leader(inds []*individual) *individual {
+	if len(inds) > 0 && !inds[0].failed {
+		return inds[0]
+	}
+	return nil
+}
+
+func (e *es) front() []*individual { return nil }
+func (e *es) close()               {}
