@@ -86,7 +86,11 @@ func TestThrowawayTechniqueReachesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Used("halfway_test")) != s.Groups*s.M()+s.Groups {
+	weights := s.Groups * s.M()
+	if s.KindWeights { // norms, attention, MLP per group; output norm; the rest
+		weights = (3*s.Groups + 2) * s.M()
+	}
+	if len(s.Used("halfway_test")) != weights+s.Groups {
 		t.Errorf("Used = %v: want the weight genes and the t genes", s.Used("halfway_test"))
 	}
 	genes := make([]float64, s.Len())

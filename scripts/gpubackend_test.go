@@ -225,7 +225,7 @@ func TestMakeBuildRunsTheBackendStep(t *testing.T) {
 		t.Fatalf("make -n build: %v\n%s", err, out)
 	}
 	text := string(out)
-	step, build := strings.Index(text, "scripts/gpu-backend.sh auto"), strings.Index(text, "go build -o bin/evomerge-tui")
+	step, build := strings.Index(text, "scripts/gpu-backend.sh auto"), strings.Index(text, "go build -buildvcs=auto -o bin/evomerge-tui")
 	if step < 0 || build < 0 || step > build {
 		t.Fatalf("make -n build:\n%s\nwant the backend step (auto) before go build", text)
 	}

@@ -111,8 +111,10 @@ func Run(ctx context.Context, cfg config.Config, opt Options) (*Result, error) {
 // Search runs the search alone: score replaces merging and evaluation, no
 // worker is started, and neither best.gguf nor the held-out comparison is
 // written (history.jsonl, checkpoint.json and summary.json are). Events,
-// resume and the result are Run's. It serves tests of the search and the
-// measurement of the engine's own overhead.
+// resume and the result are Run's. score is told no windows, so
+// evaluation.rotate_windows does not apply (SearchWindows is Search with
+// windows). It serves tests of the search and the measurement of the
+// engine's own overhead.
 func Search(ctx context.Context, cfg config.Config, opt Options, score ScoreFunc) (*Result, error) {
 	if score == nil {
 		return nil, errors.New("evolve.Search: no score function")
@@ -210,6 +212,9 @@ func (e *engine) setup(ctx context.Context, score measurer) error {
 	}
 	if score != nil {
 		e.measurer = score
+		if _, plain := score.(ScoreFunc); plain {
+			return nil // it sees no windows: rotate_windows does not apply
+		}
 		return e.planWindows(e.opt.Windows)
 	}
 	reference := e.space.Base

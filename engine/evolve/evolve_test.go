@@ -225,14 +225,22 @@ func TestDecodeEveryTechnique(t *testing.T) {
 	if len(r.Layers) != 6 || r.Layers[5] != (merge.LayerStep{Model: paths["a"], Layer: 5, Scale: 1}) {
 		t.Errorf("neutral dfs %+v", r.Layers)
 	}
-	// Sources alone are evaluated from their files.
-	seeds := op.seedGenomes(nil, 4)
-	for i, sd := range seeds[:3] {
-		r, _ := s.Decode(sd.genome)
-		if m, ok := directModel(r); !ok || m != s.Sources[i] || sd.origin != "source" {
-			t.Errorf("seed %d is not source %d alone: %v %v", i, i, m, ok)
+	// Sources alone are evaluated from their files, whichever the weight
+	// genes' layout.
+	for _, kinds := range []bool{false, true} {
+		s.KindWeights = kinds
+		seeds := op.seedGenomes(nil, 4)
+		for i, sd := range seeds[:3] {
+			r, _ := s.Decode(sd.genome)
+			if m, ok := directModel(r); !ok || m != s.Sources[i] || sd.origin != "source" {
+				t.Errorf("kinds %v: seed %d is not source %d alone: %v %v", kinds, i, i, m, ok)
+			}
+		}
+		if r, _ := s.Decode(seeds[3].genome); func() bool { _, ok := directModel(r); return ok }() {
+			t.Errorf("kinds %v: the uniform average is taken for a source", kinds)
 		}
 	}
+	seeds := op.seedGenomes(nil, 4)
 	if r, _ := s.Decode(seeds[3].genome); seeds[3].origin != "uniform" || r.Method != "linear" {
 		t.Errorf("seed 3 is not the uniform average")
 	}

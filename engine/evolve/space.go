@@ -591,11 +591,19 @@ func directModel(r *merge.Recipe) (string, bool) {
 	model := ""
 	for _, m := range r.Models {
 		w := m.Params["weight"]
-		if len(w.Filters) > 0 || len(w.Anchors) == 0 {
+		// Every tensor's weight: the anchors, else filters one of which
+		// ("", as weight_genes = "kinds" writes) catches every tensor.
+		values := slices.Clone(w.Anchors)
+		covered := len(w.Anchors) > 0
+		for _, f := range w.Filters {
+			values = append(values, f.Anchors...)
+			covered = covered || f.Filter == ""
+		}
+		if !covered || len(values) == 0 {
 			return "", false
 		}
 		zero, positive := true, true
-		for _, a := range w.Anchors {
+		for _, a := range values {
 			zero = zero && a == 0
 			positive = positive && a > 0
 		}
