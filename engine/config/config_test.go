@@ -266,3 +266,22 @@ func TestDistributed(t *testing.T) {
 		})
 	}
 }
+
+// TestVerdictExamples: the configurations README compares the defaults
+// with (docs/examples/verdict) load and are valid.
+func TestVerdictExamples(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "docs", "examples", "verdict", "*.toml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configurations: %v", err)
+	}
+	for _, f := range files {
+		c, err := Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if ps := c.Validate(); len(ps) > 0 {
+			t.Errorf("%s: %v", f, ps.Err())
+		}
+	}
+}

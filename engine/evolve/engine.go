@@ -27,11 +27,15 @@ import (
 //	schedule.go     a generation's candidates: dedupe, cache and budget, dispatch
 //	ledger.go       outcomes by recipe key, the budget, the best so far
 //	evaluator.go    scoring one candidate: merge, then the worker pool
-//	materialise.go  candidate files, the scratch directory; cache.go the tensor cache
+//	scratch.go      the scratch directory for candidates merged through files
+//	queue.go        the run's job queue (engine/dist): local and joined workers
 //	history.go      the run directory: history.jsonl, checkpoints, summary
 //	texts.go        evaluation texts and tasks, the evaluation salt
 //	events.go       the event stream; control.go pause and resume
 //	final.go        best.gguf and the held-out comparison
+//	windows.go      rotated fitness windows and the final pick; promote.go
+//	                promotions (successive halving) within a generation
+//	verdict.go      the paired bootstrap verdict; heldout.go its cache
 //	space.go        the genome layout and its decoding into recipes
 //	genome.go       genomes and the variation operators
 //	optimizer.go    the optimiser interface, one file per method
