@@ -2,7 +2,6 @@ package evolve
 
 import (
 	"context"
-	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -167,20 +166,7 @@ func TestPromotionSearch(t *testing.T) {
 	}
 
 	// Interrupted after generation 1 and resumed: the same outcome.
-	cfg.Output.Dir += "-resumed"
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err = SearchWindows(ctx, cfg, Options{Windows: avail, Sink: func(e Event) {
-		if d, ok := e.(GenerationDone); ok && d.Generation == 1 {
-			cancel()
-		}
-	}}, (&windowLandscape{}).score)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted run: %v", err)
-	}
-	resumed, err := SearchWindows(context.Background(), cfg, Options{Windows: avail, Resume: true}, (&windowLandscape{}).score)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resumed := resumedAfter(t, cfg, avail, 1)
 	if resumed.Best.Recipe != res.Best.Recipe || resumed.Evaluations != res.Evaluations {
 		t.Errorf("resumed: best %s after %d evaluations; uninterrupted %s after %d", resumed.Best.ID, resumed.Evaluations, res.Best.ID, res.Evaluations)
 	}

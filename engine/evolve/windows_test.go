@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/evomerge/evomerge/engine/config"
 	"github.com/evomerge/evomerge/engine/merge"
 )
 
@@ -177,20 +178,7 @@ func TestRotatedWindowsSearch(t *testing.T) {
 	}
 
 	// Interrupted after generation 2 and resumed: the same pick.
-	cfg.Output.Dir += "-resumed"
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err = SearchWindows(ctx, cfg, Options{Windows: avail, Sink: func(e Event) {
-		if d, ok := e.(GenerationDone); ok && d.Generation == 2 {
-			cancel()
-		}
-	}}, (&windowLandscape{}).score)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted run: %v", err)
-	}
-	resumed, err := SearchWindows(context.Background(), cfg, Options{Windows: avail, Resume: true}, (&windowLandscape{}).score)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resumed := resumedAfter(t, cfg, avail, 2)
 	if resumed.Best.Key != res.Best.Key || len(resumed.Finalists) != len(res.Finalists) || resumed.Evaluations != res.Evaluations {
 		t.Errorf("resumed: best %s of %d finalists after %d evaluations; uninterrupted %s of %d after %d",
 			resumed.Best.ID, len(resumed.Finalists), resumed.Evaluations, res.Best.ID, len(res.Finalists), res.Evaluations)
@@ -253,4 +241,27 @@ func TestRotatedWindowsHonest(t *testing.T) {
 	if mean(fixedOptimism) < 0.05 || math.Abs(mean(rotatedOptimism)) > mean(fixedOptimism)/2 {
 		t.Errorf("reported fitness flattered by %.4f with fixed windows and %.4f with the held-back pick", mean(fixedOptimism), mean(rotatedOptimism))
 	}
+}
+
+// resumedAfter runs cfg's windowed search on the per-window landscape
+// until generation gen is done, cancels it there, resumes it and returns
+// the resumed run's result.
+func resumedAfter(t *testing.T, cfg config.Config, avail map[string]int, gen int) *Result {
+	t.Helper()
+	cfg.Output.Dir += "-resumed"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := SearchWindows(ctx, cfg, Options{Windows: avail, Sink: func(e Event) {
+		if d, ok := e.(GenerationDone); ok && d.Generation == gen {
+			cancel()
+		}
+	}}, (&windowLandscape{}).score)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	res, err := SearchWindows(context.Background(), cfg, Options{Windows: avail, Resume: true}, (&windowLandscape{}).score)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
