@@ -49,6 +49,7 @@ type draft struct {
 	advanced                                bool
 	mutationScale, techniqueRate, minImprov string
 	cmaesTechnique, cmaesSigma              string
+	esSigma, esRate                         string
 	dfsRepeats, dfsMaxLayers, psMethod      string
 	testChunks, coherenceTokens             string
 	weightGenes, rotateWindows, pickWindows string
@@ -79,7 +80,7 @@ func newDraft(c config.Config, path string) *draft {
 
 		mutationScale: f(c.Evolution.MutationScale), techniqueRate: f(c.Evolution.TechniqueRate),
 		minImprov: f(c.Evolution.MinImprovement), cmaesTechnique: c.Evolution.CMAESTechnique,
-		cmaesSigma: f(c.Evolution.CMAESSigma), dfsRepeats: i(c.Merge.DFSRepeats), dfsMaxLayers: i(c.Merge.DFSMaxLayers),
+		cmaesSigma: f(c.Evolution.CMAESSigma), esSigma: f(c.Evolution.ESSigma), esRate: f(c.Evolution.ESRate), dfsRepeats: i(c.Merge.DFSRepeats), dfsMaxLayers: i(c.Merge.DFSMaxLayers),
 		psMethod: c.Merge.PSMethod, testChunks: i(c.Evaluation.TestChunks), coherenceTokens: i(c.Evaluation.CoherenceTokens),
 		tensorCache: i(c.Hardware.TensorCacheMB), sourceCache: i(c.Hardware.SourceCacheMB), tmpDir: c.Hardware.TmpDir,
 		weightGenes: c.Merge.WeightGenes, rotateWindows: strconv.FormatBool(c.Evaluation.RotateWindows),
@@ -258,10 +259,14 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.techniqueRate }, func(c *config.Config) *float64 { return &c.Evolution.TechniqueRate }),
 		floatField(groupAdvanced, "evolution.min_improvement", "Minimum improvement", "What counts as an improvement for patience.",
 			func(d *draft) *string { return &d.minImprov }, func(c *config.Config) *float64 { return &c.Evolution.MinImprovement }),
-		selectField(groupAdvanced, "evolution.cmaes_technique", "CMA-ES technique", "The technique CMA-ES tunes (must be among the techniques).",
+		selectField(groupAdvanced, "evolution.cmaes_technique", "CMA-ES / ES technique", "The technique CMA-ES and ES tune (must be among the techniques).",
 			techniqueNames(), func(d *draft) *string { return &d.cmaesTechnique }, func(c *config.Config) *string { return &c.Evolution.CMAESTechnique }),
 		floatField(groupAdvanced, "evolution.cmaes_sigma", "CMA-ES σ", "",
 			func(d *draft) *string { return &d.cmaesSigma }, func(c *config.Config) *float64 { return &c.Evolution.CMAESSigma }),
+		floatField(groupAdvanced, "evolution.es_sigma", "ES σ", "Perturbation of ES's antithetic pairs, in gene units.",
+			func(d *draft) *string { return &d.esSigma }, func(c *config.Config) *float64 { return &c.Evolution.ESSigma }),
+		floatField(groupAdvanced, "evolution.es_rate", "ES step", "Adam step size of ES's centre.",
+			func(d *draft) *string { return &d.esRate }, func(c *config.Config) *float64 { return &c.Evolution.ESRate }),
 		intField(groupAdvanced, "merge.dfs_repeats", "DFS repeats", "Passes over the source layers in data-flow merges (1–8).",
 			func(d *draft) *string { return &d.dfsRepeats }, func(c *config.Config) *int { return &c.Merge.DFSRepeats }),
 		intField(groupAdvanced, "merge.dfs_max_layers", "DFS max layers", "0 = twice the sources' layers.",

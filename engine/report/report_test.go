@@ -89,6 +89,7 @@ func makeRun(t testing.TB, fx fixture) string {
 	}
 	cfg.Merge.Base = "stories15M"
 	cfg.Merge.Techniques = []string{"linear", "slerp", "ties", "dare_ties", "task_arithmetic"}
+	cfg.Merge.WeightGenes = "groups" // the fixture's recipes: a weight per layer group
 	cfg.Evolution.Optimizer = fx.optimizer
 	cfg.Evolution.Population = 8
 	cfg.Evolution.Generations = 4
