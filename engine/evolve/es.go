@@ -20,18 +20,16 @@ import (
 // rather than one window set's, and it has only to find a direction, not
 // a lucky point. The centre is each generation's leader (its finalist).
 type es struct {
-	op        *operators
-	technique string
-	used      []int
-	base      Genome
-	rng       *rand.Rand
-	pairs     int
-	sigma     float64
-	rate      float64
-	m         []float64 // the centre, over used
-	mom, vel  []float64 // Adam's moments
-	steps     int
-	eps       [][]float64 // this generation's directions
+	used     []int // the genes searched (the technique's)
+	base     Genome
+	rng      *rand.Rand
+	pairs    int
+	sigma    float64
+	rate     float64
+	m        []float64 // the centre, over used
+	mom, vel []float64 // Adam's moments
+	steps    int
+	eps      [][]float64 // this generation's directions
 }
 
 // Adam's constants (Kingma and Ba's defaults).
@@ -42,7 +40,7 @@ const (
 )
 
 func newES(op *operators, technique string, sigma, rate float64, population int, rng *rand.Rand) *es {
-	e := &es{op: op, technique: technique, used: op.space.Used(technique), base: op.neutral(technique), rng: rng,
+	e := &es{used: op.space.Used(technique), base: op.neutral(technique), rng: rng,
 		pairs: max(1, (population-1)/2), sigma: sigma, rate: rate}
 	e.m = make([]float64, len(e.used))
 	for i, gi := range e.used {

@@ -28,14 +28,18 @@ import (
 // scores from different rungs never mix in one comparison.
 //
 // The cost per generation is population + Σ promoted; the default budget
-// (max_evaluations = 0) counts them (see promotedSizes).
+// (max_evaluations = 0) counts them (see generationCost).
+
+// bestThird is how many of n contenders a promotion scores: a third,
+// rounded up.
+func bestThird(n int) int { return (n + 2) / 3 }
 
 // promotedSizes is how many candidates each promotion of a generation of
-// n scores: the best third, rounded up, of the rung before.
+// n scores: the best third of the rung before.
 func promotedSizes(n, promotions int) []int {
 	var out []int
 	for range promotions {
-		n = (n + 2) / 3
+		n = bestThird(n)
 		out = append(out, n)
 	}
 	return out
@@ -108,7 +112,7 @@ func (e *engine) promote(ctx context.Context, gen int, inds []*individual) error
 	}
 	for r := 1; r <= n; r++ {
 		sortByFitness(contenders)
-		top := contenders[:min(len(contenders), (len(contenders)+2)/3)]
+		top := contenders[:bestThird(len(contenders))]
 		if len(top) == 0 {
 			return nil
 		}
