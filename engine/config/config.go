@@ -100,23 +100,29 @@ type Merge struct {
 
 // Ranges are [min, max] for each continuous gene.
 type Ranges struct {
-	Weight  [2]float64 `toml:"weight"`
-	Density [2]float64 `toml:"density"`
-	T       [2]float64 `toml:"t"`
-	Lambda  [2]float64 `toml:"lambda"`
-	Scale   [2]float64 `toml:"scale"`
+	Weight [2]float64 `toml:"weight"`
+	// TaskWeight bounds the weights of task vectors where a method does
+	// not normalise them (task arithmetic, dare_ties, ...), in units of
+	// 1/M for M merged models, so that 1 is the uniform average's share.
+	TaskWeight [2]float64 `toml:"task_weight"`
+	Density    [2]float64 `toml:"density"`
+	T          [2]float64 `toml:"t"`
+	Lambda     [2]float64 `toml:"lambda"`
+	Scale      [2]float64 `toml:"scale"`
 }
 
 // RangeKeys name the gene ranges (merge.ranges.KEY), in order. The first
-// four are the ranges of the merge registry's gene kinds (merge.Gene's
+// five are the ranges of the merge registry's gene kinds (merge.Gene's
 // Range); scale is the layer-path steps'.
-var RangeKeys = []string{"weight", "density", "t", "lambda", "scale"}
+var RangeKeys = []string{"weight", "task_weight", "density", "t", "lambda", "scale"}
 
 // Key returns the range named key (one of RangeKeys), or nil.
 func (r *Ranges) Key(key string) *[2]float64 {
 	switch key {
 	case "weight":
 		return &r.Weight
+	case "task_weight":
+		return &r.TaskWeight
 	case "density":
 		return &r.Density
 	case "t":
@@ -149,7 +155,9 @@ type Evolution struct {
 	MaxEvaluations int     `toml:"max_evaluations"` // evaluation budget (0 = population × generations)
 	Seed           uint64  `toml:"seed"`
 	// CMAESTechnique is the technique CMA-ES and ES tune (they search
-	// continuous genes only).
+	// continuous genes only); AutoTechnique ("auto") picks the first of
+	// AutoTechniques that the run's models allow, else the first
+	// technique they allow.
 	CMAESTechnique string  `toml:"cmaes_technique"`
 	CMAESSigma     float64 `toml:"cmaes_sigma"`
 	// ESSigma is ES's perturbation (σ, in gene units), ESRate its Adam
@@ -332,17 +340,17 @@ func Default() Config {
 			WeightGenes: "kinds",
 			OutType:     "keep",
 			Ranges: Ranges{
-				Weight: [2]float64{0, 1}, Density: [2]float64{0.1, 1}, T: [2]float64{0, 1},
+				Weight: [2]float64{0, 1}, TaskWeight: [2]float64{0, 2}, Density: [2]float64{0.1, 1}, T: [2]float64{0, 1},
 				Lambda: [2]float64{0.5, 1.5}, Scale: [2]float64{0.5, 1.5},
 			},
 			DFSRepeats: 2,
 			PSMethod:   "ties",
 		},
 		Evolution: Evolution{
-			Optimizer: "ga", Population: 10, Generations: 8, TournamentSize: 3,
+			Optimizer: "es", Population: 10, Generations: 20, TournamentSize: 3,
 			MutationRate: 0.25, MutationScale: 0.15, CrossoverRate: 0.6, TechniqueRate: 0.1,
 			Elitism: 2, Patience: 4, MinImprovement: 0.001, Seed: 42,
-			CMAESTechnique: "ties", CMAESSigma: 1.0 / 6, ESSigma: 0.1, ESRate: 0.03,
+			CMAESTechnique: AutoTechnique, CMAESSigma: 1.0 / 6, ESSigma: 0.1, ESRate: 0.03,
 		},
 		Evaluation: Evaluation{
 			Texts:            []string{"zoo:bible/validation", "zoo:moby/validation", "zoo:sotu/validation"},
@@ -514,6 +522,7 @@ func (c Config) Validate() Problems {
 		}
 	}
 	rng("weight", c.Merge.Ranges.Weight, -10, 10)
+	rng("task_weight", c.Merge.Ranges.TaskWeight, -10, 10)
 	rng("density", c.Merge.Ranges.Density, 0, 1)
 	rng("t", c.Merge.Ranges.T, 0, 1)
 	rng("lambda", c.Merge.Ranges.Lambda, 0, 10)
@@ -557,8 +566,8 @@ func (c Config) Validate() Problems {
 	floatIn("evolution.cmaes_sigma", e.CMAESSigma, 1e-6, 10)
 	floatIn("evolution.es_sigma", e.ESSigma, 1e-6, 1)
 	floatIn("evolution.es_rate", e.ESRate, 1e-6, 1)
-	if (e.Optimizer == "cmaes" || e.Optimizer == "es") && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return sameTechnique(t, e.CMAESTechnique) }) {
-		ps.add("evolution.cmaes_technique", "%q must be one of merge.techniques (%s)", e.CMAESTechnique, strings.Join(c.Merge.Techniques, ", "))
+	if e.CMAESTechnique != AutoTechnique && (e.Optimizer == "cmaes" || e.Optimizer == "es") && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return SameTechnique(t, e.CMAESTechnique) }) {
+		ps.add("evolution.cmaes_technique", "%q must be one of merge.techniques (%s) or auto", e.CMAESTechnique, strings.Join(c.Merge.Techniques, ", "))
 	}
 
 	v := c.Evaluation
@@ -672,9 +681,20 @@ func (d Distributed) validate(ps *Problems) {
 	}
 }
 
-// sameTechnique reports whether a and b spell the same technique (a name
-// or an alias).
-func sameTechnique(a, b string) bool {
+// AutoTechnique is evolution.cmaes_technique's "the best the models allow".
+const AutoTechnique = "auto"
+
+// AutoTechniques are what AutoTechnique resolves to, in order of
+// preference: the first that merge.techniques lists and the run's models
+// allow (task arithmetic needs a base model); without either, the first
+// technique the run keeps. Measured on the zoo, ES on
+// task arithmetic beats ES on linear weights: the base's share is a
+// degree of freedom a normalised average does not have.
+func AutoTechniques() []string { return []string{"task_arithmetic", "linear"} }
+
+// SameTechnique reports whether a and b name the same technique (aliases
+// included).
+func SameTechnique(a, b string) bool {
 	ta, okA := merge.Find(a)
 	tb, okB := merge.Find(b)
 	return a == b || (okA && okB && ta.Name == tb.Name)

@@ -45,6 +45,12 @@ func TestTechniqueRulesFollowTheRegistry(t *testing.T) {
 		{"cmaes technique by alias", func(c *Config) {
 			c.Evolution.Optimizer, c.Merge.Techniques, c.Evolution.CMAESTechnique = "cmaes", []string{"dare"}, "dare_ties"
 		}, ""},
+		{"es technique not among the techniques", func(c *Config) {
+			c.Evolution.Optimizer, c.Merge.Techniques, c.Evolution.CMAESTechnique = "es", []string{"linear"}, "ties"
+		}, `evolution.cmaes_technique: "ties" must be one of merge.techniques (linear) or auto`},
+		{"auto with neither task arithmetic nor linear", func(c *Config) {
+			c.Evolution.Optimizer, c.Merge.Techniques = "es", []string{"ties", "slerp"}
+		}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

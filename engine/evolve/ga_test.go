@@ -319,7 +319,7 @@ func TestLowerMerges(t *testing.T) {
 	}
 
 	ev := config.Default().Evolution
-	ev.Population, ev.MergeLower = 10, 0.3
+	ev.Optimizer, ev.Population, ev.MergeLower = "ga", 10, 0.3
 	o := newOptimizer(ev, op, nil).(*ga)
 	o.tell(0, pop)
 	n := 0
@@ -349,7 +349,7 @@ func TestLowerMergesOnLandscapes(t *testing.T) {
 		for _, share := range []float64{0, 0.2} {
 			for seed := uint64(1); seed <= 5; seed++ {
 				ev := config.Default().Evolution
-				ev.Seed, ev.Population, ev.MergeLower = seed, 10, share
+				ev.Optimizer, ev.Seed, ev.Population, ev.MergeLower = "ga", seed, 10, share
 				res[share] = append(res[share], -bestOf(optimise(newOptimizer(ev, unitOperators(s), nil), 30, fit)).fitness)
 			}
 		}

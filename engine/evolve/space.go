@@ -207,7 +207,7 @@ func (s *Space) paramGenes(t merge.Technique) []int {
 	gm := s.Groups * s.M()
 	for _, g := range t.Genes() {
 		switch g {
-		case merge.GeneWeight:
+		case merge.GeneWeight, merge.GeneTaskWeight:
 			idx = geneSpan(idx, s.offW(), s.wSlots()*s.M())
 		case merge.GeneDensity:
 			idx = geneSpan(idx, s.offD(), gm)
@@ -384,7 +384,7 @@ func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, err
 		}
 		r.Params[p.Name] = s.globalValue(p.Gene, g)
 	}
-	weights := s.weights(g, models)
+	weights := s.weights(g, models, s.weightRange(t, len(models)))
 	for k, i := range models {
 		mr := merge.ModelRef{Model: s.Sources[i]}
 		for _, p := range t.Params {
@@ -394,7 +394,7 @@ func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, err
 			if mr.Params == nil {
 				mr.Params = merge.Params{}
 			}
-			if p.Gene == merge.GeneWeight {
+			if p.Gene == merge.GeneWeight || p.Gene == merge.GeneTaskWeight {
 				mr.Params[p.Name] = weights[k]
 			} else { // GeneDensity
 				mr.Params[p.Name] = gradient(s.groupValues(g, s.offD(), i, s.Ranges.Density))
@@ -409,21 +409,33 @@ func (s *Space) decodeParams(t merge.Technique, g []float64) (*merge.Recipe, err
 // weight genes all decode to 0 (see weights).
 const minWeight = 1e-4
 
+// weightRange is the range t's weight genes map onto when it merges n
+// models: merge.ranges.weight, or for task-vector weights that t does not
+// normalise merge.ranges.task_weight divided by n — so the middle of the
+// default [0, 2] is the uniform average (each task vector weighted 1/n).
+func (s *Space) weightRange(t merge.Technique, n int) [2]float64 {
+	if _, ok := t.Param(merge.GeneTaskWeight); ok && n > 0 {
+		r := s.Ranges.TaskWeight
+		return [2]float64{r[0] / float64(n), r[1] / float64(n)}
+	}
+	return s.Ranges.Weight
+}
+
 // weights decodes the weight genes of the merged sources into each one's
-// weight value: per layer group a gradient, with KindWeights one filtered
+// weight value (in rng): per layer group a gradient, with KindWeights one filtered
 // value per tensor kind (rounded as gradient rounds them). A layer group
 // (or kind and layer) in which every merged source would weigh 0 is not a
 // recipe a normalising method can merge (it divides by the sum), so there
 // every source weighs minWeight instead: the limit of equal vanishing
 // weights — the uniform average where weights are normalised, practically
 // the base where they scale task vectors.
-func (s *Space) weights(g []float64, models []int) []merge.Value {
+func (s *Space) weights(g []float64, models []int, rng [2]float64) []merge.Value {
 	slots := s.wSlots()
 	rows := make([][]float64, len(models))
 	for k, i := range models {
 		rows[k] = make([]float64, slots)
 		for j := range slots {
-			rows[k][j] = round4(lerp(s.Ranges.Weight, g[s.offW()+j*s.M()+i]))
+			rows[k][j] = round4(lerp(rng, g[s.offW()+j*s.M()+i]))
 		}
 	}
 	for j := range slots {

@@ -90,3 +90,58 @@ func readF16(t *testing.T, path, name string) []float32 {
 	kernels.DecodeF16(out, raw)
 	return out
 }
+
+// TestTaskWeightCentre: a task-arithmetic genome at the middle of every
+// range weighs each of the M task vectors 1/M (merge.ranges.task_weight
+// is in units of 1/M) with λ 1, so it merges into the uniform average of
+// the sources, as the linear genome in the middle does; a gene at the top
+// of the range weighs 2/M.
+func TestTaskWeightCentre(t *testing.T) {
+	s, paths := testSpace(t, "linear", "task_arithmetic")
+	op := &operators{space: s}
+	const name = "blk.1.ffn_up.weight"
+	var srcs [][]float32
+	for _, m := range []string{"a", "b", "c"} {
+		srcs = append(srcs, readF16(t, paths[m], name))
+	}
+	for _, tech := range []string{"linear", "task_arithmetic"} {
+		gn := op.neutral(tech)
+		r, err := s.Decode(gn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tech == "task_arithmetic" {
+			for i, m := range r.Models {
+				if w, _ := m.Params["weight"].At(name, 1, s.Layers); math.Abs(w-round4(1.0/3)) > 1e-12 {
+					t.Errorf("source %d weighs %v at the centre, want 1/3", i, w)
+				}
+			}
+			if l, _ := r.Params["lambda"].At(name, 1, s.Layers); l != 1 {
+				t.Errorf("λ %v at the centre, want 1", l)
+			}
+			top := gn
+			top.Genes = append([]float64(nil), gn.Genes...)
+			for j := range s.wSlots() {
+				top.Genes[s.offW()+j*s.M()] = 1
+			}
+			rt, err := s.Decode(top)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w, _ := rt.Models[0].Params["weight"].At(name, 1, s.Layers); math.Abs(w-round4(2.0/3)) > 1e-12 {
+				t.Errorf("a gene at the top of task_weight [0, 2] decodes to %v, want 2/3", w)
+			}
+		}
+		out := filepath.Join(t.TempDir(), tech+".gguf")
+		if _, _, err := merge.Run(context.Background(), r, out, nil, merge.ExecOptions{}); err != nil {
+			t.Fatalf("%s: %v", tech, err)
+		}
+		got := readF16(t, out, name)
+		for j := range got {
+			want := (srcs[0][j] + srcs[1][j] + srcs[2][j]) / 3
+			if math.Abs(float64(got[j]-want)) > 2e-3*(1+math.Abs(float64(want))) {
+				t.Fatalf("%s: %s[%d] = %g, the uniform average is %g", tech, name, j, got[j], want)
+			}
+		}
+	}
+}

@@ -51,6 +51,11 @@ Space). A parameter declares the genes that set it and the range of
 ` + "`merge.ranges`" + ` they map onto; undeclared parameters keep their defaults. A
 technique that takes one model besides the base merges the source chosen by
 the pick gene; one that takes at most k models merges the first k sources.
+Weights a technique normalises (divides by their sum) map onto
+` + "`merge.ranges.weight`" + `; task-vector weights it does not normalise map onto
+` + "`merge.ranges.task_weight`" + `, in units of 1/M for M merged models, so that
+the middle of its default [0, 2] is the uniform average. Both read the same
+genes, so a child that switches technique keeps its sources' proportions.
 Layer slices (frankenmerge) read two slices' model, start and length genes;
 a layer path (dfs) reads an on/off gene and a scale gene
 (` + "`merge.ranges.scale`" + `) per slot, and with a sub-merge (ps_dfs) also the genes of

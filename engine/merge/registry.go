@@ -72,6 +72,13 @@ const (
 	// GeneWeight is a per-model parameter with one gene per model and layer
 	// group, mapped onto merge.ranges.weight.
 	GeneWeight
+	// GeneTaskWeight is a per-model weight that scales a task vector as it
+	// is — the method does not divide by the weights' sum — with the same
+	// genes as GeneWeight (one per model and layer group), mapped onto
+	// merge.ranges.task_weight in units of 1/M for M merged models: 1 is
+	// the uniform average's share, so the middle of the default range
+	// [0, 2] is the uniform average whatever the number of models.
+	GeneTaskWeight
 	// GeneDensity is a per-model parameter with one gene per model and layer
 	// group, mapped onto merge.ranges.density.
 	GeneDensity
@@ -88,6 +95,8 @@ func (g Gene) Range() string {
 	switch g {
 	case GeneWeight:
 		return "weight"
+	case GeneTaskWeight:
+		return "task_weight"
 	case GeneDensity:
 		return "density"
 	case GeneT:
@@ -105,6 +114,8 @@ func (g Gene) String() string {
 		return "not evolved"
 	case GeneWeight, GeneDensity:
 		return "per model and layer group, merge.ranges." + g.Range()
+	case GeneTaskWeight:
+		return "per model and layer group, merge.ranges.task_weight (× 1/models)"
 	case GeneT, GeneLambda:
 		return "per layer group, merge.ranges." + g.Range()
 	}
@@ -113,7 +124,7 @@ func (g Gene) String() string {
 
 // scope is the only scope a gene kind can set.
 func (g Gene) scope() Scope {
-	if g == GeneWeight || g == GeneDensity {
+	if g == GeneWeight || g == GeneTaskWeight || g == GeneDensity {
 		return PerModel
 	}
 	return Global

@@ -50,7 +50,11 @@ func (m taskArith) rescalable() bool {
 }
 
 func (m taskArith) Params() []ParamSpec {
-	ps := []ParamSpec{weightParam("weight of the model's task vector")}
+	w := weightParam("weight of the model's task vector")
+	if !m.normalize {
+		w.Gene = GeneTaskWeight // the weights scale the task vectors as they are
+	}
+	ps := []ParamSpec{w}
 	if m.sparsify != sparsifyNone {
 		density := fractionParam("density", PerModel, 1, "fraction of the task vector to keep")
 		density.Gene = GeneDensity

@@ -166,6 +166,11 @@ func Prepare(ctx context.Context, cfg config.Config, resolve ResolveFunc) (*Set,
 	if err != nil {
 		return nil, err
 	}
+	if o := cfg.Evolution.Optimizer; o == "cmaes" || o == "es" {
+		if cfg.Evolution.CMAESTechnique, err = s.cmaesTechnique(cfg, kept); err != nil {
+			return nil, err
+		}
+	}
 
 	out := cfg
 	out.Models = nil
@@ -394,20 +399,40 @@ func (s *Set) techniques(cfg config.Config, hasBase bool, sources int, depths st
 		kept = append(kept, name)
 	}
 	if len(kept) == 0 {
-		var parts []string
-		for _, d := range s.Dropped {
-			parts = append(parts, d.Name+" "+d.Reason)
-		}
-		return nil, fmt.Errorf("no technique of merge.techniques can run on these models: %s", strings.Join(parts, "; "))
-	}
-	if cfg.Evolution.Optimizer == "cmaes" {
-		for _, d := range s.Dropped {
-			if sameTechnique(d.Name, cfg.Evolution.CMAESTechnique) {
-				return nil, fmt.Errorf("evolution.cmaes_technique %s cannot run on these models: it %s; choose one of %s", d.Name, d.Reason, strings.Join(kept, ", "))
-			}
-		}
+		return nil, fmt.Errorf("no technique of merge.techniques can run on these models: %s", s.droppedText())
 	}
 	return kept, nil
+}
+
+// cmaesTechnique is the technique CMA-ES and ES tune on these models:
+// evolution.cmaes_technique, or for "auto" the first of
+// config.AutoTechniques that kept holds, else kept's first. A named technique the models do
+// not allow is an error that says why and what remains.
+func (s *Set) cmaesTechnique(cfg config.Config, kept []string) (string, error) {
+	want := cfg.Evolution.CMAESTechnique
+	if want == config.AutoTechnique {
+		for _, a := range config.AutoTechniques() {
+			if i := slices.IndexFunc(kept, func(k string) bool { return config.SameTechnique(k, a) }); i >= 0 {
+				return kept[i], nil
+			}
+		}
+		return kept[0], nil // techniques errs when nothing is kept
+	}
+	for _, d := range s.Dropped {
+		if config.SameTechnique(d.Name, want) {
+			return "", fmt.Errorf("evolution.cmaes_technique %s cannot run on these models: it %s; choose one of %s", d.Name, d.Reason, strings.Join(kept, ", "))
+		}
+	}
+	return want, nil
+}
+
+// droppedText lists the techniques left out with their reasons.
+func (s *Set) droppedText() string {
+	var parts []string
+	for _, d := range s.Dropped {
+		parts = append(parts, d.Name+" "+d.Reason)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // unusable says why t cannot run ("" when it can), as a phrase that
@@ -422,10 +447,4 @@ func (s *Set) unusable(t merge.Technique, hasBase bool, sources int, depths stri
 		return "needs models of equal depth (" + depths + ")"
 	}
 	return ""
-}
-
-func sameTechnique(a, b string) bool {
-	ta, okA := merge.Find(a)
-	tb, okB := merge.Find(b)
-	return a == b || (okA && okB && ta.Name == tb.Name)
 }

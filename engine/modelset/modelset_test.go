@@ -322,6 +322,7 @@ func TestTechniqueRules(t *testing.T) {
 		change  func(c *config.Config)
 		dropped string // "name: reason"
 		err     string
+		tuned   string // evolution.cmaes_technique after Prepare ("": unchecked)
 	}{
 		{name: "base needed", change: func(c *config.Config) { c.Merge.Base = ""; c.Merge.Techniques = []string{"sce", "linear"} },
 			dropped: "sce: needs a base model (no base: none was given"},
@@ -339,6 +340,22 @@ func TestTechniqueRules(t *testing.T) {
 			c.Merge.Base = ""
 			c.Evolution.Optimizer, c.Merge.Techniques, c.Evolution.CMAESTechnique = "cmaes", []string{"dare", "linear"}, "dare_ties"
 		}, err: "evolution.cmaes_technique dare cannot run on these models: it needs a base model"},
+		{name: "es technique dropped", change: func(c *config.Config) {
+			c.Merge.Base = ""
+			c.Evolution.Optimizer, c.Merge.Techniques, c.Evolution.CMAESTechnique = "es", []string{"ties", "linear"}, "ties"
+		}, err: "evolution.cmaes_technique ties cannot run on these models: it needs a base model"},
+		{name: "auto with a base is task arithmetic", change: func(c *config.Config) { c.Evolution.Optimizer = "es" }, tuned: "task_arithmetic"},
+		{name: "auto without a base is linear", change: func(c *config.Config) {
+			c.Merge.Base = ""
+			c.Evolution.Optimizer, c.Merge.Techniques = "cmaes", []string{"task_arithmetic", "linear"}
+		}, dropped: "task_arithmetic: needs a base model", tuned: "linear"},
+		{name: "auto with neither is the first kept", change: func(c *config.Config) {
+			c.Merge.Base = ""
+			c.Evolution.Optimizer, c.Merge.Techniques = "es", []string{"task_arithmetic", "multislerp", "dfs"}
+		}, dropped: "task_arithmetic: needs a base model", tuned: "multislerp"},
+		{name: "a named technique stays", change: func(c *config.Config) {
+			c.Evolution.Optimizer, c.Evolution.CMAESTechnique = "es", "dare"
+		}, tuned: "dare"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -360,6 +377,9 @@ func TestTechniqueRules(t *testing.T) {
 			}
 			if tc.dropped == "" && len(got) > 0 || tc.dropped != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tc.dropped)) {
 				t.Errorf("dropped %q, want %q", got, tc.dropped)
+			}
+			if tc.tuned != "" && s.Config.Evolution.CMAESTechnique != tc.tuned {
+				t.Errorf("cmaes_technique %q, want %q", s.Config.Evolution.CMAESTechnique, tc.tuned)
 			}
 		})
 	}
