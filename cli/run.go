@@ -214,7 +214,7 @@ func (p *headlessPrinter) event(e evolve.Event) {
 	case evolve.RunStarted:
 		p.start, p.total = e.Time, e.Budget
 		fmt.Fprintf(p.w, "evomerge: %s, population %d, up to %d generations / %d evaluations, seed %d\n",
-			e.Optimizer, e.Population, e.Generations, e.Budget, e.Seed)
+			evolve.OptimizerText(e.Optimizer, e.Tuned), e.Population, e.Generations, e.Budget, e.Seed)
 		writeModels(p.w, e)
 		fmt.Fprintf(p.w, "techniques: %s\n", strings.Join(e.Techniques, ", "))
 		for _, d := range e.Dropped {

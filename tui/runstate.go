@@ -95,7 +95,7 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 		s.phase = phaseRunning
 		s.started = e
 		what := fmt.Sprintf("run started: %s, seed %d, population %d × %d generations, budget %d evaluations, %d sources",
-			e.Optimizer, e.Seed, e.Population, e.Generations, e.Budget, len(e.Sources))
+			evolve.OptimizerText(e.Optimizer, e.Tuned), e.Seed, e.Population, e.Generations, e.Budget, len(e.Sources))
 		if e.Resumed > 0 {
 			what += fmt.Sprintf(" (resumed: %d evaluations replayed)", e.Resumed)
 		}

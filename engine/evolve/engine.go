@@ -173,6 +173,15 @@ func run(ctx context.Context, cfg config.Config, opt Options, score measurer) (r
 	return res, err
 }
 
+// tuned is the technique the optimizer searches alone (cmaes and es:
+// evolution.cmaes_technique as package modelset resolved it), or "".
+func (e *engine) tuned() string {
+	if o := e.cfg.Evolution.Optimizer; o == "cmaes" || o == "es" {
+		return e.cfg.Evolution.CMAESTechnique
+	}
+	return ""
+}
+
 // setup resolves models, lays out the genome, loads texts, opens the
 // history and, for Run, starts the evaluation workers.
 func (e *engine) setup(ctx context.Context, score measurer) error {
@@ -385,7 +394,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	for i, n := range names {
 		files[i] = e.paths[n]
 	}
-	e.events.emit(RunStarted{Optimizer: ev.Optimizer, Seed: ev.Seed, Sources: names, Files: files, Base: e.space.BaseName,
+	e.events.emit(RunStarted{Optimizer: ev.Optimizer, Tuned: e.tuned(), Seed: ev.Seed, Sources: names, Files: files, Base: e.space.BaseName,
 		Techniques: e.space.Techniques, Genes: e.space.Len(), Population: ev.Population, Generations: ev.Generations,
 		Budget: e.ledger.budget, Texts: e.texts, OutputDir: e.cfg.Output.Dir, Resumed: e.ledger.size(), Time: e.start,
 		Models: e.models.Models, BaseNote: e.models.BaseNote, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
@@ -463,7 +472,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 	res := &Result{OutputDir: e.cfg.Output.Dir, Models: e.models.Models, BaseNote: e.models.BaseNote,
 		Techniques: e.space.Techniques, Dropped: e.models.Dropped, LeftOut: e.models.LeftOut,
 		Reason: reason, Evaluations: evaluations, Skipped: e.skipped, Generations: gens,
-		Seed: ev.Seed, Optimizer: ev.Optimizer, Device: e.device}
+		Seed: ev.Seed, Optimizer: ev.Optimizer, Tuned: e.tuned(), Device: e.device}
 	if e.plan != nil && len(finalists) > 0 && e.cfg.Evaluation.PickWindows > 0 && e.plan.canPick() {
 		picked, err := e.pickFinal(ctx, finalists, res)
 		if err != nil {

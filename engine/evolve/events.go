@@ -44,6 +44,7 @@ func (s Status) Scored() bool { return s == StatusDone || s == StatusCached }
 // RunStarted opens a run.
 type RunStarted struct {
 	Optimizer   string
+	Tuned       string // the one technique cmaes and es search ("": every technique)
 	Seed        uint64
 	Sources     []string // model names, base last if any
 	Files       []string // the Sources' local files, in the same order
@@ -184,4 +185,13 @@ func (em *emitter) emit(ev Event) {
 
 func (em *emitter) logf(level, format string, args ...any) {
 	em.emit(Log{Level: level, Message: fmt.Sprintf(format, args...), Time: time.Now()})
+}
+
+// OptimizerText names an optimizer and, for cmaes and es, the technique
+// it searches: "es on task_arithmetic".
+func OptimizerText(optimizer, tuned string) string {
+	if tuned == "" {
+		return optimizer
+	}
+	return optimizer + " on " + tuned
 }

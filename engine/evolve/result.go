@@ -37,13 +37,16 @@ type Result struct {
 	Evaluations int       `json:"evaluations"`
 	// Skipped lists the candidates never evaluated because the evaluation
 	// budget ran out in their generation (status skipped).
-	Skipped     []string       `json:"skipped,omitempty"`
-	Generations int            `json:"generations"`
-	Seed        uint64         `json:"seed"`
-	Optimizer   string         `json:"optimizer"`
-	Elapsed     time.Duration  `json:"elapsed_ns"`
-	Timings     Timings        `json:"timings"`
-	Device      eval.Placement `json:"device"` // where candidates were evaluated
+	Skipped     []string `json:"skipped,omitempty"`
+	Generations int      `json:"generations"`
+	Seed        uint64   `json:"seed"`
+	Optimizer   string   `json:"optimizer"`
+	// Tuned is the one technique cmaes and es search (empty for the
+	// others, which search every technique).
+	Tuned   string         `json:"tuned,omitempty"`
+	Elapsed time.Duration  `json:"elapsed_ns"`
+	Timings Timings        `json:"timings"`
+	Device  eval.Placement `json:"device"` // where candidates were evaluated
 }
 
 // ModelScore is one model's held-out scores in the final comparison.

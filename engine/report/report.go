@@ -179,7 +179,7 @@ func dur(d time.Duration) string {
 }
 
 var optimizerNames = map[string]string{
-	"ga": "genetic algorithm (ga)", "cmaes": "CMA-ES (cmaes)", "nsga2": "NSGA-II (nsga2)", "random": "random search (random)",
+	"ga": "genetic algorithm (ga)", "cmaes": "CMA-ES (cmaes)", "es": "evolution strategy (es)", "nsga2": "NSGA-II (nsga2)", "random": "random search (random)",
 }
 
 // evaluationsFact is the Evaluations line of the run facts.
@@ -229,6 +229,7 @@ func (r *Run) view() (*view, error) {
 	if opt == "" {
 		opt = res.Optimizer
 	}
+	opt = evolve.OptimizerText(opt, res.Tuned)
 	budget := cfg.Evolution.MaxEvaluations
 	if budget == 0 {
 		budget = cfg.Evolution.Population * cfg.Evolution.Generations
