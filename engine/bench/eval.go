@@ -322,7 +322,7 @@ func overheadBench(ctx context.Context, o *Options) ([]Row, error) {
 	}
 	defer os.RemoveAll(dir)
 	cfg.Output.Dir = filepath.Join(dir, "run")
-	cfg.Evolution.Population, cfg.Evolution.Generations, cfg.Evolution.Patience = 20, 25, 0
+	cfg.Evolution.Optimizer, cfg.Evolution.Population, cfg.Evolution.Generations, cfg.Evolution.Patience = "ga", 20, 25, 0
 	free := func(_ context.Context, r *merge.Recipe) (evolve.Scores, error) {
 		text, _ := r.Encode()
 		return evolve.Scores{MeanLogPPL: 5 + math.Mod(float64(len(text)), 7)/10}, nil

@@ -347,7 +347,7 @@ func Default() Config {
 			PSMethod:   "ties",
 		},
 		Evolution: Evolution{
-			Optimizer: "es", Population: 10, Generations: 18, TournamentSize: 3,
+			Optimizer: "es", Population: 10, Generations: 16, TournamentSize: 3,
 			MutationRate: 0.25, MutationScale: 0.15, CrossoverRate: 0.6, TechniqueRate: 0.1,
 			Elitism: 2, Patience: 4, MinImprovement: 0.001, Seed: 42,
 			CMAESTechnique: AutoTechnique, CMAESSigma: 1.0 / 6, ESSigma: 0.1, ESRate: 0.03,
