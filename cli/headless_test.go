@@ -61,7 +61,9 @@ func TestHeadlessPrinterShowsEveryFinalStatus(t *testing.T) {
 // (three sources and a base) whose runs take a second or two with
 // stand-in evaluation workers of behaviour b (evaltest: the workers this
 // test binary starts inherit the setting). It returns the configuration
-// file, the output directory and the model files by name.
+// file, the output directory and the model files by name. It is the GA:
+// its first generation scores each source alone, which the tests of a
+// worker crashing on a source rely on.
 func fakeTournament(t *testing.T, b evaltest.Behaviour) (string, string, map[string]string) {
 	t.Helper()
 	t.Setenv(evaltest.EnvVar, b.Value())
@@ -82,6 +84,7 @@ func fakeTournament(t *testing.T, b evaltest.Behaviour) (string, string, map[str
 base = "base"
 techniques = ["linear", "ties"]
 [evolution]
+optimizer = "ga"
 population = 4
 generations = 2
 patience = 0

@@ -58,6 +58,7 @@ base = %q
 techniques = ["linear", "ties"]
 
 [evolution]
+optimizer = "ga"
 population = 6
 generations = 2
 

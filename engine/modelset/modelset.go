@@ -406,8 +406,9 @@ func (s *Set) techniques(cfg config.Config, hasBase bool, sources int, depths st
 
 // cmaesTechnique is the technique CMA-ES and ES tune on these models:
 // evolution.cmaes_technique, or for "auto" the first of
-// config.AutoTechniques that kept holds, else kept's first. A named technique the models do
-// not allow is an error that says why and what remains.
+// config.AutoTechniques that kept holds, else kept's first. A named
+// technique the models do not allow is an error that says why and what
+// remains.
 func (s *Set) cmaesTechnique(cfg config.Config, kept []string) (string, error) {
 	want := cfg.Evolution.CMAESTechnique
 	if want == config.AutoTechnique {
