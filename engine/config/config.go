@@ -566,7 +566,7 @@ func (c Config) Validate() Problems {
 	floatIn("evolution.cmaes_sigma", e.CMAESSigma, 1e-6, 10)
 	floatIn("evolution.es_sigma", e.ESSigma, 1e-6, 1)
 	floatIn("evolution.es_rate", e.ESRate, 1e-6, 1)
-	if e.CMAESTechnique != AutoTechnique && (e.Optimizer == "cmaes" || e.Optimizer == "es") && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return SameTechnique(t, e.CMAESTechnique) }) {
+	if e.CMAESTechnique != AutoTechnique && e.TunesOneTechnique() && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return SameTechnique(t, e.CMAESTechnique) }) {
 		ps.add("evolution.cmaes_technique", "%q must be one of merge.techniques (%s) or auto", e.CMAESTechnique, strings.Join(c.Merge.Techniques, ", "))
 	}
 
@@ -680,6 +680,11 @@ func (d Distributed) validate(ps *Problems) {
 		ps.add("distributed.share_max_mb", "%d is outside [0, 1048576]", d.ShareMaxMB)
 	}
 }
+
+// TunesOneTechnique reports whether the optimizer searches the genes of
+// one technique, CMAESTechnique (cmaes and es), rather than every
+// technique of merge.techniques.
+func (e Evolution) TunesOneTechnique() bool { return e.Optimizer == "cmaes" || e.Optimizer == "es" }
 
 // AutoTechnique is evolution.cmaes_technique's "the best the models allow".
 const AutoTechnique = "auto"

@@ -176,7 +176,7 @@ func run(ctx context.Context, cfg config.Config, opt Options, score measurer) (r
 // tuned is the technique the optimizer searches alone (cmaes and es:
 // evolution.cmaes_technique as package modelset resolved it), or "".
 func (e *engine) tuned() string {
-	if o := e.cfg.Evolution.Optimizer; o == "cmaes" || o == "es" {
+	if e.cfg.Evolution.TunesOneTechnique() {
 		return e.cfg.Evolution.CMAESTechnique
 	}
 	return ""

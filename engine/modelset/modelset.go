@@ -166,7 +166,7 @@ func Prepare(ctx context.Context, cfg config.Config, resolve ResolveFunc) (*Set,
 	if err != nil {
 		return nil, err
 	}
-	if o := cfg.Evolution.Optimizer; o == "cmaes" || o == "es" {
+	if cfg.Evolution.TunesOneTechnique() {
 		if cfg.Evolution.CMAESTechnique, err = s.cmaesTechnique(cfg, kept); err != nil {
 			return nil, err
 		}
