@@ -1,8 +1,10 @@
 // Package kernels is the arithmetic of merging: tensor codecs (F16, BF16,
 // Q8_0 and the Codec interface), interpolation and weighted sums,
 // sparsification of task vectors, TIES sign consensus, spherical means and
-// model stock, all on flat float32 slices. Package merge decides what to
-// compute; this package computes it, and nothing here does IO.
+// model stock, all on flat float32 slices — and the one hot loop of
+// scoring, log-softmax over a row of logits (softmax.go). Package merge
+// decides what to compute; this package computes it, and nothing here does
+// IO.
 //
 // # float32 math, reproducible everywhere
 //

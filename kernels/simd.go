@@ -3,7 +3,8 @@ package kernels
 import "math"
 
 // SIMD. The hot loops — F16/BF16/Q8_0 decoding and encoding, the weighted
-// sums, task-vector subtraction, magnitude masking and TIES sign election
+// sums, task-vector subtraction, magnitude masking, TIES sign election and
+// the log-softmax of scoring
 // — have AVX2/F16C versions in Go assembly (simd_amd64.s), chosen at run
 // time when the CPU has them (golang.org/x/sys/cpu) and never with the
 // purego build tag; the Go loops stay as the fallback and as the reference

@@ -69,3 +69,11 @@ func decodeQ8_0AVX2(dst *float32, src *byte, nb int)
 
 //go:noescape
 func encodeQ8_0AVX2(dst *byte, src *float32, nb int) (done int)
+
+// n a multiple of 8; see softmax.go.
+//
+//go:noescape
+func expSumAVX2(s *[8]float64, x *float32, n int, m float32)
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32

@@ -929,3 +929,127 @@ encq8_done:
 	MOVQ R8, done+24(FP)
 	VZEROUPPER
 	RET
+
+// Constants of the exponential in expSumAVX2 (expf's in softmax.go, as
+// float32 bits): the polynomial's coefficients c5 … c1 (c0 is ½), log2 e,
+// ln 2, −87, 1 and the exponent bias.
+DATA expc<>+0(SB)/4, $0x39506967  // c5 1.9875691500e-4
+DATA expc<>+4(SB)/4, $0x3ab743ce  // c4 1.3981999507e-3
+DATA expc<>+8(SB)/4, $0x3c088908  // c3 8.3334519073e-3
+DATA expc<>+12(SB)/4, $0x3d2aa9c1 // c2 4.1665795894e-2
+DATA expc<>+16(SB)/4, $0x3e2aaaaa // c1 1.6666665459e-1
+DATA expc<>+20(SB)/4, $0x3f000000 // c0 ½ (and the −½ of the rounding)
+DATA expc<>+24(SB)/4, $0x3fb8aa3b // log2 e
+DATA expc<>+28(SB)/4, $0x3f317218 // ln 2
+DATA expc<>+32(SB)/4, $0xc2ae0000 // −87
+DATA expc<>+36(SB)/4, $0x3f800000 // 1
+DATA expc<>+40(SB)/4, $127        // exponent bias
+GLOBL expc<>(SB), RODATA|NOPTR, $44
+
+// func expSumAVX2(s *[8]float64, x *float32, n int, m float32)
+// s[j] += e^(x[i]−m) for i ≡ j mod 8, i < n (a multiple of 8), in
+// increasing i: expf's lane eight wide, lanes 0–3 summed in Y6 and 4–7 in
+// Y7. Y9–Y15 hold constants, Y8 the coefficient in use.
+TEXT ·expSumAVX2(SB), NOSPLIT, $0-28
+	MOVQ s+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y15
+	VBROADCASTSS expc<>+32(SB), Y14
+	VBROADCASTSS expc<>+24(SB), Y13
+	VBROADCASTSS expc<>+20(SB), Y12
+	VBROADCASTSS expc<>+28(SB), Y11
+	VBROADCASTSS expc<>+36(SB), Y10
+	VPBROADCASTD expc<>+40(SB), Y9
+	VMOVUPD 0(DI), Y6
+	VMOVUPD 32(DI), Y7
+	XORQ AX, AX
+expsum_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT expsum_done
+	VMOVUPS (SI)(AX*4), Y0
+	VSUBPS Y15, Y0, Y0         // x − m
+	VMAXPS Y14, Y0, Y0         // max(x, −87)
+	VMULPS Y13, Y0, Y1         // x·log2 e
+	VSUBPS Y12, Y1, Y1         // − ½
+	VCVTTPS2DQ Y1, Y1          // ni, truncated
+	VCVTDQ2PS Y1, Y2
+	VMULPS Y11, Y2, Y2         // ni·ln 2
+	VSUBPS Y2, Y0, Y0          // r
+	VBROADCASTSS expc<>+0(SB), Y3
+	VMULPS Y0, Y3, Y3          // c5·r
+	VBROADCASTSS expc<>+4(SB), Y8
+	VADDPS Y8, Y3, Y3
+	VMULPS Y0, Y3, Y3
+	VBROADCASTSS expc<>+8(SB), Y8
+	VADDPS Y8, Y3, Y3
+	VMULPS Y0, Y3, Y3
+	VBROADCASTSS expc<>+12(SB), Y8
+	VADDPS Y8, Y3, Y3
+	VMULPS Y0, Y3, Y3
+	VBROADCASTSS expc<>+16(SB), Y8
+	VADDPS Y8, Y3, Y3
+	VMULPS Y0, Y3, Y3
+	VADDPS Y12, Y3, Y3         // p
+	VMULPS Y0, Y3, Y3
+	VMULPS Y0, Y3, Y3          // p·r·r
+	VADDPS Y0, Y3, Y3          // + r
+	VADDPS Y10, Y3, Y3         // + 1
+	VPADDD Y9, Y1, Y1
+	VPSLLD $23, Y1, Y1         // 2^ni
+	VMULPS Y1, Y3, Y3
+	VCVTPS2PD X3, Y4
+	VEXTRACTF128 $1, Y3, X3
+	VCVTPS2PD X3, Y5
+	VADDPD Y4, Y6, Y6
+	VADDPD Y5, Y7, Y7
+	MOVQ DX, AX
+	JMP expsum_8
+expsum_done:
+	VMOVUPD Y6, 0(DI)
+	VMOVUPD Y7, 32(DI)
+	VZEROUPPER
+	RET
+
+// func maxAVX2(x *float32, n int) float32
+// The largest of x[0:n], n a multiple of 8 (no NaN: max is then exact and
+// its order does not matter).
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	XORQ AX, AX
+max_32:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JGT max_8
+	VMAXPS (SI)(AX*4), Y0, Y0
+	VMAXPS 32(SI)(AX*4), Y1, Y1
+	VMAXPS 64(SI)(AX*4), Y2, Y2
+	VMAXPS 96(SI)(AX*4), Y3, Y3
+	MOVQ DX, AX
+	JMP max_32
+max_8:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JGT max_done
+	VMAXPS (SI)(AX*4), Y0, Y0
+	MOVQ DX, AX
+	JMP max_8
+max_done:
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET

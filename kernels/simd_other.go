@@ -24,3 +24,5 @@ func decodeBF16AVX2(dst *float32, src *byte, n int)                 {}
 func encodeBF16AVX2(dst *byte, src *float32, n int)                 {}
 func decodeQ8_0AVX2(dst *float32, src *byte, nb int)                {}
 func encodeQ8_0AVX2(dst *byte, src *float32, nb int) int            { return 0 }
+func expSumAVX2(s *[8]float64, x *float32, n int, m float32)        {}
+func maxAVX2(x *float32, n int) float32                             { return 0 }

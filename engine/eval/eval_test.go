@@ -185,19 +185,6 @@ func TestPerplexityErrors(t *testing.T) {
 	}
 }
 
-func TestLogSoftmaxAt(t *testing.T) {
-	logits := []float32{1, 2, 3}
-	// log(e^3 / (e^1+e^2+e^3)) = -log(1 + e^-1 + e^-2)
-	want := -math.Log(1 + math.Exp(-1) + math.Exp(-2))
-	if got := LogSoftmaxAt(logits, 2); math.Abs(got-want) > 1e-7 {
-		t.Errorf("got %v, want %v", got, want)
-	}
-	// Large logits do not overflow.
-	if got := LogSoftmaxAt([]float32{1000, 1000}, 0); math.Abs(got-math.Log(0.5)) > 1e-7 {
-		t.Errorf("got %v, want log 0.5", got)
-	}
-}
-
 func TestGenerateGreedy(t *testing.T) {
 	lm := newFake()
 	var streamed strings.Builder

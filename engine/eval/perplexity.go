@@ -7,6 +7,8 @@ import (
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/evomerge/evomerge/kernels"
 )
 
 // PerplexityOptions configure a perplexity run.
@@ -235,7 +237,7 @@ func scoreRows(rows []float32, vocab int, targets []int, n int) (nll, nll2 float
 		go func() {
 			defer wg.Done()
 			for k := n * p / parts; k < n*(p+1)/parts; k++ {
-				lp := LogSoftmaxAt(rows[k*vocab:(k+1)*vocab], targets[k])
+				lp := kernels.LogSoftmaxAt(rows[k*vocab:(k+1)*vocab], targets[k])
 				out[p].nll -= lp
 				out[p].nll2 += lp * lp
 			}
@@ -247,57 +249,4 @@ func scoreRows(rows []float32, vocab int, targets []int, n int) (nll, nll2 float
 		nll2 += s.nll2
 	}
 	return nll, nll2
-}
-
-// LogSoftmaxAt returns log p(tok) under softmax(logits), computed like
-// llama.cpp: max-shifted, float32 exponentials summed in float64. Scoring
-// takes one exponential per vocabulary entry per position (4M per window
-// for a 32k vocabulary), so it is written for throughput: the maximum with
-// a predictable comparison (the builtin max is NaN-aware and branchy), the
-// exponentials in blocks without a loop-carried dependency so the CPU
-// overlaps them, and four partial sums.
-func LogSoftmaxAt(logits []float32, tok int) float64 {
-	maxLogit := logits[0]
-	for _, l := range logits {
-		if l > maxLogit {
-			maxLogit = l
-		}
-	}
-	var block [256]float32
-	var s0, s1, s2, s3 float64
-	for start := 0; start < len(logits); start += len(block) {
-		part := logits[start:min(start+len(block), len(logits))]
-		e := block[:len(part)]
-		for i, l := range part {
-			e[i] = expf(l - maxLogit)
-		}
-		i := 0
-		for ; i+4 <= len(e); i += 4 {
-			s0 += float64(e[i])
-			s1 += float64(e[i+1])
-			s2 += float64(e[i+2])
-			s3 += float64(e[i+3])
-		}
-		for ; i < len(e); i++ {
-			s0 += float64(e[i])
-		}
-	}
-	return float64(logits[tok]-maxLogit) - math.Log((s0+s1)+(s2+s3))
-}
-
-// expf is e^x in float32 for x ≤ 0 (Cephes' expf: x = n·ln2 + r with
-// |r| ≤ ½ln2, a degree-6 polynomial for e^r, and 2^n built in the exponent
-// bits), accurate to about one ulp for x > −8; the single-constant n·ln 2
-// (which keeps it inlinable) lets the relative error grow to ~5e−6 further
-// out, where e^x < 3e−4 and its absolute error stays below 1e−9. Arguments below −87 are clamped to −87
-// (e^−87 ≈ 1.6e−38, nothing next to the e^0 every such sum contains). It is
-// kept small enough for the compiler to inline into the scoring loop.
-func expf(x float32) float32 {
-	x = max(x, -87)
-	ni := int32(x*1.44269504088896341 - 0.5) // round to nearest (x ≤ 0)
-	n := float32(ni)
-	r := x - n*0.69314718056
-	p := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
-	p = p*r*r + r + 1
-	return p * math.Float32frombits(uint32(ni+127)<<23)
 }

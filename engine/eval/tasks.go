@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/evomerge/evomerge/kernels"
 )
 
 // Task is one multiple-choice item: the model should find Choices[Answer]
@@ -173,7 +175,7 @@ func scoreFrom(lm LM, toks []int, from int) (float64, int, error) {
 		}
 		for k := 0; k < end-b-outFrom; k++ {
 			pos := b + outFrom + k
-			ll += LogSoftmaxAt(logits[k*v:(k+1)*v], toks[pos+1])
+			ll += kernels.LogSoftmaxAt(logits[k*v:(k+1)*v], toks[pos+1])
 		}
 	}
 	return ll, len(toks) - from, nil
