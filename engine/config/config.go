@@ -175,6 +175,11 @@ type Evaluation struct {
 	TestTexts []string `toml:"test_texts"`
 	Context   int      `toml:"context"` // perplexity window n_ctx
 	Chunks    int      `toml:"chunks"`  // windows per text per candidate (0 = all)
+	// ScoreFrom is the first position of each window the search's
+	// fitness scores (0: Context/2, llama-perplexity's convention). The
+	// reported perplexities — the held-out comparison, --evaluate — always
+	// use Context/2.
+	ScoreFrom int `toml:"score_from"`
 	// TestChunks limits the final evaluation (0 = all windows).
 	TestChunks int `toml:"test_chunks"`
 	// RotateWindows draws each generation's Chunks windows per text afresh
@@ -582,6 +587,9 @@ func (c Config) Validate() Problems {
 	}
 	intIn("evaluation.context", v.Context, 16, 1<<20)
 	intIn("evaluation.chunks", v.Chunks, 0, 1<<20)
+	if v.ScoreFrom != 0 {
+		intIn("evaluation.score_from", v.ScoreFrom, 1, v.Context-2)
+	}
 	intIn("evaluation.test_chunks", v.TestChunks, 0, 1<<20)
 	intIn("evaluation.pick_windows", v.PickWindows, 0, 1<<20)
 	intIn("evaluation.finalists", v.Finalists, 1, 1000)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -282,6 +283,23 @@ func TestVerdictExamples(t *testing.T) {
 		}
 		if ps := c.Validate(); len(ps) > 0 {
 			t.Errorf("%s: %v", f, ps.Err())
+		}
+	}
+}
+
+// TestScoreFrom: evaluation.score_from is 0 (context/2) or a position
+// that leaves at least one token to score in a window of context tokens.
+func TestScoreFrom(t *testing.T) {
+	for _, tc := range []struct {
+		from int
+		ok   bool
+	}{{0, true}, {1, true}, {32, true}, {254, true}, {-1, false}, {255, false}, {1000, false}} {
+		_, err := Parse(fmt.Sprintf("[evaluation]\ncontext = 256\nscore_from = %d\n", tc.from))
+		if tc.ok != (err == nil) {
+			t.Errorf("score_from = %d: %v", tc.from, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("evaluation.score_from: %d is outside [1, 254]", tc.from)) {
+			t.Errorf("score_from = %d: %v", tc.from, err)
 		}
 	}
 }

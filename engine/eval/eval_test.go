@@ -24,12 +24,14 @@ func TestPerplexityMatchesReference(t *testing.T) {
 	for _, tc := range []struct {
 		nctx, batch, chunks int
 		overlap             bool
-	}{{64, 48, 0, false}, {64, 64, 0, false}, {32, 5, 3, false}, {100, 48, 0, false},
-		{64, 48, 0, true}, {64, 64, 0, true}, {32, 5, 3, true}, {100, 48, 0, true}} {
+		from                int // ScoreFrom
+	}{{64, 48, 0, false, 0}, {64, 64, 0, false, 0}, {32, 5, 3, false, 0}, {100, 48, 0, false, 0},
+		{64, 48, 0, true, 0}, {64, 64, 0, true, 0}, {32, 5, 3, true, 0}, {100, 48, 0, true, 0},
+		{64, 48, 0, false, 8}, {64, 64, 0, true, 1}, {32, 5, 3, false, 30}, {100, 48, 0, true, 17}} {
 		lm := newFake()
 		lm.batch = tc.batch
 		var progress []int
-		got, err := Perplexity(context.Background(), lm, text, PerplexityOptions{Context: tc.nctx, Chunks: tc.chunks, Overlap: tc.overlap,
+		got, err := Perplexity(context.Background(), lm, text, PerplexityOptions{Context: tc.nctx, Chunks: tc.chunks, Overlap: tc.overlap, ScoreFrom: tc.from,
 			Progress: func(done, total int) {
 				if total != windows(tc.chunks, len(text)+1, tc.nctx) {
 					t.Errorf("progress total %d", total)
@@ -54,7 +56,11 @@ func TestPerplexityMatchesReference(t *testing.T) {
 		for c := range chunks {
 			w := append([]int(nil), toks[c*tc.nctx:(c+1)*tc.nctx]...)
 			w[0] = 1 // BOS
-			for j := tc.nctx / 2; j < tc.nctx-1; j++ {
+			from := tc.nctx / 2
+			if tc.from > 0 {
+				from = tc.from
+			}
+			for j := from; j < tc.nctx-1; j++ {
 				prev := -1
 				if j > 0 {
 					prev = w[j-1]
@@ -177,6 +183,11 @@ func TestPerplexityErrors(t *testing.T) {
 	}
 	if _, err := Perplexity(context.Background(), lm, sampleText(1000), PerplexityOptions{Context: 512}); err == nil {
 		t.Error("context larger than the model's accepted")
+	}
+	for _, from := range []int{-1, 63, 64, 1000} {
+		if _, err := Perplexity(context.Background(), lm, sampleText(1000), PerplexityOptions{Context: 64, ScoreFrom: from}); err == nil || !strings.Contains(err.Error(), "outside [1, 62]") {
+			t.Errorf("scoring from %d of 64: %v", from, err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -25,6 +25,14 @@ type PerplexityOptions struct {
 	// most once, in any order) instead of the first Chunks; the result is
 	// then the mean over those windows. A text not named keeps Chunks.
 	Windows map[string][]int `json:"windows,omitempty"`
+	// ScoreFrom is the first position whose logits are scored, each
+	// predicting the token after it; 0 means Context/2, llama-perplexity's
+	// convention, which every perplexity evomerge reports uses. The
+	// search's fitness may score more of each window
+	// (evaluation.score_from): a scored token costs the vocabulary
+	// projection and the log-softmax at its position, while the context
+	// before it is decoded either way.
+	ScoreFrom int `json:"score_from,omitempty"`
 	// Progress, if set, is called after each window.
 	Progress func(done, total int) `json:"-"`
 }
@@ -63,7 +71,7 @@ var ErrTextTooShort = errors.New("text too short for one perplexity window")
 // Perplexity computes perplexity exactly as llama.cpp's llama-perplexity:
 // the whole text is tokenized once (with BOS); it is cut into windows of
 // n_ctx tokens; each window starts with BOS (replacing its first token)
-// after clearing the KV cache; only the second half of each window is
+// after clearing the KV cache; only the second half of each window is (opt.ScoreFrom moves the start)
 // scored: logits at positions n_ctx/2 … n_ctx−2 predict the following
 // token (n_ctx−1−n_ctx/2 tokens per window). PPL = exp(mean NLL), and the
 // error is ppl·sqrt((E[nll²]−E[nll]²)/(N−1)).
@@ -126,6 +134,12 @@ func perplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 	}
 	chunks := len(windows)
 	first := nCtx / 2
+	if opt.ScoreFrom != 0 {
+		if opt.ScoreFrom < 1 || opt.ScoreFrom > nCtx-2 {
+			return PerplexityResult{}, fmt.Errorf("perplexity: scoring from position %d, outside [1, %d] for windows of %d", opt.ScoreFrom, nCtx-2, nCtx)
+		}
+		first = opt.ScoreFrom
+	}
 	batch := min(lm.BatchSize(), nCtx)
 	window := make([]int, nCtx)
 	v := lm.VocabSize()

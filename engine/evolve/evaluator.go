@@ -179,7 +179,7 @@ func (ev *evaluator) request(text string, windows map[string][]int) eval.Candida
 	req := eval.CandidateRequest{Recipe: text}
 	if len(ev.texts) > 0 && v.Objectives.Perplexity > 0 {
 		req.Texts = ev.texts
-		req.Perplexity = &eval.PerplexityOptions{Context: v.Context, Chunks: v.Chunks, Windows: windows}
+		req.Perplexity = &eval.PerplexityOptions{Context: v.Context, Chunks: v.Chunks, ScoreFrom: v.ScoreFrom, Windows: windows}
 	}
 	if v.Objectives.Coherence > 0 {
 		opt := ev.coherenceOptions()

@@ -32,6 +32,9 @@ func loadTasks(path string) ([]eval.Task, error) {
 func evalSalt(v config.Evaluation, texts []eval.Text, tasks []eval.Task) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "ctx=%d chunks=%d obj=%v coh=%v/%d tasks=%d\n", v.Context, v.Chunks, v.Objectives, v.CoherencePrompts, v.CoherenceTokens, len(tasks))
+	if v.ScoreFrom != 0 {
+		fmt.Fprintf(h, "from=%d\n", v.ScoreFrom)
+	}
 	for _, t := range texts {
 		fmt.Fprintf(h, "%s %x\n", t.Name, sha256.Sum256([]byte(t.Content)))
 	}

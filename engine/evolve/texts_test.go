@@ -43,6 +43,9 @@ func TestEvalSalt(t *testing.T) {
 	w.Chunks++
 	changed["chunks"] = evalSalt(w, texts, tasks)
 	w = v
+	w.ScoreFrom = 32
+	changed["score_from"] = evalSalt(w, texts, tasks)
+	w = v
 	w.Objectives.Coherence = 0.5
 	changed["objectives"] = evalSalt(w, texts, tasks)
 	w = v
