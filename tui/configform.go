@@ -54,6 +54,7 @@ type draft struct {
 	testChunks, coherenceTokens             string
 	weightGenes, rotateWindows, pickWindows string
 	finalists, promotions, mergeLower       string
+	scoreFrom                               string
 	tensorCache, sourceCache, tmpDir        string
 	ranges                                  map[string]*string // by config.RangeKeys
 }
@@ -85,6 +86,7 @@ func newDraft(c config.Config, path string) *draft {
 		tensorCache: i(c.Hardware.TensorCacheMB), sourceCache: i(c.Hardware.SourceCacheMB), tmpDir: c.Hardware.TmpDir,
 		weightGenes: c.Merge.WeightGenes, rotateWindows: strconv.FormatBool(c.Evaluation.RotateWindows),
 		pickWindows: i(c.Evaluation.PickWindows), finalists: i(c.Evaluation.Finalists), promotions: i(c.Evaluation.Promotions), mergeLower: f(c.Evolution.MergeLower),
+		scoreFrom: i(c.Evaluation.ScoreFrom),
 	}
 	if d.theme == "" {
 		d.theme = themes.Dark
@@ -233,6 +235,8 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.context }, func(c *config.Config) *int { return &c.Evaluation.Context }),
 		intField(groupEvaluation, "evaluation.chunks", "Windows per text", "0 = all.",
 			func(d *draft) *string { return &d.chunks }, func(c *config.Config) *int { return &c.Evaluation.Chunks }),
+		intField(groupAdvanced, "evaluation.score_from", "Score from position", "First window position the search scores (0 = context/2, as llama-perplexity; reports always use that).",
+			func(d *draft) *string { return &d.scoreFrom }, func(c *config.Config) *int { return &c.Evaluation.ScoreFrom }),
 		floatField(groupEvaluation, "evaluation.objectives.perplexity", "Weight: perplexity", "Fitness = −w·mean(ln ppl) + coherence + tasks.",
 			func(d *draft) *string { return &d.objPPL }, func(c *config.Config) *float64 { return &c.Evaluation.Objectives.Perplexity }),
 		floatField(groupEvaluation, "evaluation.objectives.coherence", "Weight: coherence", "",
