@@ -161,9 +161,11 @@ type Evolution struct {
 	CMAESTechnique string  `toml:"cmaes_technique"`
 	CMAESSigma     float64 `toml:"cmaes_sigma"`
 	// ESSigma is ES's perturbation (σ, in gene units), ESRate its Adam
-	// step size.
-	ESSigma float64 `toml:"es_sigma"`
-	ESRate  float64 `toml:"es_rate"`
+	// step size at the first generation; the step moves linearly to
+	// ESRateEnd at the last one (ESRateEnd = ESRate: constant).
+	ESSigma   float64 `toml:"es_sigma"`
+	ESRate    float64 `toml:"es_rate"`
+	ESRateEnd float64 `toml:"es_rate_end"`
 }
 
 // Evaluation configures fitness.
@@ -355,7 +357,7 @@ func Default() Config {
 			Optimizer: "es", Population: 10, Generations: 16, TournamentSize: 3,
 			MutationRate: 0.25, MutationScale: 0.15, CrossoverRate: 0.6, TechniqueRate: 0.1,
 			Elitism: 2, Patience: 4, MinImprovement: 0.001, Seed: 42,
-			CMAESTechnique: AutoTechnique, CMAESSigma: 1.0 / 6, ESSigma: 0.1, ESRate: 0.03,
+			CMAESTechnique: AutoTechnique, CMAESSigma: 1.0 / 6, ESSigma: 0.1, ESRate: 0.03, ESRateEnd: 0.03,
 		},
 		Evaluation: Evaluation{
 			Texts:            []string{"zoo:bible/validation", "zoo:moby/validation", "zoo:sotu/validation"},
@@ -571,6 +573,7 @@ func (c Config) Validate() Problems {
 	floatIn("evolution.cmaes_sigma", e.CMAESSigma, 1e-6, 10)
 	floatIn("evolution.es_sigma", e.ESSigma, 1e-6, 1)
 	floatIn("evolution.es_rate", e.ESRate, 1e-6, 1)
+	floatIn("evolution.es_rate_end", e.ESRateEnd, 0, 1)
 	if e.CMAESTechnique != AutoTechnique && e.TunesOneTechnique() && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return SameTechnique(t, e.CMAESTechnique) }) {
 		ps.add("evolution.cmaes_technique", "%q must be one of merge.techniques (%s) or auto", e.CMAESTechnique, strings.Join(c.Merge.Techniques, ", "))
 	}

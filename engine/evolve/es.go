@@ -25,7 +25,9 @@ type es struct {
 	rng      *rand.Rand
 	pairs    int
 	sigma    float64
-	rate     float64
+	rate     float64 // Adam's step after generation 0 …
+	rateEnd  float64 // … and after the last one, linear in between
+	gens     int
 	m        []float64 // the centre, over used
 	mom, vel []float64 // Adam's moments
 	steps    int
@@ -39,9 +41,9 @@ const (
 	adamEps   = 1e-8
 )
 
-func newES(op *operators, technique string, sigma, rate float64, population int, rng *rand.Rand) *es {
+func newES(op *operators, technique string, sigma, rate, rateEnd float64, generations, population int, rng *rand.Rand) *es {
 	e := &es{used: op.space.Used(technique), base: op.neutral(technique), rng: rng,
-		pairs: max(1, (population-1)/2), sigma: sigma, rate: rate}
+		pairs: max(1, (population-1)/2), sigma: sigma, rate: rate, rateEnd: rateEnd, gens: generations}
 	e.m = make([]float64, len(e.used))
 	for i, gi := range e.used {
 		e.m[i] = e.base.Genes[gi]
@@ -84,10 +86,22 @@ func (e *es) genome(m []float64, s float64, eps []float64) Genome {
 	return g
 }
 
+// stepSize is Adam's step after generation gen: es_rate at the first,
+// es_rate_end at the last, linear in between. A decreasing step lets the
+// centre settle where a constant one keeps it wandering by about a step
+// around the optimum, pushed by each generation's window noise.
+func (e *es) stepSize(gen int) float64 {
+	if e.gens <= 1 {
+		return e.rate
+	}
+	f := float64(min(gen, e.gens-1)) / float64(e.gens-1)
+	return e.rate + (e.rateEnd-e.rate)*f
+}
+
 // tell estimates the gradient from the pairs both of whose members were
 // scored and takes an Adam step. The slopes are divided by their spread
 // across the pairs, so the step does not depend on the fitness's scale.
-func (e *es) tell(_ int, inds []*individual) {
+func (e *es) tell(gen int, inds []*individual) {
 	var slopes []float64
 	var dirs [][]float64
 	for k, eps := range e.eps {
@@ -112,6 +126,7 @@ func (e *es) tell(_ int, inds []*individual) {
 	e.steps++
 	c1 := 1 - math.Pow(adamBeta1, float64(e.steps))
 	c2 := 1 - math.Pow(adamBeta2, float64(e.steps))
+	rate := e.stepSize(gen)
 	for i := range e.m {
 		var g float64
 		for k, s := range slopes {
@@ -120,7 +135,7 @@ func (e *es) tell(_ int, inds []*individual) {
 		g /= float64(len(slopes))
 		e.mom[i] = adamBeta1*e.mom[i] + (1-adamBeta1)*g
 		e.vel[i] = adamBeta2*e.vel[i] + (1-adamBeta2)*g*g
-		e.m[i] = clamp01(e.m[i] + e.rate*(e.mom[i]/c1)/(math.Sqrt(e.vel[i]/c2)+adamEps))
+		e.m[i] = clamp01(e.m[i] + rate*(e.mom[i]/c1)/(math.Sqrt(e.vel[i]/c2)+adamEps))
 	}
 }
 

@@ -65,7 +65,7 @@ func TestESOnSphere(t *testing.T) {
 func TestESGenomes(t *testing.T) {
 	s := unitSpace(t, "ties")
 	op := unitOperators(s)
-	e := newES(op, "ties", 0.1, 0.03, 10, rand.New(rand.NewPCG(1, 2)))
+	e := newES(op, "ties", 0.1, 0.03, 0.03, 10, 10, rand.New(rand.NewPCG(1, 2)))
 	used, neutral := s.Used("ties"), op.neutral("ties")
 	inds := e.ask(0)
 	if len(inds) != 9 {

@@ -39,7 +39,7 @@ func newOptimizer(ev config.Evolution, ops *operators, key func(Genome) string) 
 	case "cmaes":
 		return newCMAES(ops, ev.CMAESTechnique, ev.CMAESSigma, ev.Population, ev.Seed)
 	case "es":
-		return newES(ops, ev.CMAESTechnique, ev.ESSigma, ev.ESRate, ev.Population, rng)
+		return newES(ops, ev.CMAESTechnique, ev.ESSigma, ev.ESRate, ev.ESRateEnd, ev.Generations, ev.Population, rng)
 	case "nsga2":
 		return &nsga2{op: ops, rng: rng, size: ev.Population, key: key}
 	case "random":
