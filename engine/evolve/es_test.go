@@ -11,13 +11,17 @@ import (
 // esRun runs ES for gens generations of population 10 on f over the six
 // linear weights, each score f plus noise: a shift common to the
 // generation (its windows' difficulty) and per-candidate luck of spread
-// luck. It returns the true loss of the last generation's leader.
-func esRun(t *testing.T, name string, f func([]float64) float64, seed uint64, gens int, luck float64) float64 {
+// luck. It returns the true loss of the last generation's leader. tweak,
+// when not nil, changes the evolution settings first.
+func esRun(t *testing.T, name string, f func([]float64) float64, seed uint64, gens int, luck float64, tweak func(*config.Evolution)) float64 {
 	t.Helper()
 	s := unitSpace(t, "linear")
 	used := s.Used("linear")
 	ev := config.Default().Evolution
-	ev.Optimizer, ev.Seed, ev.Population, ev.CMAESTechnique = name, seed, 10, "linear"
+	ev.Optimizer, ev.Seed, ev.Population, ev.CMAESTechnique, ev.Generations = name, seed, 10, "linear", gens
+	if tweak != nil {
+		tweak(&ev)
+	}
 	o := newOptimizer(ev, unitOperators(s), nil)
 	defer o.close()
 	noise := rand.New(rand.NewPCG(seed, 99))
@@ -46,9 +50,9 @@ func TestESOnSphere(t *testing.T) {
 	f := testfunc.Sphere{Center: center}.F
 	var clean, esNoisy, gaNoisy []float64
 	for seed := uint64(1); seed <= 5; seed++ {
-		clean = append(clean, esRun(t, "es", f, seed, 30, 0))
-		esNoisy = append(esNoisy, esRun(t, "es", f, seed, 30, 0.02))
-		gaNoisy = append(gaNoisy, esRun(t, "ga", f, seed, 27, 0.02))
+		clean = append(clean, esRun(t, "es", f, seed, 30, 0, nil))
+		esNoisy = append(esNoisy, esRun(t, "es", f, seed, 30, 0.02, nil))
+		gaNoisy = append(gaNoisy, esRun(t, "ga", f, seed, 27, 0.02, nil))
 	}
 	t.Logf("sphere, loss of the last leader over seeds 1-5: es %.2e without noise; with noise es %.2e, ga %.2e", mean(clean), mean(esNoisy), mean(gaNoisy))
 	if mean(clean) > 0.01 {
@@ -56,6 +60,36 @@ func TestESOnSphere(t *testing.T) {
 	}
 	if mean(esNoisy) > mean(gaNoisy) {
 		t.Errorf("with noise ES's centre is at loss %.2e, the GA's leader at %.2e", mean(esNoisy), mean(gaNoisy))
+	}
+}
+
+// TestESStepDecay: with per-candidate luck (σ 0.1, 80 generations), a step that falls from
+// es_rate to a tenth of it over the run leaves the last centre closer to
+// the sphere's optimum than the constant step (seeds 1-8), which keeps
+// the centre wandering about it; the step sizes run linearly between the
+// ends.
+func TestESStepDecay(t *testing.T) {
+	e := &es{rate: 0.05, rateEnd: 0.005, gens: 10}
+	for _, c := range []struct {
+		gen  int
+		want float64
+	}{{0, 0.05}, {9, 0.005}, {3, 0.035}, {12, 0.005}} {
+		if got := e.stepSize(c.gen); abs(got-c.want) > 1e-12 {
+			t.Errorf("step after generation %d: %v, want %v", c.gen, got, c.want)
+		}
+	}
+	if got := (&es{rate: 0.05, rateEnd: 0.005, gens: 1}).stepSize(0); got != 0.05 {
+		t.Errorf("one generation: step %v, want es_rate", got)
+	}
+	f := testfunc.Sphere{Center: center}.F
+	var constant, decayed []float64
+	for seed := uint64(1); seed <= 8; seed++ {
+		constant = append(constant, esRun(t, "es", f, seed, 80, 0.1, nil))
+		decayed = append(decayed, esRun(t, "es", f, seed, 80, 0.1, func(ev *config.Evolution) { ev.ESRateEnd = ev.ESRate / 10 }))
+	}
+	t.Logf("sphere with luck 0.1, 80 generations, loss of the last centre over seeds 1-8: constant step %.2e, decaying %.2e", mean(constant), mean(decayed))
+	if mean(decayed) >= mean(constant) {
+		t.Errorf("the decaying step ends at loss %.2e, the constant one at %.2e", mean(decayed), mean(constant))
 	}
 }
 
