@@ -121,57 +121,82 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 			return err
 		}
 	}
-	for _, m := range models {
+	// The models are scored concurrently, as many at once as there are
+	// workers (a model keeps one worker busy), and reported in the order
+	// above.
+	scores := make([]ModelScore, len(models))
+	var todo []int
+	for i, m := range models {
 		if ms, ok := cached[m.key]; ok {
 			ms.Name, ms.Kind = m.name, m.kind
 			e.events.logf("info", "held-out scores of %s from the cache %s", m.name, e.opt.HeldOutCache)
-			res.Comparison = append(res.Comparison, ms)
+			scores[i] = ms
 			continue
 		}
+		todo = append(todo, i)
+	}
+	err = dispatch(ctx, e.opt.Control, e.ev.pool.Size(), todo, func(i int) error {
+		m := models[i]
 		e.events.logf("info", "held-out evaluation of %s", m.name)
-		reply, err := e.ev.pool.Perplexity(ctx, m.path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)
+		ms, err := e.heldOut(ctx, m.name, m.path, tests, prompt)
 		if err != nil {
 			return fmt.Errorf("held-out evaluation of %s: %w", m.name, err)
 		}
-		ms := ModelScore{Name: m.name, Kind: m.kind, Perplexity: map[string]float64{}, StdErr: map[string]float64{}, Windows: map[string][]eval.WindowNLL{}}
-		var logSum float64
-		for _, t := range reply.Texts {
-			ms.Perplexity[t.Name] = t.Perplexity
-			ms.StdErr[t.Name] = t.StdErr
-			ms.Tokens += t.Tokens
-			ms.Windows[t.Name] = t.Windows
-			logSum += math.Log(t.Perplexity)
-		}
-		ms.GeoMean = math.Exp(logSum / float64(len(reply.Texts)))
-		// The coherence and the sample are reported, not relied on: a
-		// failure leaves the reason in the comparison and the log.
-		if coh, err := e.ev.coherence(ctx, m.path); err == nil {
-			ms.Coherence = coh.Score
-		} else if ctx.Err() != nil {
-			return ctx.Err()
-		} else {
-			ms.CoherenceError = err.Error()
-			e.events.logf("warn", "held-out coherence of %s: %v", m.name, err)
-		}
-		g, err := e.ev.pool.Generate(ctx, m.path, prompt, eval.GenerateOptions{SamplingOptions: eval.SamplingOptions{Temperature: 0, RepeatPenalty: 1.1, RepeatLastN: 64}, MaxTokens: 40}, nil)
-		switch {
-		case err == nil:
-			ms.Sample = prompt + strings.TrimRight(g.Text, " \n")
-		case ctx.Err() != nil:
-			return ctx.Err()
-		default:
-			ms.SampleError = err.Error()
-			e.events.logf("warn", "held-out sample of %s: %v", m.name, err)
-		}
+		ms.Name, ms.Kind = m.name, m.kind
 		if ms.CoherenceError == "" && ms.SampleError == "" {
 			if err := cache.store(m.key, ms); err != nil {
 				e.events.logf("warn", "held-out cache: %v", err)
 			}
 		}
-		res.Comparison = append(res.Comparison, ms)
+		scores[i] = ms
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	res.Comparison = append(res.Comparison, scores...)
 	e.verdicts(res)
 	return nil
+}
+
+// heldOut scores one model (name, for the log) on the test texts (every window up to
+// evaluation.test_chunks), its coherence and a greedy sample from prompt.
+// The coherence and the sample are reported, not relied on: a failure
+// leaves the reason in the score and the log.
+func (e *engine) heldOut(ctx context.Context, name, path string, tests []eval.Text, prompt string) (ModelScore, error) {
+	reply, err := e.ev.pool.Perplexity(ctx, path, tests, eval.PerplexityOptions{Context: e.cfg.Evaluation.Context, Chunks: e.cfg.Evaluation.TestChunks}, nil)
+	if err != nil {
+		return ModelScore{}, err
+	}
+	ms := ModelScore{Perplexity: map[string]float64{}, StdErr: map[string]float64{}, Windows: map[string][]eval.WindowNLL{}}
+	var logSum float64
+	for _, t := range reply.Texts {
+		ms.Perplexity[t.Name] = t.Perplexity
+		ms.StdErr[t.Name] = t.StdErr
+		ms.Tokens += t.Tokens
+		ms.Windows[t.Name] = t.Windows
+		logSum += math.Log(t.Perplexity)
+	}
+	ms.GeoMean = math.Exp(logSum / float64(len(reply.Texts)))
+	if coh, err := e.ev.coherence(ctx, path); err == nil {
+		ms.Coherence = coh.Score
+	} else if ctx.Err() != nil {
+		return ModelScore{}, ctx.Err()
+	} else {
+		ms.CoherenceError = err.Error()
+		e.events.logf("warn", "held-out coherence of %s: %v", name, err)
+	}
+	g, err := e.ev.pool.Generate(ctx, path, prompt, eval.GenerateOptions{SamplingOptions: eval.SamplingOptions{Temperature: 0, RepeatPenalty: 1.1, RepeatLastN: 64}, MaxTokens: 40}, nil)
+	switch {
+	case err == nil:
+		ms.Sample = prompt + strings.TrimRight(g.Text, " \n")
+	case ctx.Err() != nil:
+		return ModelScore{}, ctx.Err()
+	default:
+		ms.SampleError = err.Error()
+		e.events.logf("warn", "held-out sample of %s: %v", name, err)
+	}
+	return ms, nil
 }
 
 // verdicts compares the best model with the uniform average and with the

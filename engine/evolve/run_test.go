@@ -13,14 +13,14 @@ import (
 )
 
 // fakeRun runs the whole tournament — merges, the worker pool, best.gguf,
-// the held-out comparison — with stand-in workers of behaviour b.
-func fakeRun(t *testing.T, b evaltest.Behaviour, opt Options) (*Result, []Event, error) {
+// the held-out comparison — with as many stand-in workers of behaviour b.
+func fakeRun(t *testing.T, b evaltest.Behaviour, opt Options, workers int) (*Result, []Event, error) {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.Merge.Techniques = []string{"linear", "ties"}
 	cfg.Evolution.Population = 4
 	cfg.Evolution.Generations = 2
-	cfg.Hardware.Workers, cfg.Hardware.Threads = 1, 1
+	cfg.Hardware.Workers, cfg.Hardware.Threads = workers, workers
 	cmd, env := evaltest.Worker(b)
 	opt.PoolOptions = eval.PoolOptions{Command: cmd, Env: env}
 	var events []Event
@@ -37,7 +37,7 @@ func TestHeldOutFailuresAreKept(t *testing.T) {
 	res, events, err := fakeRun(t, evaltest.Behaviour{Fail: map[string]string{
 		eval.OpGenerate:  "sampling: the fake worker cannot generate",
 		eval.OpCoherence: "coherence: the fake worker cannot judge",
-	}}, Options{})
+	}}, Options{}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +66,32 @@ func TestHeldOutFailuresAreKept(t *testing.T) {
 	for _, m := range sum.Comparison {
 		if m.SampleError == "" || m.CoherenceError == "" {
 			t.Errorf("summary.json: %s lacks the reasons (%q, %q)", m.Name, m.SampleError, m.CoherenceError)
+		}
+	}
+}
+
+// TestHeldOutWithWorkers: three workers score the held-out models
+// concurrently and the comparison lists them in one worker's order, with
+// the same scores for the models both runs share (the stand-in scores a
+// file by its bytes, and a merged file records its sources' paths, which
+// differ between the runs' directories).
+func TestHeldOutWithWorkers(t *testing.T) {
+	one, _, err := fakeRun(t, evaltest.Behaviour{}, Options{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	three, _, err := fakeRun(t, evaltest.Behaviour{}, Options{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one.Comparison) != 6 || len(three.Comparison) != len(one.Comparison) {
+		t.Fatalf("%d and %d models compared, want 6", len(one.Comparison), len(three.Comparison))
+	}
+	for i, m := range three.Comparison {
+		o := one.Comparison[i]
+		same := m.Kind != "source" && m.Kind != "base" || m.GeoMean == o.GeoMean && m.Sample == o.Sample
+		if m.Name != o.Name || m.Kind != o.Kind || m.Tokens != o.Tokens || m.GeoMean == 0 || !same {
+			t.Errorf("model %d: %s %s geo-mean %v (%d tokens) with 3 workers, %s %s %v (%d) with one", i, m.Name, m.Kind, m.GeoMean, m.Tokens, o.Name, o.Kind, o.GeoMean, o.Tokens)
 		}
 	}
 }
