@@ -162,11 +162,17 @@ func (e *engine) pickFinal(ctx context.Context, gbest []*individual, res *Result
 		finalists = append(finalists, gbest[i])
 	}
 	res.PickWindows = e.plan.pick
-	var best *individual
-	bestFit := math.Inf(-1)
-	for _, ind := range finalists {
+	// The finalists are scored concurrently (as many at once as the
+	// measurer evaluates), then compared in their order.
+	picked := make([]Finalist, len(finalists))
+	idx := make([]int, len(finalists))
+	for i := range idx {
+		idx[i] = i
+	}
+	err := dispatch(ctx, e.opt.Control, e.measurer.parallel(), idx, func(i int) error {
+		ind := finalists[i]
 		rec := e.ledger.lookup(ind.key)
-		f := Finalist{ID: ind.id, Key: ind.key, Fitness: ind.fitness}
+		picked[i] = Finalist{ID: ind.id, Key: ind.key, Fitness: ind.fitness}
 		r, err := merge.ParseRecipe(rec.Recipe)
 		var scores Scores
 		if err == nil {
@@ -180,25 +186,32 @@ func (e *engine) pickFinal(ctx context.Context, gbest []*individual, res *Result
 				e.ev.recorded(pick.Key)
 			}
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 		var noWorkers *eval.StartError
 		if errors.As(err, &noWorkers) {
-			return nil, err
+			return err
 		}
 		if err != nil {
-			f.Err = err.Error()
-			e.events.logf("warn", "final pick: %s failed: %v", ind.id, err)
-		} else {
-			f.PickScores = scores
-			f.PickFitness, _ = fitness(e.cfg.Evaluation.Objectives, scores)
-			if f.PickFitness > bestFit {
-				best, bestFit = ind, f.PickFitness
+			if ctx.Err() == nil {
+				picked[i].Err = err.Error()
+				e.events.logf("warn", "final pick: %s failed: %v", ind.id, err)
 			}
+			return nil
 		}
-		res.Finalists = append(res.Finalists, f)
+		picked[i].PickScores = scores
+		picked[i].PickFitness, _ = fitness(e.cfg.Evaluation.Objectives, scores)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	var best *individual
+	bestFit := math.Inf(-1)
+	for i, f := range picked {
+		if f.Err == "" && f.PickFitness > bestFit {
+			best, bestFit = finalists[i], f.PickFitness
+		}
+	}
+	res.Finalists = append(res.Finalists, picked...)
 	if best != nil {
 		e.events.logf("info", "final pick: %s, fitness %.4f on %d held-back windows per text", best.id, bestFit, e.cfg.Evaluation.PickWindows)
 	}
