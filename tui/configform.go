@@ -54,7 +54,7 @@ type draft struct {
 	testChunks, coherenceTokens             string
 	weightGenes, rotateWindows, pickWindows string
 	finalists, promotions, mergeLower       string
-	scoreFrom                               string
+	scoreFrom, esRateEnd                    string
 	tensorCache, sourceCache, tmpDir        string
 	ranges                                  map[string]*string // by config.RangeKeys
 }
@@ -81,7 +81,7 @@ func newDraft(c config.Config, path string) *draft {
 
 		mutationScale: f(c.Evolution.MutationScale), techniqueRate: f(c.Evolution.TechniqueRate),
 		minImprov: f(c.Evolution.MinImprovement), cmaesTechnique: c.Evolution.CMAESTechnique,
-		cmaesSigma: f(c.Evolution.CMAESSigma), esSigma: f(c.Evolution.ESSigma), esRate: f(c.Evolution.ESRate), dfsRepeats: i(c.Merge.DFSRepeats), dfsMaxLayers: i(c.Merge.DFSMaxLayers),
+		cmaesSigma: f(c.Evolution.CMAESSigma), esSigma: f(c.Evolution.ESSigma), esRate: f(c.Evolution.ESRate), esRateEnd: f(c.Evolution.ESRateEnd), dfsRepeats: i(c.Merge.DFSRepeats), dfsMaxLayers: i(c.Merge.DFSMaxLayers),
 		psMethod: c.Merge.PSMethod, testChunks: i(c.Evaluation.TestChunks), coherenceTokens: i(c.Evaluation.CoherenceTokens),
 		tensorCache: i(c.Hardware.TensorCacheMB), sourceCache: i(c.Hardware.SourceCacheMB), tmpDir: c.Hardware.TmpDir,
 		weightGenes: c.Merge.WeightGenes, rotateWindows: strconv.FormatBool(c.Evaluation.RotateWindows),
@@ -269,8 +269,10 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.cmaesSigma }, func(c *config.Config) *float64 { return &c.Evolution.CMAESSigma }),
 		floatField(groupAdvanced, "evolution.es_sigma", "ES σ", "Perturbation of ES's antithetic pairs, in gene units.",
 			func(d *draft) *string { return &d.esSigma }, func(c *config.Config) *float64 { return &c.Evolution.ESSigma }),
-		floatField(groupAdvanced, "evolution.es_rate", "ES step", "Adam step size of ES's centre.",
+		floatField(groupAdvanced, "evolution.es_rate", "ES step", "Adam step size of ES's centre at the first generation.",
 			func(d *draft) *string { return &d.esRate }, func(c *config.Config) *float64 { return &c.Evolution.ESRate }),
+		floatField(groupAdvanced, "evolution.es_rate_end", "ES final step", "Adam step at the last generation, linear from the ES step (equal: constant).",
+			func(d *draft) *string { return &d.esRateEnd }, func(c *config.Config) *float64 { return &c.Evolution.ESRateEnd }),
 		intField(groupAdvanced, "merge.dfs_repeats", "DFS repeats", "Passes over the source layers in data-flow merges (1–8).",
 			func(d *draft) *string { return &d.dfsRepeats }, func(c *config.Config) *int { return &c.Merge.DFSRepeats }),
 		intField(groupAdvanced, "merge.dfs_max_layers", "DFS max layers", "0 = twice the sources' layers.",
