@@ -343,7 +343,7 @@ func Default() Config {
 		Merge: Merge{
 			Base:        zoo.Base,
 			Techniques:  []string{"linear", "slerp", "ties", "dare_ties", "task_arithmetic", "frankenmerge", "dfs", "ps_dfs"},
-			LayerGroups: 3,
+			LayerGroups: 6,
 			WeightGenes: "kinds",
 			OutType:     "keep",
 			Ranges: Ranges{
@@ -354,16 +354,16 @@ func Default() Config {
 			PSMethod:   "ties",
 		},
 		Evolution: Evolution{
-			Optimizer: "es", Population: 10, Generations: 16, TournamentSize: 3,
+			Optimizer: "es", Population: 10, Generations: 44, TournamentSize: 3,
 			MutationRate: 0.25, MutationScale: 0.15, CrossoverRate: 0.6, TechniqueRate: 0.1,
 			Elitism: 2, Patience: 4, MinImprovement: 0.001, Seed: 42,
-			CMAESTechnique: AutoTechnique, CMAESSigma: 1.0 / 6, ESSigma: 0.1, ESRate: 0.03, ESRateEnd: 0.03,
+			CMAESTechnique: AutoTechnique, CMAESSigma: 1.0 / 6, ESSigma: 0.05, ESRate: 0.03, ESRateEnd: 0.03,
 		},
 		Evaluation: Evaluation{
 			Texts:            []string{"zoo:bible/validation", "zoo:moby/validation", "zoo:sotu/validation"},
 			TestTexts:        []string{"zoo:bible/test", "zoo:moby/test", "zoo:sotu/test"},
 			Context:          256,
-			Chunks:           8,
+			Chunks:           4,
 			TestChunks:       0,
 			RotateWindows:    true,
 			PickWindows:      16,

@@ -34,10 +34,12 @@ func (scaled) Merge(in *merge.Input, out []float32) error {
 	return nil
 }
 
+// testSpace is the space of techniques over testConfig's models, 6 layers
+// in 3 layer groups.
 func testSpace(t *testing.T, techniques ...string) (*Space, map[string]string) {
 	t.Helper()
 	cfg := testConfig(t)
-	cfg.Merge.Techniques = techniques
+	cfg.Merge.Techniques, cfg.Merge.LayerGroups = techniques, 3
 	paths := map[string]string{}
 	for _, m := range cfg.Models {
 		paths[m.Name] = m.Path
