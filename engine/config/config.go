@@ -354,7 +354,7 @@ func Default() Config {
 			PSMethod:   "ties",
 		},
 		Evolution: Evolution{
-			Optimizer: "es", Population: 10, Generations: 44, TournamentSize: 3,
+			Optimizer: "es", Population: 10, Generations: 36, TournamentSize: 3,
 			MutationRate: 0.25, MutationScale: 0.15, CrossoverRate: 0.6, TechniqueRate: 0.1,
 			Elitism: 2, Patience: 4, MinImprovement: 0.001, Seed: 42,
 			CMAESTechnique: AutoTechnique, CMAESSigma: 1.0 / 6, ESSigma: 0.05, ESRate: 0.03, ESRateEnd: 0.03,
