@@ -21,6 +21,8 @@ import (
 type scorer struct {
 	mu   sync.Mutex
 	runs map[string]int
+	// afterProgress, when set, runs after the job's progress is reported.
+	afterProgress func(*Job)
 }
 
 func (s *scorer) Execute(ctx context.Context, job *Job, progress func(string, int, int)) (eval.CandidateReply, error) {
@@ -28,6 +30,9 @@ func (s *scorer) Execute(ctx context.Context, job *Job, progress func(string, in
 	s.runs[job.Key]++
 	s.mu.Unlock()
 	progress("t", 1, 1)
+	if s.afterProgress != nil {
+		s.afterProgress(job)
+	}
 	if strings.Contains(job.Request.Recipe, "poison") {
 		return eval.CandidateReply{}, &eval.CrashError{Op: "candidate", Model: job.ID, Status: "signal: aborted"}
 	}
@@ -88,7 +93,16 @@ func TestDelivery(t *testing.T) {
 	c := coordinator(t, url, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := &scorer{runs: map[string]int{}}
+	// Progress travels on core NATS beside the results, so a job's may be
+	// handled after its result (and dropped); the first job waits until
+	// some progress has reached the coordinator, which shows that progress
+	// of a job in flight arrives.
+	var progressed atomic.Int32
+	s := &scorer{runs: map[string]int{}, afterProgress: func(job *Job) {
+		for deadline := time.Now().Add(10 * time.Second); job.Key == "k0" && progressed.Load() == 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}}
 	var wg sync.WaitGroup
 	hctx, stop := context.WithCancel(ctx)
 	for i := range 2 {
@@ -109,7 +123,6 @@ func TestDelivery(t *testing.T) {
 		err error
 	}
 	answers := make([]answer, len(recipes))
-	var progressed atomic.Int32
 	var sw sync.WaitGroup
 	for i, r := range recipes {
 		sw.Add(1)
@@ -121,9 +134,6 @@ func TestDelivery(t *testing.T) {
 		}()
 	}
 	sw.Wait()
-	// Progress travels on core NATS beside the results; a job's may be
-	// handled after its result, but the jobs' progress reaches the
-	// coordinator.
 	if progressed.Load() == 0 {
 		t.Error("no progress reached the coordinator")
 	}
