@@ -204,7 +204,7 @@ func (e *engine) setup(ctx context.Context, score measurer) error {
 	e.ops.known = func(g Genome) bool { return e.ledger.known(e.genomeKey(g)) }
 	budget := ev.MaxEvaluations
 	if budget == 0 {
-		budget = generationCost(ev.Population, cfg.Evaluation.Promotions) * ev.Generations
+		budget = generationCost(generationSize(ev), cfg.Evaluation.Promotions) * ev.Generations
 	}
 	e.ledger = newLedger(budget)
 	texts, err := eval.LoadTexts(cfg.Evaluation.Texts)
@@ -453,7 +453,7 @@ func (e *engine) search(ctx context.Context) (*Result, error) {
 		if err := writeCheckpoint(e.cfg.Output.Dir, gen, done); err != nil {
 			return nil, err
 		}
-		if spent {
+		if spent && gen < ev.Generations-1 {
 			reason = "budget"
 			break
 		}

@@ -38,6 +38,27 @@ func TestSearchConcurrency(t *testing.T) {
 	}
 }
 
+// TestSearchESBudget: ES's generations hold its centre and pairs (9 of a
+// population of 10), and the budget the run announces is theirs: a run
+// of 3 generations announces 27 evaluations, makes them and ends on its
+// generations, not on the budget.
+func TestSearchESBudget(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Evolution.Optimizer, cfg.Evolution.Population, cfg.Evolution.Generations = "es", 10, 3
+	var started RunStarted
+	res, err := Search(context.Background(), cfg, Options{Sink: func(e Event) {
+		if s, ok := e.(RunStarted); ok {
+			started = s
+		}
+	}}, landscape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if started.Budget != 27 || res.Evaluations != 27 || res.Reason != "generations" {
+		t.Errorf("announced %d evaluations, made %d, stopped on %q; want 27, 27, generations", started.Budget, res.Evaluations, res.Reason)
+	}
+}
+
 // TestSearchCancelled: cancelling in the middle of a generation stops the
 // run with context.Canceled; Finished is the last event and says so; the
 // history holds only whole records.

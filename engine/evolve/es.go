@@ -43,7 +43,7 @@ const (
 
 func newES(op *operators, technique string, sigma, rate, rateEnd float64, generations, population int, rng *rand.Rand) *es {
 	e := &es{used: op.space.Used(technique), base: op.neutral(technique), rng: rng,
-		pairs: max(1, (population-1)/2), sigma: sigma, rate: rate, rateEnd: rateEnd, gens: generations}
+		pairs: esPairs(population), sigma: sigma, rate: rate, rateEnd: rateEnd, gens: generations}
 	e.m = make([]float64, len(e.used))
 	for i, gi := range e.used {
 		e.m[i] = e.base.Genes[gi]
@@ -51,6 +51,10 @@ func newES(op *operators, technique string, sigma, rate, rateEnd float64, genera
 	e.mom, e.vel = make([]float64, len(e.used)), make([]float64, len(e.used))
 	return e
 }
+
+// esPairs is the number of antithetic pairs of a population: the centre
+// takes one place, each pair two.
+func esPairs(population int) int { return max(1, (population-1)/2) }
 
 // ask returns the centre, then the pairs: centre + σε_k, centre − σε_k.
 func (e *es) ask(int) []*individual {

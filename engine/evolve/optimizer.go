@@ -30,6 +30,16 @@ type leaderer interface {
 	leader(inds []*individual) *individual // nil: none was scored
 }
 
+// generationSize is the number of candidates a generation of the
+// configured optimiser holds: ES's centre and its pairs (population 10
+// gives 9), else the population.
+func generationSize(ev config.Evolution) int {
+	if ev.Optimizer == "es" {
+		return 1 + 2*esPairs(ev.Population)
+	}
+	return ev.Population
+}
+
 // newOptimizer builds the configured optimiser. key is a genome's recipe
 // identity, with which the GA and NSGA-II avoid proposing recipes already
 // evaluated (see operators.novel).
