@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/merge"
@@ -123,9 +124,11 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 	}
 	// The models are scored concurrently, as many at once as there are
 	// workers (a model keeps one worker busy), and reported in the order
-	// above.
+	// above. The first failure stops the comparison: the others are
+	// cancelled and it is the error returned.
 	scores := make([]ModelScore, len(models))
-	var todo []int
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, e.ev.pool.Size()))
 	for i, m := range models {
 		if ms, ok := cached[m.key]; ok {
 			ms.Name, ms.Kind = m.name, m.kind
@@ -133,25 +136,23 @@ func (e *engine) finish(ctx context.Context, best *individual, res *Result) erro
 			scores[i] = ms
 			continue
 		}
-		todo = append(todo, i)
-	}
-	err = dispatch(ctx, e.opt.Control, e.ev.pool.Size(), todo, func(i int) error {
-		m := models[i]
-		e.events.logf("info", "held-out evaluation of %s", m.name)
-		ms, err := e.heldOut(ctx, m.name, m.path, tests, prompt)
-		if err != nil {
-			return fmt.Errorf("held-out evaluation of %s: %w", m.name, err)
-		}
-		ms.Name, ms.Kind = m.name, m.kind
-		if ms.CoherenceError == "" && ms.SampleError == "" {
-			if err := cache.store(m.key, ms); err != nil {
-				e.events.logf("warn", "held-out cache: %v", err)
+		g.Go(func() error {
+			e.events.logf("info", "held-out evaluation of %s", m.name)
+			ms, err := e.heldOut(gctx, m.name, m.path, tests, prompt)
+			if err != nil {
+				return fmt.Errorf("held-out evaluation of %s: %w", m.name, err)
 			}
-		}
-		scores[i] = ms
-		return nil
-	})
-	if err != nil {
+			ms.Name, ms.Kind = m.name, m.kind
+			if ms.CoherenceError == "" && ms.SampleError == "" {
+				if err := cache.store(m.key, ms); err != nil {
+					e.events.logf("warn", "held-out cache: %v", err)
+				}
+			}
+			scores[i] = ms
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	res.Comparison = append(res.Comparison, scores...)
