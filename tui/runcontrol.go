@@ -40,7 +40,7 @@ type runControl struct {
 // that a second run never meets a first one's history; the run --run
 // starts writes to output.dir as given. Resume (R) continues a run in its
 // own directory with its own configuration: the run the dashboard shows,
-// or before any run in this session the newest one under output.dir.
+// or, before the workbench has run any, the newest one under output.dir.
 
 // Messages of run control.
 type (
@@ -126,7 +126,7 @@ func (m *model) start() tea.Cmd {
 }
 
 // nextRunDir is a new run's directory under base, named for the time; a
-// name an earlier run of the session took gets a number.
+// name an earlier run of this workbench took gets a number.
 func (m *model) nextRunDir(base string) string {
 	name := "run-" + m.ctx.now().Format("20060102-150405")
 	dir := filepath.Join(base, name)
@@ -211,7 +211,7 @@ func newestRun(base string) (string, error) {
 	if exists(filepath.Join(base, "config.toml")) {
 		return base, nil
 	}
-	return "", fmt.Errorf("no run to resume: no run in this session, and %s holds none (r starts one)", base)
+	return "", fmt.Errorf("no run to resume: none since the workbench opened, and %s holds none (r starts one)", base)
 }
 
 func exists(path string) bool {

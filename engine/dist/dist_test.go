@@ -99,7 +99,10 @@ func TestDelivery(t *testing.T) {
 	// of a job in flight arrives.
 	var progressed atomic.Int32
 	s := &scorer{runs: map[string]int{}, afterProgress: func(job *Job) {
-		for deadline := time.Now().Add(10 * time.Second); job.Key == "k0" && progressed.Load() == 0 && time.Now().Before(deadline); {
+		if job.Key != "k0" {
+			return
+		}
+		for deadline := time.Now().Add(10 * time.Second); progressed.Load() == 0 && time.Now().Before(deadline); {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}}
