@@ -1,0 +1,259 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/merge"
+	"github.com/evomerge/evomerge/zoo"
+)
+
+// zooCoefficient is the coefficient of expert s for a tensor: 20 per
+// expert — the output norm, then per layer the norms, attention, MLP —
+// and one for the rest (the embeddings).
+func zooCoefficient(name string, s int) int {
+	slot := 19
+	var l int
+	switch {
+	case name == "output_norm.weight":
+		slot = 0
+	case strings.HasPrefix(name, "blk."):
+		fmt.Sscanf(name, "blk.%d.", &l)
+		switch {
+		case strings.Contains(name, "_norm"):
+			slot = 1 + l
+		case strings.Contains(name, "attn"):
+			slot = 7 + l
+		default:
+			slot = 13 + l
+		}
+	}
+	return 20*s + slot
+}
+
+// zooGradient builds the coefficient graph of the zoo's experts over the
+// base, for windows of 256 tokens scored from 128.
+func zooGradient(t testing.TB) *Gradient {
+	t.Helper()
+	var experts []string
+	for _, e := range zoo.Experts() {
+		experts = append(experts, zoo.Model(e))
+	}
+	spec, weights, err := GradientWeights(zoo.Model(zoo.Base), experts, zooCoefficient)
+	if err != nil {
+		t.Fatalf("%v (run `make zoo`)", err)
+	}
+	g, err := NewGradient(spec, weights, 60, 256, 128, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
+}
+
+// TestGradientMatchesLlamaAndDifferences: on the zoo (three experts over
+// stories15M), the graph's loss at the uniform average's coefficients
+// equals llama.cpp's on the same merge written as an F32 file (mean NLL
+// of positions 128…254 of a window, to 1e-4), and its gradient equals
+// central differences of its own loss at a point away from the uniform
+// one (to 3% or 2e-4), for coefficients of an output norm, a block norm,
+// attention and MLP; the embeddings, which the experts did not change,
+// have none. The arena is sized within 4 times what the graph uses.
+func TestGradientMatchesLlamaAndDifferences(t *testing.T) {
+	g := zooGradient(t)
+	// ggml aborts when the arena is too small, so what can go wrong is an
+	// arena far larger than the graph.
+	if used, mem := g.used(), g.mem; used < mem/4 {
+		t.Errorf("the graph uses %d MB of an arena of %d MB", used>>20, mem>>20)
+	}
+	// The uniform average as a file, scored by llama.cpp.
+	ex := zoo.Experts()
+	r := &merge.Recipe{Method: "task_arithmetic", Base: zoo.Model(zoo.Base), OutType: "f32"}
+	for _, e := range ex {
+		r.Models = append(r.Models, merge.ModelRef{Model: zoo.Model(e), Params: merge.Params{"weight": merge.Scalar(1.0 / 3)}})
+	}
+	out := filepath.Join(t.TempDir(), "uniform.gguf")
+	if _, _, err := merge.Run(context.Background(), r, out, Codec{}, merge.ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(out, ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := m.NewContext(ContextParams{Size: 256, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	window := gradientWindow(t, m)
+	in := make([]int, len(window))
+	for i, tok := range window {
+		in[i] = int(tok)
+	}
+	logits, err := c.Decode(in, 0, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want float64
+	V := c.VocabSize()
+	for j := 0; j < 127; j++ {
+		row := logits[j*V : (j+1)*V]
+		mx := float64(row[argmax(row)])
+		var z float64
+		for _, x := range row {
+			z += math.Exp(float64(x) - mx)
+		}
+		want += mx + math.Log(z) - float64(row[in[129+j]])
+	}
+	want /= 127
+
+	coef := make([]float32, 60)
+	for i := range coef {
+		coef[i] = 1.0 / 3
+	}
+	grad := make([]float32, 60)
+	got, err := g.Window(coef, window, grad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got-want) > 1e-4*want {
+		t.Fatalf("graph loss %.6f, llama.cpp %.6f", got, want)
+	}
+	t.Logf("loss at the uniform average: graph %.6f, llama.cpp %.6f", got, want)
+
+	for i := range coef {
+		coef[i] = 0.2 + 0.3*float32(i%7)/6
+	}
+	if _, err := g.Window(coef, window, grad); err != nil {
+		t.Fatal(err)
+	}
+	scratch := make([]float32, 60)
+	const h = 0.01
+	for _, i := range []int{0, 3, 9, 27, 35, 54} {
+		c2 := append([]float32(nil), coef...)
+		c2[i] += h
+		lp, _ := g.Window(c2, window, scratch)
+		c2[i] -= 2 * h
+		lm, _ := g.Window(c2, window, scratch)
+		fd := (lp - lm) / (2 * h)
+		if math.Abs(fd-float64(grad[i])) > max(0.03*math.Abs(fd), 2e-4) {
+			t.Errorf("coefficient %d: gradient %.6f, central difference %.6f", i, grad[i], fd)
+		}
+		t.Logf("coefficient %2d: gradient %+.6f, central difference %+.6f", i, grad[i], fd)
+	}
+	for _, i := range []int{19, 39, 59} {
+		if grad[i] != 0 {
+			t.Errorf("embedding coefficient %d has gradient %v; the experts share the base's embeddings", i, grad[i])
+		}
+	}
+}
+
+// TestGradientRefuses: architectures and shapes the graph does not cover,
+// and bad input, are errors.
+func TestGradientRefuses(t *testing.T) {
+	f, err := gguf.Open(zoo.Model(zoo.Base))
+	if err != nil {
+		t.Fatalf("%v (run `make zoo`)", err)
+	}
+	md := f.Metadata
+	f.Close()
+	for _, c := range []struct {
+		name string
+		md   gguf.Metadata
+	}{
+		{"qwen2", md.Clone().Set("general.architecture", "qwen2")},
+		{"grouped-query attention", md.Clone().Set("llama.attention.head_count_kv", uint32(2))},
+		{"no width", md.Clone().Delete("llama.embedding_length")},
+	} {
+		if _, err := GradientSpecOf(c.md); !errors.Is(err, ErrGradientArch) {
+			t.Errorf("%s: %v, want ErrGradientArch", c.name, err)
+		}
+	}
+	spec, err := GradientSpecOf(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewGradient(spec, map[string]GradientWeight{}, 1, 256, 128, 1); err == nil || !strings.Contains(err.Error(), "no tensor") {
+		t.Errorf("no weights: %v", err)
+	}
+	if _, err := NewGradient(spec, nil, 1, 256, 255, 1); err == nil {
+		t.Error("scoring from the last position was accepted")
+	}
+	if _, err := NewGradient(spec, nil, 1, 512, 128, 1); err == nil {
+		t.Error("windows longer than the model's context were accepted")
+	}
+}
+
+// BenchmarkGradientWindow measures the loss and gradient of one window of
+// 256 tokens (127 scored) on the zoo's coefficient graph, and
+// BenchmarkDecodeWindow scoring the same window with llama.cpp (the
+// uniform average as an F32 file): their ratio is what a gradient costs
+// in evaluations. go test -bench Window -run ^$ ./engine/llm
+func BenchmarkGradientWindow(b *testing.B) {
+	g := zooGradient(b)
+	window := benchWindow(b)
+	coef, grad := make([]float32, 60), make([]float32, 60)
+	for i := range coef {
+		coef[i] = 1.0 / 3
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := g.Window(coef, window, grad); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeWindow(b *testing.B) {
+	m, err := Load(zoo.Model(zoo.Experts()[0]), ModelParams{}) // Q8_0 blocks, as candidates
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	c, err := m.NewContext(ContextParams{Size: 256, Threads: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	in := make([]int, 256)
+	for i, t := range benchWindow(b) {
+		in[i] = int(t)
+	}
+	b.ResetTimer()
+	for range b.N {
+		c.Clear()
+		if _, err := c.Decode(in, 0, 128); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// gradientWindow is a window of 256 tokens of graphText, tokenized by m.
+func gradientWindow(tb testing.TB, m *Model) []int32 {
+	toks, err := m.Tokenize(strings.Repeat(graphText+" ", 12), true)
+	if err != nil || len(toks) < 256 {
+		tb.Fatalf("%d tokens, %v", len(toks), err)
+	}
+	w := make([]int32, 256)
+	for i := range w {
+		w[i] = int32(toks[i])
+	}
+	return w
+}
+
+// benchWindow is gradientWindow with the base's tokenizer.
+func benchWindow(b *testing.B) []int32 {
+	m, err := Load(zoo.Model(zoo.Base), ModelParams{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	return gradientWindow(b, m)
+}
