@@ -20,8 +20,9 @@ import (
 // the recipe's weights (times λ) — and so is its loss on a window. A
 // zeroth-order search (ES) learns one directional derivative of that loss
 // per pair of evaluations; the exact gradient gives all of them for a few
-// evaluations' cost (a forward and a backward pass, measured at 5–7 times
-// a scoring pass on the zoo). Gradient builds the llama forward pass with
+// evaluations' cost (a forward and a backward pass: 6.6–7.3 times a
+// llama.cpp scoring pass of the same window on the zoo, go test -bench
+// Window ./engine/llm). Gradient builds the llama forward pass with
 // ggml ops, each weight computed from the coefficient vector inside the
 // graph, and lets ggml's automatic differentiation give dL/dc: the mean
 // negative log-likelihood of the scored positions of a window (the
