@@ -2,31 +2,15 @@
 // whose weights are task-arithmetic merges, W = base + Σ_s c[idx_s]·Δ_s,
 // built from ggml ops inside one graph with the coefficient vector c as
 // its only parameter, and ggml's automatic differentiation for dL/dc.
-// ggml's headers are not on this package's include path (see
-// graphmerge.c): the functions used are declared with the prototypes of
-// the pinned ggml (ml/backend/ggml/ggml/include in the ollama module).
+// ggml is declared by hand (see ggmldecl.h).
 
 #include <math.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ggmldecl.h"
 #include "gradient.h"
 
-struct ggml_context;
-struct ggml_tensor;
-struct ggml_cgraph;
-
-struct ggml_init_params {
-    size_t mem_size;
-    void * mem_buffer;
-    bool   no_alloc;
-};
-
-struct ggml_context * ggml_init(struct ggml_init_params params);
-void                  ggml_free(struct ggml_context * ctx);
 size_t                ggml_used_mem(const struct ggml_context * ctx);
 struct ggml_tensor *  ggml_new_tensor_1d(struct ggml_context * ctx, int type, int64_t ne0);
 struct ggml_tensor *  ggml_new_tensor_2d(struct ggml_context * ctx, int type, int64_t ne0, int64_t ne1);
@@ -34,8 +18,6 @@ void *                ggml_get_data(const struct ggml_tensor * tensor);
 size_t                ggml_nbytes(const struct ggml_tensor * tensor);
 void                  ggml_set_param(struct ggml_tensor * tensor);
 void                  ggml_set_loss(struct ggml_tensor * tensor);
-struct ggml_tensor *  ggml_add(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
-struct ggml_tensor *  ggml_mul(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_tensor *  ggml_mul_mat(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_tensor *  ggml_get_rows(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_tensor *  ggml_rms_norm(struct ggml_context * ctx, struct ggml_tensor * a, float eps);
@@ -52,7 +34,6 @@ struct ggml_tensor *  ggml_rope_ext(struct ggml_context * ctx, struct ggml_tenso
 struct ggml_tensor *  ggml_soft_max_ext(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * mask, float scale, float max_bias);
 struct ggml_tensor *  ggml_cross_entropy_loss(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_cgraph *  ggml_new_graph_custom(struct ggml_context * ctx, size_t size, bool grads);
-void                  ggml_build_forward_expand(struct ggml_cgraph * cgraph, struct ggml_tensor * tensor);
 void                  ggml_build_backward_expand(struct ggml_context * ctx, struct ggml_cgraph * cgraph, struct ggml_tensor ** grad_accs);
 void                  ggml_graph_reset(struct ggml_cgraph * cgraph);
 struct ggml_tensor *  ggml_graph_get_grad(const struct ggml_cgraph * cgraph, const struct ggml_tensor * node);

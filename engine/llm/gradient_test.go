@@ -82,16 +82,7 @@ func TestGradientMatchesLlamaAndDifferences(t *testing.T) {
 	if _, _, err := merge.Run(context.Background(), r, out, Codec{}, merge.ExecOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(out, ModelParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	c, err := m.NewContext(ContextParams{Size: 256, Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	m, c := scoringContext(t, out)
 	window := gradientWindow(t, m)
 	in := make([]int, len(window))
 	for i, tok := range window {
@@ -212,16 +203,7 @@ func BenchmarkGradientWindow(b *testing.B) {
 }
 
 func BenchmarkDecodeWindow(b *testing.B) {
-	m, err := Load(zoo.Model(zoo.Experts()[0]), ModelParams{}) // Q8_0 blocks, as candidates
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	c, err := m.NewContext(ContextParams{Size: 256, Threads: 2})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	_, c := scoringContext(b, zoo.Model(zoo.Experts()[0])) // Q8_0 blocks, as candidates
 	in := make([]int, 256)
 	for i, t := range benchWindow(b) {
 		in[i] = int(t)
@@ -233,6 +215,22 @@ func BenchmarkDecodeWindow(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// scoringContext loads a model and a context of 256 tokens on 2 threads,
+// both freed when the test ends.
+func scoringContext(tb testing.TB, path string) (*Model, *Context) {
+	m, err := Load(path, ModelParams{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(m.Close)
+	c, err := m.NewContext(ContextParams{Size: 256, Threads: 2})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return m, c
 }
 
 // gradientWindow is a window of 256 tokens of graphText, tokenized by m.

@@ -1,15 +1,8 @@
-// The merge as a ggml graph (graph.go). ggml's headers are not on this
-// package's include path, so the few functions used are declared here with
-// the prototypes of the pinned ggml (ml/backend/ggml/ggml/include in the
-// ollama module); enums are passed as int, which is their C ABI.
+// The merge as a ggml graph (graph.go), with ggml declared by hand (see
+// ggmldecl.h).
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "ggmldecl.h"
 
-struct ggml_context;
-struct ggml_tensor;
-struct ggml_cgraph;
 struct ggml_backend;
 struct ggml_backend_buffer;
 struct ggml_backend_buffer_type;
@@ -17,24 +10,14 @@ struct ggml_backend_device;
 struct ggml_backend_reg;
 struct ggml_gallocr;
 
-struct ggml_init_params {
-    size_t mem_size;
-    void * mem_buffer;
-    bool   no_alloc;
-};
-
-struct ggml_context * ggml_init(struct ggml_init_params params);
-void                  ggml_free(struct ggml_context * ctx);
 size_t                ggml_tensor_overhead(void);
 size_t                ggml_graph_overhead(void);
 struct ggml_tensor *  ggml_new_tensor(struct ggml_context * ctx, int type, int n_dims, const int64_t * ne);
 bool                  ggml_are_same_shape(const struct ggml_tensor * a, const struct ggml_tensor * b);
 struct ggml_tensor *  ggml_cast(struct ggml_context * ctx, struct ggml_tensor * a, int type);
 struct ggml_tensor *  ggml_scale(struct ggml_context * ctx, struct ggml_tensor * a, float s);
-struct ggml_tensor *  ggml_add(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_tensor *  ggml_sub(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_tensor *  ggml_cpy(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
-struct ggml_tensor *  ggml_mul(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_tensor *  ggml_div(struct ggml_context * ctx, struct ggml_tensor * a, struct ggml_tensor * b);
 struct ggml_tensor *  ggml_abs(struct ggml_context * ctx, struct ggml_tensor * a);
 struct ggml_tensor *  ggml_neg(struct ggml_context * ctx, struct ggml_tensor * a);
@@ -42,7 +25,6 @@ struct ggml_tensor *  ggml_step(struct ggml_context * ctx, struct ggml_tensor * 
 struct ggml_tensor *  ggml_relu(struct ggml_context * ctx, struct ggml_tensor * a);
 struct ggml_tensor *  ggml_scale_bias(struct ggml_context * ctx, struct ggml_tensor * a, float s, float b);
 struct ggml_cgraph *  ggml_new_graph(struct ggml_context * ctx);
-void                  ggml_build_forward_expand(struct ggml_cgraph * cgraph, struct ggml_tensor * tensor);
 int                   ggml_graph_n_nodes(struct ggml_cgraph * cgraph);
 struct ggml_tensor *  ggml_graph_node(struct ggml_cgraph * cgraph, int i);
 bool                  ggml_backend_supports_op(struct ggml_backend * backend, const struct ggml_tensor * op);
