@@ -20,6 +20,19 @@ type Codec interface {
 	Encode(t gguf.Type, dst []byte, src []float32, rowLen int) error
 }
 
+// DecodeTensor reads tensor t of f and decodes it to float32 with codec.
+func DecodeTensor(f *gguf.File, t gguf.TensorInfo, codec Codec) ([]float32, error) {
+	raw, err := f.ReadTensor(t, nil)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]float32, t.Elements())
+	if err := codec.Decode(t.Type, vals, raw); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", f.Path, t.Name, err)
+	}
+	return vals, nil
+}
+
 // Native is the pure-Go codec: F32, F16, BF16 and Q8_0, bit-exact with
 // ggml. engine/llm provides a codec for every other ggml type.
 type Native struct{}

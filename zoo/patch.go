@@ -73,7 +73,7 @@ func Pack(basePath, modelPath, out string, typ gguf.Type, extra gguf.Metadata) e
 	defer fw.Abort()
 	for _, ct := range changed {
 		mt, _ := model.Tensor(ct.Name)
-		vals, err := decode(model, mt, codec)
+		vals, err := kernels.DecodeTensor(model, mt, codec)
 		if err != nil {
 			return err
 		}
@@ -168,18 +168,6 @@ func equalShape(a, b []uint64) bool {
 	return true
 }
 
-func decode(f *gguf.File, t gguf.TensorInfo, codec kernels.Codec) ([]float32, error) {
-	raw, err := f.ReadTensor(t, nil)
-	if err != nil {
-		return nil, err
-	}
-	vals := make([]float32, t.Elements())
-	if err := codec.Decode(t.Type, vals, raw); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", f.Path, t.Name, err)
-	}
-	return vals, nil
-}
-
 func sameValues(a *gguf.File, at gguf.TensorInfo, b *gguf.File, bt gguf.TensorInfo, codec kernels.Codec) (bool, error) {
 	if at.Type == bt.Type {
 		ra, err := a.ReadTensor(at, nil)
@@ -192,11 +180,11 @@ func sameValues(a *gguf.File, at gguf.TensorInfo, b *gguf.File, bt gguf.TensorIn
 		}
 		return bytes.Equal(ra, rb), nil
 	}
-	va, err := decode(a, at, codec)
+	va, err := kernels.DecodeTensor(a, at, codec)
 	if err != nil {
 		return false, err
 	}
-	vb, err := decode(b, bt, codec)
+	vb, err := kernels.DecodeTensor(b, bt, codec)
 	if err != nil {
 		return false, err
 	}

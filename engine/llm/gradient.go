@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/kernels"
 )
 
 // Coefficient gradients. A task-arithmetic merge is a function of a few
@@ -106,10 +107,7 @@ func GradientWeights(base string, sources []string, coef func(name string, sourc
 	if err != nil {
 		return GradientSpec{}, nil, fmt.Errorf("%s: %w", base, err)
 	}
-	weights := make(map[string]GradientWeight, len(b))
-	for name, w := range b {
-		weights[name] = w
-	}
+	weights := b
 	for s, path := range sources {
 		src, _, err := readF32(path)
 		if err != nil {
@@ -147,17 +145,9 @@ func readF32(path string) (map[string]GradientWeight, gguf.Metadata, error) {
 	defer f.Close()
 	out := make(map[string]GradientWeight, len(f.Tensors))
 	for _, ti := range f.Tensors {
-		raw, err := f.ReadTensor(ti, nil)
+		v, err := kernels.DecodeTensor(f, ti, Codec{})
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
-		n := 1
-		for _, d := range ti.Shape {
-			n *= int(d)
-		}
-		v := make([]float32, n)
-		if err := (Codec{}).Decode(ti.Type, v, raw); err != nil {
-			return nil, nil, fmt.Errorf("%s: tensor %s: %w", path, ti.Name, err)
+			return nil, nil, err
 		}
 		out[ti.Name] = GradientWeight{Shape: ti.Shape, Base: v}
 	}
