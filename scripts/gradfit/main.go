@@ -41,11 +41,23 @@ var weightSlots = []struct {
 	perLayer bool
 }{{"output_norm", false}, {"_norm", true}, {"attn", true}, {"ffn", true}, {"", false}}
 
+// slotsPerExpert is the number of coefficients of one expert.
+func slotsPerExpert(layers int) int {
+	n := 0
+	for _, w := range weightSlots {
+		if w.perLayer {
+			n += layers
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 // layout is the weight value of expert s under layout: per slot, one
-// value or one per layer, read from coef from offset s·perExpert.
+// value or one per layer, read from coef from offset s·slotsPerExpert.
 func layout(coef []float64, s, layers int) merge.Value {
-	per := len(coef) / len(zoo.Experts())
-	i := s * per
+	i := s * slotsPerExpert(layers)
 	var v merge.Value
 	for _, w := range weightSlots {
 		n := 1
@@ -90,10 +102,9 @@ func fit(seed uint64, steps, per int, rate float64, threads int, out string, std
 	}
 	defer base.Close()
 	layers := base.Layers()
-	perExpert := 2 + 3*layers
 	// Each tensor's coefficient: its slot under the layout's filters,
 	// resolved as the merge resolves the fitted recipe.
-	index := make([]float64, perExpert*len(experts))
+	index := make([]float64, slotsPerExpert(layers)*len(experts))
 	for i := range index {
 		index[i] = float64(i)
 	}
@@ -115,7 +126,8 @@ func fit(seed uint64, steps, per int, rate float64, threads int, out string, std
 	}
 	defer g.Close()
 
-	// Every validation window of every text, with BOS first (engine/eval).
+	// Every validation window of every text, BOS first when the model
+	// adds one (engine/eval's perplexity windows).
 	var texts [][][]int32
 	for _, e := range experts {
 		text, err := zoo.Text(e, "validation")
@@ -132,7 +144,9 @@ func fit(seed uint64, steps, per int, rate float64, threads int, out string, std
 			for i := range w {
 				w[i] = int32(toks[c*n+i])
 			}
-			w[0] = int32(base.BOS())
+			if base.AddsBOS() {
+				w[0] = int32(base.BOS())
+			}
 			ws = append(ws, w)
 		}
 		if len(ws) < per {
