@@ -100,6 +100,33 @@ type CandidateRequest struct {
 	// Path forces PathFile or PathInPlace (an error when the recipe cannot
 	// be merged in place); empty chooses in place whenever possible.
 	Path string `json:"path,omitempty"`
+	// Gradient asks for the perplexity of Texts together with its
+	// gradient in the recipe's task-vector coefficients (GradientReply).
+	// The recipe must be a weighted sum of task vectors
+	// (merge.Recipe.TaskVectorCoefficients) over models engine/llm's
+	// gradient graph covers (llm.GradientSpecOf); the worker then scores
+	// the windows with that graph instead of merging and running
+	// llama.cpp — the same windows and convention, equal to llama.cpp's
+	// within 1e-4 nats — and the reply's Path is PathGradient. Tasks and
+	// coherence cannot be asked with it.
+	Gradient bool `json:"gradient,omitempty"`
+}
+
+// PathGradient is the path of a candidate scored by the gradient graph
+// (CandidateRequest.Gradient).
+const PathGradient = "gradient"
+
+// GradientReply is the derivative of a candidate's mean log-perplexity —
+// the mean over its texts of each text's mean negative log-likelihood per
+// scored token, as the evolution's fitness combines them — in the
+// coefficient c_i of each model's task vector in each tensor (the tensor
+// merges to base + Σ c_i·(x_i − base)). Tensors that no model changes
+// from the base are left out: their derivative is 0.
+type GradientReply struct {
+	Tensors []string `json:"tensors"`
+	// D[t][i] is the derivative in the coefficient of the recipe's model i
+	// in tensor Tensors[t].
+	D [][]float64 `json:"d"`
 }
 
 // CandidateReply is a candidate's scores and how they were obtained.
@@ -128,6 +155,7 @@ type CandidateReply struct {
 	Graph int `json:"graph,omitempty"`
 
 	Perplexity *PerplexityReply `json:"perplexity,omitempty"`
+	Gradient   *GradientReply   `json:"gradient,omitempty"`
 	Tasks      *TaskResult      `json:"tasks,omitempty"`
 	Coherence  *CoherenceResult `json:"coherence,omitempty"`
 }

@@ -98,18 +98,31 @@ func PerplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 	return perplexityTokens(ctx, lm, tokens, opt, nil)
 }
 
-// perplexityTokens scores the windows listed (nil: the first opt.Chunks).
-func perplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOptions, windows []int) (PerplexityResult, error) {
+// WindowSet is the windows a perplexity run scores in a text: their
+// length, the first scored position and their indices.
+type WindowSet struct {
+	Context   int   // tokens per window
+	First     int   // the first position whose logits are scored
+	Windows   []int // indices into the text's windows, in scoring order
+	Available int   // windows the text holds
+}
+
+// SelectWindows is the window set of a text of n tokens under opt for a
+// model of context maxCtx: the listed windows (nil: the first
+// opt.Chunks), validated. Every scorer of perplexity windows (llama.cpp's
+// here, engine/llm's gradient graph in the worker) takes its windows from
+// it.
+func SelectWindows(n int, opt PerplexityOptions, windows []int, maxCtx int) (WindowSet, error) {
 	nCtx := opt.Context
 	if nCtx == 0 {
 		nCtx = 256
 	}
-	if nCtx < 4 || nCtx > lm.ContextSize() {
-		return PerplexityResult{}, fmt.Errorf("perplexity context %d outside [4, %d]", nCtx, lm.ContextSize())
+	if nCtx < 4 || nCtx > maxCtx {
+		return WindowSet{}, fmt.Errorf("perplexity context %d outside [4, %d]", nCtx, maxCtx)
 	}
-	available := len(tokens) / nCtx
+	available := n / nCtx
 	if available == 0 {
-		return PerplexityResult{}, fmt.Errorf("%w: %d tokens, need %d", ErrTextTooShort, len(tokens), nCtx)
+		return WindowSet{}, fmt.Errorf("%w: %d tokens, need %d", ErrTextTooShort, n, nCtx)
 	}
 	if windows == nil {
 		chunks := available
@@ -122,24 +135,35 @@ func perplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOp
 		}
 	} else {
 		if len(windows) == 0 {
-			return PerplexityResult{}, fmt.Errorf("%w: an empty list", ErrBadWindow)
+			return WindowSet{}, fmt.Errorf("%w: an empty list", ErrBadWindow)
 		}
 		seen := make(map[int]bool, len(windows))
 		for _, w := range windows {
 			if w < 0 || w >= available || seen[w] {
-				return PerplexityResult{}, fmt.Errorf("%w: %d (the text has %d windows of %d tokens; each at most once)", ErrBadWindow, w, available, nCtx)
+				return WindowSet{}, fmt.Errorf("%w: %d (the text has %d windows of %d tokens; each at most once)", ErrBadWindow, w, available, nCtx)
 			}
 			seen[w] = true
 		}
 	}
-	chunks := len(windows)
 	first := nCtx / 2
 	if opt.ScoreFrom != 0 {
 		if opt.ScoreFrom < 1 || opt.ScoreFrom > nCtx-2 {
-			return PerplexityResult{}, fmt.Errorf("perplexity: scoring from position %d, outside [1, %d] for windows of %d", opt.ScoreFrom, nCtx-2, nCtx)
+			return WindowSet{}, fmt.Errorf("perplexity: scoring from position %d, outside [1, %d] for windows of %d", opt.ScoreFrom, nCtx-2, nCtx)
 		}
 		first = opt.ScoreFrom
 	}
+	return WindowSet{Context: nCtx, First: first, Windows: windows, Available: available}, nil
+}
+
+// perplexityTokens scores the windows listed (nil: the first opt.Chunks).
+func perplexityTokens(ctx context.Context, lm LM, tokens []int, opt PerplexityOptions, windows []int) (PerplexityResult, error) {
+	set, err := SelectWindows(len(tokens), opt, windows, lm.ContextSize())
+	if err != nil {
+		return PerplexityResult{}, err
+	}
+	nCtx, first, available := set.Context, set.First, set.Available
+	windows = set.Windows
+	chunks := len(windows)
 	batch := min(lm.BatchSize(), nCtx)
 	window := make([]int, nCtx)
 	v := lm.VocabSize()

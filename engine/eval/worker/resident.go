@@ -84,6 +84,7 @@ type resident struct {
 	gpu      int                   // layers to offload (llm.ModelParams.GPULayers)
 	graph    *llm.GraphMerger      // nil: the Go kernels merge every weight
 	srcFiles map[string]*gguf.File // sources opened for graph uploads, by path
+	grad     *gradState            // the gradient graph (gradient.go); nil until asked
 }
 
 // holding is what a weight holds: the template's bytes, a merged tensor's
@@ -244,6 +245,7 @@ func (r *resident) close() {
 	if r.graph != nil {
 		r.graph.Close()
 	}
+	r.grad.close()
 	for _, f := range r.srcFiles {
 		f.Close()
 	}
@@ -287,6 +289,9 @@ func (s *server) candidate(ctx context.Context, req *eval.Request) (any, error) 
 	}
 	if err := r.resolve(recipe); err != nil {
 		return nil, inputError{err}
+	}
+	if cr.Gradient {
+		return s.candidateGradient(ctx, req.ID, cr, recipe)
 	}
 	plan, err := merge.NewPlan(recipe, merge.PlanOptions{Codec: llm.Codec{}})
 	if err != nil {
