@@ -140,6 +140,8 @@ test_chunks = 1
 		"  source qwen-c-GGUF  qwen2, 4 layers  acme/qwen-c-GGUF → " + filepath.Join(in.work, "hf-cache", "models--acme--qwen-c-GGUF", "snapshots"),
 		"  base   tiny-qwen2   qwen2, 4 layers  models/tiny-qwen2.gguf\n",
 		"base tiny-qwen2, as given\n",
+		// optimizer auto: no gradient graph for qwen2, so ES.
+		"  [info] optimizer auto: evolution strategy: the gradient graph covers llama models, not qwen2\n",
 		"evomerge: es on task_arithmetic, population 4, up to 2 generations / 6 evaluations, seed 42\n",
 		"techniques: linear, slerp, ties, task_arithmetic, frankenmerge, dfs\n",
 		"  dropped nuslerp: merges exactly 2 models besides the base; there are 3\n",

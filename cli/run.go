@@ -213,8 +213,12 @@ func (p *headlessPrinter) event(e evolve.Event) {
 	switch e := e.(type) {
 	case evolve.RunStarted:
 		p.start, p.total = e.Time, e.Budget
-		fmt.Fprintf(p.w, "evomerge: %s, population %d, up to %d generations / %d evaluations, seed %d\n",
-			evolve.OptimizerText(e.Optimizer, e.Tuned), e.Population, e.Generations, e.Budget, e.Seed)
+		population := fmt.Sprintf(", population %d", e.Population)
+		if e.Optimizer == "gradient" {
+			population = "" // one centre per generation
+		}
+		fmt.Fprintf(p.w, "evomerge: %s%s, up to %d generations / %d evaluations, seed %d\n",
+			evolve.OptimizerText(e.Optimizer, e.Tuned), population, e.Generations, e.Budget, e.Seed)
 		writeModels(p.w, e)
 		fmt.Fprintf(p.w, "techniques: %s\n", strings.Join(e.Techniques, ", "))
 		for _, d := range e.Dropped {

@@ -54,7 +54,7 @@ type draft struct {
 	testChunks, coherenceTokens             string
 	weightGenes, rotateWindows, pickWindows string
 	finalists, promotions, mergeLower       string
-	scoreFrom, esRateEnd                    string
+	scoreFrom, esRateEnd, gradientRate      string
 	tensorCache, sourceCache, tmpDir        string
 	ranges                                  map[string]*string // by config.RangeKeys
 }
@@ -81,7 +81,7 @@ func newDraft(c config.Config, path string) *draft {
 
 		mutationScale: f(c.Evolution.MutationScale), techniqueRate: f(c.Evolution.TechniqueRate),
 		minImprov: f(c.Evolution.MinImprovement), cmaesTechnique: c.Evolution.CMAESTechnique,
-		cmaesSigma: f(c.Evolution.CMAESSigma), esSigma: f(c.Evolution.ESSigma), esRate: f(c.Evolution.ESRate), esRateEnd: f(c.Evolution.ESRateEnd), dfsRepeats: i(c.Merge.DFSRepeats), dfsMaxLayers: i(c.Merge.DFSMaxLayers),
+		cmaesSigma: f(c.Evolution.CMAESSigma), esSigma: f(c.Evolution.ESSigma), esRate: f(c.Evolution.ESRate), esRateEnd: f(c.Evolution.ESRateEnd), gradientRate: f(c.Evolution.GradientRate), dfsRepeats: i(c.Merge.DFSRepeats), dfsMaxLayers: i(c.Merge.DFSMaxLayers),
 		psMethod: c.Merge.PSMethod, testChunks: i(c.Evaluation.TestChunks), coherenceTokens: i(c.Evaluation.CoherenceTokens),
 		tensorCache: i(c.Hardware.TensorCacheMB), sourceCache: i(c.Hardware.SourceCacheMB), tmpDir: c.Hardware.TmpDir,
 		weightGenes: c.Merge.WeightGenes, rotateWindows: strconv.FormatBool(c.Evaluation.RotateWindows),
@@ -198,7 +198,7 @@ func formFields() []formField {
 			[]string{"keep", "f32", "f16", "bf16", "q8_0", "q6_k", "q5_k", "q4_k", "q4_0"},
 			func(d *draft) *string { return &d.outType }, func(c *config.Config) *string { return &c.Merge.OutType }),
 
-		selectField(groupEvolution, "evolution.optimizer", "Optimizer", "ga: genetic algorithm with tournament selection; cmaes: CMA-ES on one technique; nsga2: multi-objective; random: random search.",
+		selectField(groupEvolution, "evolution.optimizer", "Optimizer", "auto: gradient where the models allow it, else es; gradient: exact gradients of task arithmetic; es: evolution strategy on one technique; ga: genetic algorithm with tournament selection; cmaes: CMA-ES on one technique; nsga2: multi-objective; random: random search.",
 			config.Optimizers, func(d *draft) *string { return &d.optimizer }, func(c *config.Config) *string { return &c.Evolution.Optimizer }),
 		intField(groupEvolution, "evolution.population", "Population", "Candidates per generation.",
 			func(d *draft) *string { return &d.population }, func(c *config.Config) *int { return &c.Evolution.Population }),
@@ -273,6 +273,8 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.esRate }, func(c *config.Config) *float64 { return &c.Evolution.ESRate }),
 		floatField(groupAdvanced, "evolution.es_rate_end", "ES final step", "Adam step at the last generation, linear from the ES step (equal: constant).",
 			func(d *draft) *string { return &d.esRateEnd }, func(c *config.Config) *float64 { return &c.Evolution.ESRateEnd }),
+		floatField(groupAdvanced, "evolution.gradient_rate", "Gradient step", "Adam step size of the gradient optimizer, in gene units.",
+			func(d *draft) *string { return &d.gradientRate }, func(c *config.Config) *float64 { return &c.Evolution.GradientRate }),
 		intField(groupAdvanced, "merge.dfs_repeats", "DFS repeats", "Passes over the source layers in data-flow merges (1–8).",
 			func(d *draft) *string { return &d.dfsRepeats }, func(c *config.Config) *int { return &c.Merge.DFSRepeats }),
 		intField(groupAdvanced, "merge.dfs_max_layers", "DFS max layers", "0 = twice the sources' layers.",

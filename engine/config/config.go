@@ -137,7 +137,7 @@ func (r *Ranges) Key(key string) *[2]float64 {
 
 // Evolution configures the search.
 type Evolution struct {
-	Optimizer      string  `toml:"optimizer"` // ga, cmaes, es, nsga2, random
+	Optimizer      string  `toml:"optimizer"` // auto, gradient, es, ga, cmaes, nsga2, random
 	Population     int     `toml:"population"`
 	Generations    int     `toml:"generations"`
 	TournamentSize int     `toml:"tournament_size"`
@@ -166,6 +166,9 @@ type Evolution struct {
 	ESSigma   float64 `toml:"es_sigma"`
 	ESRate    float64 `toml:"es_rate"`
 	ESRateEnd float64 `toml:"es_rate_end"`
+	// GradientRate is the gradient optimiser's Adam step size, in gene
+	// units.
+	GradientRate float64 `toml:"gradient_rate"`
 }
 
 // Evaluation configures fitness.
@@ -284,7 +287,7 @@ type UI struct {
 // validation and the forms ask the merge registry, which is the source.
 var (
 	Techniques = TechniqueNames()
-	Optimizers = []string{"ga", "cmaes", "es", "nsga2", "random"}
+	Optimizers = []string{"auto", "gradient", "es", "ga", "cmaes", "nsga2", "random"}
 	Themes     = []string{"dark", "light", "high-contrast"}
 )
 
@@ -354,10 +357,10 @@ func Default() Config {
 			PSMethod:   "ties",
 		},
 		Evolution: Evolution{
-			Optimizer: "es", Population: 10, Generations: 36, TournamentSize: 3,
+			Optimizer: "auto", Population: 10, Generations: 36, TournamentSize: 3,
 			MutationRate: 0.25, MutationScale: 0.15, CrossoverRate: 0.6, TechniqueRate: 0.1,
 			Elitism: 2, Patience: 4, MinImprovement: 0.001, Seed: 42,
-			CMAESTechnique: AutoTechnique, CMAESSigma: 1.0 / 6, ESSigma: 0.05, ESRate: 0.03, ESRateEnd: 0.03,
+			CMAESTechnique: AutoTechnique, CMAESSigma: 1.0 / 6, ESSigma: 0.05, ESRate: 0.03, ESRateEnd: 0.03, GradientRate: 0.015,
 		},
 		Evaluation: Evaluation{
 			Texts:            []string{"zoo:bible/validation", "zoo:moby/validation", "zoo:sotu/validation"},
@@ -574,6 +577,10 @@ func (c Config) Validate() Problems {
 	floatIn("evolution.es_sigma", e.ESSigma, 1e-6, 1)
 	floatIn("evolution.es_rate", e.ESRate, 1e-6, 1)
 	floatIn("evolution.es_rate_end", e.ESRateEnd, 0, 1)
+	floatIn("evolution.gradient_rate", e.GradientRate, 1e-6, 1)
+	if o := c.Evaluation.Objectives; e.Optimizer == "gradient" && (o.Coherence > 0 || o.Tasks > 0 || o.Perplexity <= 0) {
+		ps.add("evolution.optimizer", "gradient follows the gradient of perplexity alone: weight perplexity only, or choose another optimizer")
+	}
 	if e.CMAESTechnique != AutoTechnique && e.TunesOneTechnique() && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return SameTechnique(t, e.CMAESTechnique) }) {
 		ps.add("evolution.cmaes_technique", "%q must be one of merge.techniques (%s) or auto", e.CMAESTechnique, strings.Join(c.Merge.Techniques, ", "))
 	}
@@ -693,9 +700,11 @@ func (d Distributed) validate(ps *Problems) {
 }
 
 // TunesOneTechnique reports whether the optimizer searches the genes of
-// one technique, CMAESTechnique (cmaes and es), rather than every
-// technique of merge.techniques.
-func (e Evolution) TunesOneTechnique() bool { return e.Optimizer == "cmaes" || e.Optimizer == "es" }
+// one technique, CMAESTechnique (cmaes, es, gradient, and auto, which is
+// es or gradient), rather than every technique of merge.techniques.
+func (e Evolution) TunesOneTechnique() bool {
+	return slices.Contains([]string{"cmaes", "es", "gradient", "auto"}, e.Optimizer)
+}
 
 // AutoTechnique is evolution.cmaes_technique's "the best the models allow".
 const AutoTechnique = "auto"

@@ -165,7 +165,7 @@ theme = "neon"
 		"merge.layer_groups: 0 is outside [1, 64]",
 		`merge.out_type: "q9" is not keep or a GGUF type`,
 		"merge.ranges.density: [0.5, 1.5] must satisfy 0 ≤ min ≤ max ≤ 1",
-		`evolution.optimizer: "annealing" is not one of ga, cmaes, es, nsga2, random`,
+		`evolution.optimizer: "annealing" is not one of auto, gradient, es, ga, cmaes, nsga2, random`,
 		"evolution.population: 1 is outside [2, 10000]",
 		"evolution.elitism: 5 is outside [0, 0]",
 		"evolution.mutation_rate: 2 is outside [0, 1]",
@@ -300,6 +300,28 @@ func TestScoreFrom(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("evaluation.score_from: %d is outside [1, 254]", tc.from)) {
 			t.Errorf("score_from = %d: %v", tc.from, err)
+		}
+	}
+}
+
+// TestGradientObjectives: the gradient optimizer follows perplexity alone,
+// so naming it with another objective weighted is a configuration error;
+// auto (which then runs ES) is not.
+func TestGradientObjectives(t *testing.T) {
+	for _, c := range []struct {
+		optimizer string
+		coherence float64
+		ok        bool
+	}{
+		{"gradient", 0, true},
+		{"gradient", 0.5, false},
+		{"auto", 0.5, true},
+	} {
+		cfg := Default()
+		cfg.Evolution.Optimizer, cfg.Evaluation.Objectives.Coherence = c.optimizer, c.coherence
+		err := cfg.Validate().Err()
+		if ok := err == nil; ok != c.ok || (!ok && !strings.Contains(err.Error(), "evolution.optimizer: gradient follows the gradient of perplexity alone")) {
+			t.Errorf("optimizer %s, coherence %g: %v", c.optimizer, c.coherence, err)
 		}
 	}
 }

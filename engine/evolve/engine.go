@@ -38,7 +38,10 @@ import (
 //	verdict.go      the paired bootstrap verdict; heldout.go its cache
 //	space.go        the genome layout and its decoding into recipes
 //	genome.go       genomes and the variation operators
-//	optimizer.go    the optimiser interface, one file per method
+//	optimizer.go    the optimiser interface, one file per method; adam.go
+//	                the Adam step ES and gradient share; gradient.go also
+//	                carries a worker's gradient to the genes and chooses
+//	                optimizer "auto"
 //
 // A part with shared state has a lock of its own that guards that part
 // alone: the history's covers its file, the emitter's the sink, the
@@ -202,6 +205,18 @@ func (e *engine) setup(ctx context.Context, score measurer) error {
 	e.ops = &operators{space: e.space, mutationRate: ev.MutationRate, mutationScale: ev.MutationScale,
 		crossoverRate: ev.CrossoverRate, techniqueRate: ev.TechniqueRate, tournamentSize: ev.TournamentSize}
 	e.ops.known = func(g Genome) bool { return e.ledger.known(e.genomeKey(g)) }
+	if ev.Optimizer == "auto" || ev.Optimizer == "gradient" {
+		choice, why := e.autoOptimizer(score != nil)
+		if ev.Optimizer == "gradient" && choice != "gradient" {
+			return fmt.Errorf("evolution.optimizer = gradient: %s", strings.TrimPrefix(why, "evolution strategy: "))
+		}
+		if ev.Optimizer == "auto" {
+			e.events.logf("info", "optimizer auto: %s", why)
+		}
+		ev.Optimizer = choice
+		e.cfg.Evolution.Optimizer = choice
+		cfg = e.cfg
+	}
 	budget := ev.MaxEvaluations
 	if budget == 0 {
 		budget = generationCost(generationSize(ev), cfg.Evaluation.Promotions) * ev.Generations

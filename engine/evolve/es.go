@@ -20,26 +20,18 @@ import (
 // rather than one window set's, and it has only to find a direction, not
 // a lucky point. The centre is each generation's leader (its finalist).
 type es struct {
-	used     []int // the genes searched (the technique's)
-	base     Genome
-	rng      *rand.Rand
-	pairs    int
-	sigma    float64
-	rate     float64 // Adam's step after generation 0 …
-	rateEnd  float64 // … and after the last one, linear in between
-	gens     int
-	m        []float64 // the centre, over used
-	mom, vel []float64 // Adam's moments
-	steps    int
-	eps      [][]float64 // this generation's directions
+	used    []int // the genes searched (the technique's)
+	base    Genome
+	rng     *rand.Rand
+	pairs   int
+	sigma   float64
+	rate    float64 // Adam's step after generation 0 …
+	rateEnd float64 // … and after the last one, linear in between
+	gens    int
+	m       []float64 // the centre, over used
+	adam    adam
+	eps     [][]float64 // this generation's directions
 }
-
-// Adam's constants (Kingma and Ba's defaults).
-const (
-	adamBeta1 = 0.9
-	adamBeta2 = 0.999
-	adamEps   = 1e-8
-)
 
 func newES(op *operators, technique string, sigma, rate, rateEnd float64, generations, population int, rng *rand.Rand) *es {
 	e := &es{used: op.space.Used(technique), base: op.neutral(technique), rng: rng,
@@ -48,7 +40,7 @@ func newES(op *operators, technique string, sigma, rate, rateEnd float64, genera
 	for i, gi := range e.used {
 		e.m[i] = e.base.Genes[gi]
 	}
-	e.mom, e.vel = make([]float64, len(e.used)), make([]float64, len(e.used))
+	e.adam = newAdam(len(e.used))
 	return e
 }
 
@@ -127,20 +119,14 @@ func (e *es) tell(gen int, inds []*individual) {
 	if scale == 0 {
 		return
 	}
-	e.steps++
-	c1 := 1 - math.Pow(adamBeta1, float64(e.steps))
-	c2 := 1 - math.Pow(adamBeta2, float64(e.steps))
-	rate := e.stepSize(gen)
-	for i := range e.m {
-		var g float64
+	g := make([]float64, len(e.m))
+	for i := range g {
 		for k, s := range slopes {
-			g += s / scale * dirs[k][i]
+			g[i] += s / scale * dirs[k][i]
 		}
-		g /= float64(len(slopes))
-		e.mom[i] = adamBeta1*e.mom[i] + (1-adamBeta1)*g
-		e.vel[i] = adamBeta2*e.vel[i] + (1-adamBeta2)*g*g
-		e.m[i] = clamp01(e.m[i] + rate*(e.mom[i]/c1)/(math.Sqrt(e.vel[i]/c2)+adamEps))
+		g[i] /= float64(len(slopes))
 	}
+	e.adam.step(e.m, g, e.stepSize(gen))
 }
 
 // leader is the generation's centre, when it was scored.

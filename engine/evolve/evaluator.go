@@ -124,6 +124,7 @@ func (ev *evaluator) measure(ctx context.Context, id string, r *merge.Recipe, re
 		return Scores{}, err
 	}
 	job := dist.Job{Key: rec.Key, ID: id, Request: ev.request(string(text), rec.Windows)}
+	job.Request.Gradient = rec.wantGradient
 	if model, direct := directModel(r); direct {
 		job.Model = model
 		progress(StatusEvaluating, 0)
@@ -154,6 +155,7 @@ func (ev *evaluator) measure(ctx context.Context, id string, r *merge.Recipe, re
 	if out.Err != "" {
 		return Scores{}, errors.New(out.Err)
 	}
+	rec.coefGradient = reply.Gradient
 	var s Scores
 	if reply.Perplexity != nil {
 		s.Perplexity = map[string]float64{}

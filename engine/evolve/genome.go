@@ -41,6 +41,10 @@ type individual struct {
 	first   float64 // with rung > 0: the fitness on the generation's windows
 	rank    int     // NSGA-II front
 	crowd   float64 // NSGA-II crowding distance
+	// wantGrad asks the measurer for the fitness's gradient (the gradient
+	// optimiser, gradient.go); grad is ∂fitness/∂gene once scored.
+	wantGrad bool
+	grad     []float64
 }
 
 // operators hold the GA's variation settings.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/evomerge/evomerge/engine/eval"
 )
 
 // A run's directory holds config.toml (written when the run starts),
@@ -37,14 +39,23 @@ type Record struct {
 	Scores     Scores   `json:"scores"`
 	// Windows are the validation windows per text the scores are on, when
 	// the run rotates them (nil: the first evaluation.chunks).
-	Windows    map[string][]int `json:"windows,omitempty"`
-	Fitness    float64          `json:"fitness"`
-	Objectives []float64        `json:"objectives,omitempty"`
-	Status     Status           `json:"status"`
-	Err        string           `json:"error,omitempty"`
-	MergeSec   float64          `json:"merge_seconds"`
-	EvalSec    float64          `json:"eval_seconds"`
-	Time       time.Time        `json:"time"`
+	Windows map[string][]int `json:"windows,omitempty"`
+	Fitness float64          `json:"fitness"`
+	// Gradient is ∂Fitness/∂gene of Genome, for a candidate of the
+	// gradient optimiser (gradient.go), so that --resume replays its steps.
+	Gradient   []float64 `json:"gradient,omitempty"`
+	Objectives []float64 `json:"objectives,omitempty"`
+	Status     Status    `json:"status"`
+	Err        string    `json:"error,omitempty"`
+	MergeSec   float64   `json:"merge_seconds"`
+	EvalSec    float64   `json:"eval_seconds"`
+	Time       time.Time `json:"time"`
+
+	// wantGradient asks the measurer for the derivative of the mean
+	// log-perplexity in the recipe's task-vector coefficients, which it
+	// leaves in coefGradient (the evaluator: eval.CandidateRequest.Gradient).
+	wantGradient bool
+	coefGradient *eval.GradientReply
 }
 
 // OK reports whether the candidate was scored (not failed).

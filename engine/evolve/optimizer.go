@@ -13,7 +13,7 @@ import (
 // which is what makes resuming by replay exact.
 //
 // Each optimiser lives in a file of its own (ga.go, cmaes.go, es.go,
-// nsga2.go, random.go) and shares the variation operators of genome.go. Adding one
+// gradient.go, nsga2.go, random.go) and shares the variation operators of genome.go. Adding one
 // means a file with its type, a case in newOptimizer and its name in
 // config.Optimizers; its tests run it on the landscapes of
 // internal/testfunc.
@@ -34,8 +34,11 @@ type leaderer interface {
 // configured optimiser holds: ES's centre and its pairs (population 10
 // gives 9), else the population.
 func generationSize(ev config.Evolution) int {
-	if ev.Optimizer == "es" {
+	switch ev.Optimizer {
+	case "es":
 		return 1 + 2*esPairs(ev.Population)
+	case "gradient":
+		return 1
 	}
 	return ev.Population
 }
@@ -48,6 +51,8 @@ func newOptimizer(ev config.Evolution, ops *operators, key func(Genome) string) 
 	switch ev.Optimizer {
 	case "cmaes":
 		return newCMAES(ops, ev.CMAESTechnique, ev.CMAESSigma, ev.Population, ev.Seed)
+	case "gradient":
+		return newGradientAscent(ops, ev.CMAESTechnique, ev.GradientRate)
 	case "es":
 		return newES(ops, ev.CMAESTechnique, ev.ESSigma, ev.ESRate, ev.ESRateEnd, ev.Generations, ev.Population, rng)
 	case "nsga2":

@@ -92,6 +92,11 @@ func (e *engine) evaluateRung(ctx context.Context, gen, rung int, inds []*indivi
 			continue
 		}
 		ind.key = recipeKey(text, e.keySalt())
+		if ind.wantGrad {
+			// A score with its gradient is another measurement than one
+			// without (the gradient graph's, not llama.cpp's).
+			ind.key = recipeKey(text, e.keySalt()+"\x00gradient")
+		}
 		infos = append(infos, CandidateInfo{ID: ind.id, Generation: gen, Technique: ind.genome.Technique, Origin: ind.origin,
 			Parents: ind.parents, Summary: e.space.Summary(ind.genome, r), Recipe: string(text), Key: ind.key})
 		if j, ok := jobs[ind.key]; ok {
@@ -160,7 +165,7 @@ func (e *engine) skip(inds []*individual, infos []CandidateInfo) {
 func (e *engine) apply(inds []*individual, rec *Record, gen int, infos []CandidateInfo, fresh bool) {
 	for k, ind := range inds {
 		ind.failed = rec.Status == StatusFailed
-		ind.fitness, ind.objs = rec.Fitness, rec.Objectives
+		ind.fitness, ind.objs, ind.grad = rec.Fitness, rec.Objectives, rec.Gradient
 		status := rec.Status
 		if k > 0 || !fresh || rec.Generation != gen || rec.ID != ind.id {
 			if status == StatusDone {
@@ -189,7 +194,8 @@ func infoOf(infos []CandidateInfo, id string) CandidateInfo {
 // are not finite, is recorded as failed.
 func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.Recipe, info CandidateInfo) (*Record, error) {
 	rec := &Record{ID: ind.id, Generation: gen, Key: ind.key, Technique: ind.genome.Technique, Origin: ind.origin,
-		Parents: ind.parents, Summary: info.Summary, Recipe: info.Recipe, Genome: ind.genome, Windows: e.windows, Time: time.Now()}
+		Parents: ind.parents, Summary: info.Summary, Recipe: info.Recipe, Genome: ind.genome, Windows: e.windows, Time: time.Now(),
+		wantGradient: ind.wantGrad}
 	progress := func(s Status, f float64) { e.events.emit(CandidateProgress{ID: ind.id, Status: s, Fraction: f}) }
 	scores, err := e.measurer.measure(ctx, ind.id, r, rec, progress)
 	if ctx.Err() != nil {
@@ -212,6 +218,11 @@ func (e *engine) score(ctx context.Context, gen int, ind *individual, r *merge.R
 	default:
 		rec.Status, rec.Scores = StatusDone, scores
 		rec.Fitness, rec.Objectives = fitness(e.cfg.Evaluation.Objectives, scores)
+		if ind.wantGrad {
+			if rec.Gradient, err = e.space.geneGradient(ind.genome, rec.coefGradient, e.cfg.Evaluation.Objectives.Perplexity); err != nil {
+				rec.Status, rec.Err = StatusFailed, "gradient: "+err.Error()
+			}
+		}
 	}
 	e.ledger.record(rec)
 	if err := e.history.append(rec); err != nil {

@@ -179,7 +179,7 @@ func dur(d time.Duration) string {
 }
 
 var optimizerNames = map[string]string{
-	"ga": "genetic algorithm (ga)", "cmaes": "CMA-ES (cmaes)", "es": "evolution strategy (es)", "nsga2": "NSGA-II (nsga2)", "random": "random search (random)",
+	"ga": "genetic algorithm (ga)", "cmaes": "CMA-ES (cmaes)", "es": "evolution strategy (es)", "gradient": "exact gradients (gradient)", "nsga2": "NSGA-II (nsga2)", "random": "random search (random)",
 }
 
 // evaluationsFact is the Evaluations line of the run facts.

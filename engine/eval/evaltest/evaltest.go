@@ -10,7 +10,9 @@
 //
 // Results derive from the model file's bytes (a candidate's: from its
 // recipe, which is not merged): perplexity per text is exp(1.5 + u) with
-// u in [0, 1) hashed from the file and the text's name, coherence
+// u in [0, 1) hashed from the file and the text's name — or, for a
+// candidate that asks for its gradient, a smooth landscape of its
+// task-vector coefficients with that gradient (see gradient) — coherence
 // u/2 + 1/4, and every task's first choice is picked. Knobs make
 // it fail the way real workers do: an operation that answers with an
 // error, a model that kills the worker (llama.cpp's aborts), starts after
@@ -30,6 +32,8 @@ import (
 	"strings"
 
 	"github.com/evomerge/evomerge/engine/eval"
+	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/merge"
 )
 
 // EnvVar holds, in a worker's environment, the Behaviour (as JSON) of the
@@ -210,6 +214,9 @@ func candidate(req *eval.CandidateRequest) (any, string, error) {
 	if req == nil || req.Recipe == "" {
 		return nil, eval.KindInput, fmt.Errorf("candidate: no recipe")
 	}
+	if req.Gradient {
+		return gradient(req)
+	}
 	h := fnv.New64a()
 	h.Write([]byte(req.Recipe))
 	seed := h.Sum64()
@@ -290,4 +297,62 @@ func unit(seed uint64, name string) float64 {
 	h := fnv.New64a()
 	h.Write([]byte(strconv.FormatUint(seed, 16) + "\x00" + strings.ToLower(name)))
 	return float64(h.Sum64()>>11) / (1 << 53)
+}
+
+// GradientTarget is the task-vector coefficient at which the stand-in's
+// gradient landscape is lowest.
+const GradientTarget = 0.3
+
+// gradient answers a gradient candidate on a landscape of the recipe's
+// task-vector coefficients c (merge.Recipe.TaskVectorCoefficients, over
+// the base model's tensors and block count): every text's mean
+// log-perplexity is 1.5 + mean over tensors and models of
+// (c − GradientTarget)², and the reply carries its exact derivative.
+func gradient(req *eval.CandidateRequest) (any, string, error) {
+	r, err := merge.ParseRecipe(req.Recipe)
+	if err != nil {
+		return nil, eval.KindInput, err
+	}
+	if len(req.Texts) == 0 || r.Base == "" {
+		return nil, eval.KindInput, fmt.Errorf("candidate: a gradient needs texts and a base")
+	}
+	f, err := gguf.Open(r.Base)
+	if err != nil {
+		return nil, eval.KindLoad, err
+	}
+	defer f.Close()
+	layers, _ := f.Metadata.ArchUint("block_count")
+	type term struct {
+		name string
+		c    []float64
+	}
+	var terms []term
+	n := 0
+	for _, ti := range f.Tensors {
+		c, err := r.TaskVectorCoefficients(ti.Name, int(layers))
+		if err != nil {
+			return nil, eval.KindInput, err
+		}
+		if c != nil {
+			terms = append(terms, term{ti.Name, c})
+			n += len(c)
+		}
+	}
+	loss := 1.5
+	g := &eval.GradientReply{}
+	for _, t := range terms {
+		d := make([]float64, len(t.c))
+		for i, c := range t.c {
+			loss += (c - GradientTarget) * (c - GradientTarget) / float64(n)
+			d[i] = 2 * (c - GradientTarget) / float64(n)
+		}
+		g.Tensors, g.D = append(g.Tensors, t.name), append(g.D, d)
+	}
+	reply := eval.CandidateReply{Path: eval.PathGradient, MergeSeconds: 0.001, EvalSeconds: 0.001, Gradient: g, Perplexity: &eval.PerplexityReply{}}
+	for _, t := range req.Texts {
+		reply.Perplexity.Texts = append(reply.Perplexity.Texts, eval.TextPerplexity{Name: t.Name, Seconds: 0.001,
+			PerplexityResult: eval.PerplexityResult{Perplexity: math.Exp(loss), NLL: loss, Tokens: 127, Chunks: 1,
+				Windows: []eval.WindowNLL{{Index: 0, NLL: 127 * loss, Tokens: 127}}, Available: 1}})
+	}
+	return reply, "", nil
 }

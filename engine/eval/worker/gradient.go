@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
 	"strings"
@@ -95,6 +96,33 @@ func (r *resident) gradientState(rc *merge.Recipe, n, first, threads int) (*grad
 	return gs, nil
 }
 
+// tokenized is a text's tokens, kept by name for the next gradient
+// candidate (the generations of a run send the same texts).
+type tokenized struct {
+	hash   uint64
+	tokens []int
+}
+
+// tokenize returns the template's tokens of t (with BOS), reusing those
+// of the last text of its name when the content is the same.
+func (r *resident) tokenize(t eval.Text) ([]int, error) {
+	h := fnv.New64a()
+	h.Write([]byte(t.Content))
+	sum := h.Sum64()
+	if k, ok := r.tokens[t.Name]; ok && k.hash == sum {
+		return k.tokens, nil
+	}
+	toks, err := r.model.Tokenize(t.Content, true)
+	if err != nil {
+		return nil, err
+	}
+	if r.tokens == nil {
+		r.tokens = map[string]tokenized{}
+	}
+	r.tokens[t.Name] = tokenized{sum, toks}
+	return toks, nil
+}
+
 // candidateGradient scores a gradient candidate (rc resolved to paths).
 func (s *server) candidateGradient(ctx context.Context, id uint64, cr *eval.CandidateRequest, rc *merge.Recipe) (any, error) {
 	r := s.res
@@ -116,7 +144,7 @@ func (s *server) candidateGradient(ctx context.Context, id uint64, cr *eval.Cand
 	}
 	var texts []textWindows
 	for _, t := range cr.Texts {
-		toks, err := r.model.Tokenize(t.Content, true)
+		toks, err := r.tokenize(t)
 		if err != nil {
 			return nil, fmt.Errorf("text %s: tokenizing: %w", t.Name, err)
 		}

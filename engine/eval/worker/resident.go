@@ -85,6 +85,7 @@ type resident struct {
 	graph    *llm.GraphMerger      // nil: the Go kernels merge every weight
 	srcFiles map[string]*gguf.File // sources opened for graph uploads, by path
 	grad     *gradState            // the gradient graph (gradient.go); nil until asked
+	tokens   map[string]tokenized  // the gradient candidates' texts, by name
 }
 
 // holding is what a weight holds: the template's bytes, a merged tensor's
