@@ -1,6 +1,4 @@
 // Package scripts holds the repository's build and check scripts — the
 // GPU backend build (gpu-backend.sh, run by `make`) and `make gpu-check`
-// (gpucheck/) — a measurement tool, gradfit/ (the zoo's merge weights
-// fitted by exact gradients; docs/status.md), and the tests that run
-// them. It has no Go API.
+// (gpucheck/) — and the tests that run them. It has no Go API.
 package scripts

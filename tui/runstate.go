@@ -94,8 +94,12 @@ func (s *runState) apply(ev evolve.Event) []logLine {
 		*s = newRunState()
 		s.phase = phaseRunning
 		s.started = e
-		what := fmt.Sprintf("run started: %s, seed %d, population %d × %d generations, budget %d evaluations, %d sources",
-			evolve.OptimizerText(e.Optimizer, e.Tuned), e.Seed, e.Population, e.Generations, e.Budget, len(e.Sources))
+		shape := fmt.Sprintf("population %d × %d generations", e.Population, e.Generations)
+		if e.Optimizer == "gradient" {
+			shape = fmt.Sprintf("%d generations of one centre", e.Generations)
+		}
+		what := fmt.Sprintf("run started: %s, seed %d, %s, budget %d evaluations, %d sources",
+			evolve.OptimizerText(e.Optimizer, e.Tuned), e.Seed, shape, e.Budget, len(e.Sources))
 		if e.Resumed > 0 {
 			what += fmt.Sprintf(" (resumed: %d evaluations replayed)", e.Resumed)
 		}

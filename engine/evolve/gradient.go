@@ -162,6 +162,8 @@ func (e *engine) autoOptimizer(measured bool) (string, string) {
 	case e.space.Base == "":
 		return no("a gradient of task vectors needs a base model")
 	}
+	// Whether the technique's tensors are task-vector sums depends on its
+	// method and parameters, not on the tensor: any block tensor answers.
 	technique := cfg.Evolution.CMAESTechnique
 	r, err := e.space.Decode(e.ops.neutral(technique))
 	if err == nil {
