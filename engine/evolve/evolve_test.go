@@ -197,14 +197,7 @@ func keys(m map[string]Record) []string {
 func TestDecodeEveryTechnique(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Merge.Techniques = config.Techniques
-	paths := map[string]string{}
-	for _, m := range cfg.Models {
-		paths[m.Name] = m.Path
-	}
-	s, err := NewSpace(cfg, paths, 6)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, paths := configSpace(t, cfg)
 	op := &operators{space: s}
 	for _, tech := range s.Techniques {
 		r, err := s.Decode(op.neutral(tech))

@@ -60,14 +60,7 @@ func gradientConfig(t *testing.T, gens int) config.Config {
 // get 0.
 func TestGeneGradient(t *testing.T) {
 	cfg := gradientConfig(t, 1)
-	paths := map[string]string{}
-	for _, m := range cfg.Models {
-		paths[m.Name] = m.Path
-	}
-	s, err := NewSpace(cfg, paths, 6)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := configSpace(t, cfg)
 	g := unitOperators(s).neutral("task_arithmetic")
 	rng := rand.New(rand.NewPCG(1, 2))
 	used := s.Used("task_arithmetic")

@@ -75,3 +75,18 @@ func bestOf(inds []*individual) *individual {
 	}
 	return b
 }
+
+// configSpace is the genome layout of cfg's models, of 6 layers, and
+// their paths by name.
+func configSpace(t testing.TB, cfg config.Config) (*Space, map[string]string) {
+	t.Helper()
+	paths := map[string]string{}
+	for _, m := range cfg.Models {
+		paths[m.Name] = m.Path
+	}
+	s, err := NewSpace(cfg, paths, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, paths
+}

@@ -40,14 +40,7 @@ func testSpace(t *testing.T, techniques ...string) (*Space, map[string]string) {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.Merge.Techniques, cfg.Merge.LayerGroups = techniques, 3
-	paths := map[string]string{}
-	for _, m := range cfg.Models {
-		paths[m.Name] = m.Path
-	}
-	s, err := NewSpace(cfg, paths, 6)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, paths := configSpace(t, cfg)
 	return s, paths
 }
 
