@@ -141,7 +141,7 @@ test_chunks = 1
 		"  base   tiny-qwen2   qwen2, 4 layers  models/tiny-qwen2.gguf\n",
 		"base tiny-qwen2, as given\n",
 		// optimizer auto: no gradient graph for qwen2, so ES.
-		"  [info] optimizer auto: evolution strategy: the gradient graph covers llama models, not qwen2\n",
+		"  [info] optimizer auto: evolution strategy: architecture \"qwen2\": coefficient gradients cover dense llama models\n",
 		"evomerge: es on task_arithmetic, population 4, up to 2 generations / 6 evaluations, seed 42\n",
 		"techniques: linear, slerp, ties, task_arithmetic, frankenmerge, dfs\n",
 		"  dropped nuslerp: merges exactly 2 models besides the base; there are 3\n",

@@ -104,7 +104,7 @@ type CandidateRequest struct {
 	// gradient in the recipe's task-vector coefficients (GradientReply).
 	// The recipe must be a weighted sum of task vectors
 	// (merge.Recipe.TaskVectorCoefficients) over models engine/llm's
-	// gradient graph covers (llm.GradientSpecOf); the worker then scores
+	// gradient graph covers (package engine/llm/gradshape); the worker then scores
 	// the windows with that graph instead of merging and running
 	// llama.cpp — the same windows and convention, equal to llama.cpp's
 	// within 1e-4 nats — and the reply's Path is PathGradient. Tasks and

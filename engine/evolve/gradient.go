@@ -6,6 +6,7 @@ import (
 
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/llm/gradshape"
 )
 
 // gradientAscent follows the exact gradient of the fitness (optimizer
@@ -22,8 +23,8 @@ import (
 // exact gradient, which costs about seven evaluations, keeps descending
 // (docs/status.md has the measurements). It needs a base, a technique
 // whose tensors are sums of task vectors (task_arithmetic), perplexity as
-// the only objective and a model the gradient graph covers (llama without
-// grouped-query attention, small: the worker holds every model in F32);
+// the only objective and a model the gradient graph covers (a dense llama,
+// package gradshape; small: the worker holds every model in F32);
 // optimizer "auto" chooses it where all hold (autoOptimizer), ES elsewhere.
 //
 // The centre is each generation's leader (its finalist). Genes stay in
@@ -177,21 +178,15 @@ func (e *engine) autoOptimizer(measured bool) (string, string) {
 		return no("%v", err)
 	}
 	defer f.Close()
-	md := f.Metadata
-	arch := md.Architecture()
-	heads, _ := md.ArchUint("attention.head_count")
-	kv, ok := md.ArchUint("attention.head_count_kv")
+	if _, err := gradshape.Check(f); err != nil {
+		return no("%v", err)
+	}
 	var params uint64
 	for _, ti := range f.Tensors {
 		params += ti.Elements()
 	}
-	switch {
-	case arch != "llama":
-		return no("the gradient graph covers llama models, not %s", arch)
-	case ok && kv != heads:
-		return no("the gradient graph does not cover grouped-query attention (%d key-value heads for %d)", kv, heads)
-	case params > maxGradientParams:
+	if params > maxGradientParams {
 		return no("%d M parameters: the gradient graph holds every model in F32 (up to %d M)", params/1_000_000, maxGradientParams/1_000_000)
 	}
-	return "gradient", fmt.Sprintf("exact gradients of %s (a %s model of %d M parameters with a base)", technique, arch, max(1, params/1_000_000))
+	return "gradient", fmt.Sprintf("exact gradients of %s (a %s model of %d M parameters with a base)", technique, f.Metadata.Architecture(), max(1, params/1_000_000))
 }

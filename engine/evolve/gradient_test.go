@@ -13,6 +13,7 @@ import (
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/eval/evaltest"
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/gguf/synth"
 	"github.com/evomerge/evomerge/engine/merge"
 )
 
@@ -41,10 +42,21 @@ func standInLoss(t *testing.T, r *merge.Recipe, base string, layers int) float64
 	return sum / float64(n)
 }
 
-// gradientConfig is testConfig searching task arithmetic with the
-// gradient optimiser, weight genes per kind.
+// gradientConfig is testConfig over generated llama models (three
+// fine-tunes of the base, which the gradient graph covers) searching task
+// arithmetic with the gradient optimiser, weight genes per kind.
 func gradientConfig(t *testing.T, gens int) config.Config {
 	cfg := testConfig(t)
+	base := synth.Spec{Arch: synth.Llama, Layers: 6, Seed: 1}
+	for i := range cfg.Models {
+		spec := base
+		if cfg.Models[i].Name != "base" {
+			spec = base.FineTune(uint64(10+i), 0.1)
+		}
+		if err := spec.Write(cfg.Models[i].Path, cfg.Models[i].Name); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg.Merge.Techniques = []string{"task_arithmetic"}
 	cfg.Merge.WeightGenes = "kinds"
 	cfg.Evolution.Optimizer, cfg.Evolution.CMAESTechnique, cfg.Evolution.Generations = "gradient", "task_arithmetic", gens

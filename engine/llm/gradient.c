@@ -88,6 +88,11 @@ struct evm_grad * evm_grad_new(const struct evm_grad_model * m, int n, int from,
         }
     }
     const int hd = m->embd / m->heads;
+    struct ggml_tensor * freqs = NULL; // rope frequency factors: the base's, constant
+    if (m->tensors[EVM_GRAD_ROPE_FREQS].ne0 > 0) {
+        freqs = new_like(ctx, &m->tensors[EVM_GRAD_ROPE_FREQS]);
+        memcpy(ggml_get_data(freqs), m->tensors[EVM_GRAD_ROPE_FREQS].base, ggml_nbytes(freqs));
+    }
     struct ggml_tensor * emb = merged(ctx, &m->tensors[EVM_GRAD_EMBD], g->coef);
     struct ggml_tensor * x = ggml_get_rows(ctx, emb, g->tokens);
     for (int l = 0; l < m->layers; l++) {
@@ -99,13 +104,17 @@ struct evm_grad * evm_grad_new(const struct evm_grad_model * m, int n, int from,
         // attention: RMS norm, Q K V, RoPE (llama's normal mode), causal softmax, output projection
         struct ggml_tensor * h = ggml_mul(ctx, ggml_rms_norm(ctx, x, m->eps), w[0]);
         struct ggml_tensor * q = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w[1], h), hd, m->heads, n);
-        struct ggml_tensor * k = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w[2], h), hd, m->heads, n);
-        struct ggml_tensor * v = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w[3], h), hd, m->heads, n);
-        q = ggml_rope_ext(ctx, q, pos, NULL, hd, EVM_ROPE_NORM, m->ctx_train, m->rope_base, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f);
-        k = ggml_rope_ext(ctx, k, pos, NULL, hd, EVM_ROPE_NORM, m->ctx_train, m->rope_base, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f);
+        struct ggml_tensor * k = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w[2], h), hd, m->kv_heads, n);
+        struct ggml_tensor * v = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w[3], h), hd, m->kv_heads, n);
+        q = ggml_rope_ext(ctx, q, pos, freqs, hd, EVM_ROPE_NORM, m->ctx_train, m->rope_base, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f);
+        k = ggml_rope_ext(ctx, k, pos, freqs, hd, EVM_ROPE_NORM, m->ctx_train, m->rope_base, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f);
+        // Grouped-query attention: ggml_mul_mat broadcasts the kv_heads
+        // key and value heads over the query heads (query head i reads
+        // head i / (heads / kv_heads), as llama.cpp's attention), and its
+        // backward pass sums the broadcast gradients back.
         struct ggml_tensor * kq = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_permute(ctx, k, 0, 2, 1, 3)), ggml_permute(ctx, q, 0, 2, 1, 3));
         kq = ggml_soft_max_ext(ctx, kq, mask, 1.0f / sqrtf((float) hd), 0.0f);              // [n_k, n_q, heads]
-        struct ggml_tensor * vt = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));         // [n_k, hd, heads]
+        struct ggml_tensor * vt = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));         // [n_k, hd, kv_heads]
         struct ggml_tensor * att = ggml_permute(ctx, ggml_mul_mat(ctx, vt, kq), 0, 2, 1, 3); // [hd, heads, n_q]
         x = ggml_add(ctx, x, ggml_mul_mat(ctx, w[4], ggml_cont_2d(ctx, att, m->embd, n)));
         // MLP: RMS norm, SwiGLU

@@ -9,10 +9,13 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"unsafe"
 
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/llm/gradshape"
 	"github.com/evomerge/evomerge/kernels"
 )
 
@@ -34,54 +37,16 @@ import (
 // ggml_opt_grad_acc for the gradients) is in the pinned build but cannot
 // serve: the backward graph aborts in ggml_build_backward_expand on the
 // KV cache's ggml_set_rows, an in-place op (upstream llama.cpp issues
-// 16258 and 18805). Hence a graph of evomerge's own, which covers the
-// llama architecture without grouped-query attention and without biases
-// (GradientSpecOf refuses others); it is checked against llama.cpp on the
-// zoo (the same loss to 1e-4) and against central differences.
+// 16258 and 18805). Hence a graph of evomerge's own, which covers dense
+// llama models, grouped-query attention and rope frequency factors
+// included (package gradshape says which, in plain Go); it is checked
+// against llama.cpp on the zoo and on generated models with grouped-query
+// attention (the same loss to 1e-4) and against central differences.
 //
 // Everything is F32 on the CPU (ggml_graph_compute_with_ctx): the graph
 // holds the base and every source's delta, so memory is about
 // (1 + 3·sources) × the F32 model, twice over for the gradients — small
 // models only.
-
-// GradientSpec is the shape of a llama model (GGUF metadata).
-type GradientSpec struct {
-	Layers, Embd, Heads, Vocab, CtxTrain int
-	Eps, RopeBase                        float32
-}
-
-// ErrGradientArch marks a model the coefficient-gradient graph does not
-// cover.
-var ErrGradientArch = errors.New("coefficient gradients cover llama models without grouped-query attention")
-
-// GradientSpecOf reads a model's shape from its GGUF metadata.
-func GradientSpecOf(md gguf.Metadata) (GradientSpec, error) {
-	if a := md.Architecture(); a != "llama" {
-		return GradientSpec{}, fmt.Errorf("architecture %q: %w", a, ErrGradientArch)
-	}
-	u := func(k string) int { v, _ := md.ArchUint(k); return int(v) }
-	f := func(k string, def float64) float32 {
-		if v, ok := md.Float("llama." + k); ok {
-			return float32(v)
-		}
-		return float32(def)
-	}
-	s := GradientSpec{Layers: u("block_count"), Embd: u("embedding_length"), Heads: u("attention.head_count"),
-		CtxTrain: u("context_length"), Eps: f("attention.layer_norm_rms_epsilon", 1e-5), RopeBase: f("rope.freq_base", 10000)}
-	if kv := u("attention.head_count_kv"); kv != 0 && kv != s.Heads {
-		return GradientSpec{}, fmt.Errorf("%d KV heads for %d query heads: %w", kv, s.Heads, ErrGradientArch)
-	}
-	if s.Layers <= 0 || s.Embd <= 0 || s.Heads <= 0 || s.Embd%s.Heads != 0 {
-		return GradientSpec{}, fmt.Errorf("incomplete llama metadata (layers %d, width %d, heads %d): %w", s.Layers, s.Embd, s.Heads, ErrGradientArch)
-	}
-	if n, ok := md.Strings("tokenizer.ggml.tokens"); ok {
-		s.Vocab = len(n)
-	}
-	if v := u("vocab_size"); v > 0 {
-		s.Vocab = v
-	}
-	return s, nil
-}
 
 // GradientWeight is one tensor of the merge: its base values, each
 // source's delta from the base (nil: equal to the base), and the
@@ -98,25 +63,25 @@ type GradientWeight struct {
 // shape, any type ggml decodes) into the F32 weights NewGradient takes:
 // coef(name, s) is the coefficient of source s in tensor name. A source
 // that kept a tensor of the base gets no delta there.
-func GradientWeights(base string, sources []string, coef func(name string, source int) int) (GradientSpec, map[string]GradientWeight, error) {
+func GradientWeights(base string, sources []string, coef func(name string, source int) int) (gradshape.Spec, map[string]GradientWeight, error) {
 	b, md, err := readF32(base)
 	if err != nil {
-		return GradientSpec{}, nil, err
+		return gradshape.Spec{}, nil, err
 	}
-	spec, err := GradientSpecOf(md)
+	spec, err := gradshape.Of(md)
 	if err != nil {
-		return GradientSpec{}, nil, fmt.Errorf("%s: %w", base, err)
+		return gradshape.Spec{}, nil, fmt.Errorf("%s: %w", base, err)
 	}
 	weights := b
 	for s, path := range sources {
 		src, _, err := readF32(path)
 		if err != nil {
-			return GradientSpec{}, nil, err
+			return gradshape.Spec{}, nil, err
 		}
 		for name, w := range weights {
 			v, ok := src[name]
 			if !ok || len(v.Base) != len(w.Base) {
-				return GradientSpec{}, nil, fmt.Errorf("%s: tensor %s missing or of another shape than the base's", path, name)
+				return gradshape.Spec{}, nil, fmt.Errorf("%s: tensor %s missing or of another shape than the base's", path, name)
 			}
 			var d []float32
 			for i := range v.Base {
@@ -154,9 +119,6 @@ func readF32(path string) (map[string]GradientWeight, gguf.Metadata, error) {
 	return out, f.Metadata, nil
 }
 
-// gradientLayerKinds are the tensors of a block, in gradient.h's order.
-var gradientLayerKinds = []string{"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"}
-
 // Gradient computes the loss of a merge on windows of n tokens and its
 // gradient in the coefficients. Not safe for concurrent use.
 type Gradient struct {
@@ -170,18 +132,16 @@ type Gradient struct {
 // position from, over ncoef coefficients, computing with threads CPU
 // threads. weights holds every tensor by GGUF name ("output.weight" may
 // be absent: tied to the embeddings).
-func NewGradient(spec GradientSpec, weights map[string]GradientWeight, ncoef, n, from, threads int) (*Gradient, error) {
+func NewGradient(spec gradshape.Spec, weights map[string]GradientWeight, ncoef, n, from, threads int) (*Gradient, error) {
 	if n < 2 || from < 0 || from > n-2 {
 		return nil, fmt.Errorf("gradient: scoring from position %d of windows of %d tokens", from, n)
 	}
 	if spec.CtxTrain > 0 && n > spec.CtxTrain {
 		return nil, fmt.Errorf("gradient: windows of %d tokens exceed the model's context of %d", n, spec.CtxTrain)
 	}
-	names := []string{"token_embd.weight", "output_norm.weight", "output.weight"}
-	for l := range spec.Layers {
-		for _, k := range gradientLayerKinds {
-			names = append(names, fmt.Sprintf("blk.%d.%s.weight", l, k))
-		}
+	names := gradshape.Tensors(spec.Layers)
+	if err := gradshape.Covers(spec, slices.Collect(maps.Keys(weights))); err != nil {
+		return nil, fmt.Errorf("gradient: %w", err)
 	}
 	ts := unsafe.Slice((*C.struct_evm_grad_tensor)(C.calloc(C.size_t(len(names)), C.size_t(unsafe.Sizeof(C.struct_evm_grad_tensor{})))), len(names))
 	defer C.free(unsafe.Pointer(&ts[0]))
@@ -191,8 +151,8 @@ func NewGradient(spec GradientSpec, weights map[string]GradientWeight, ncoef, n,
 	for i, name := range names {
 		w, ok := weights[name]
 		if !ok {
-			if name == "output.weight" {
-				continue // tied: ne0 = 0
+			if gradshape.Optional(name) {
+				continue // tied, or no frequency factors: ne0 = 0
 			}
 			return nil, fmt.Errorf("gradient: no tensor %s", name)
 		}
@@ -227,7 +187,7 @@ func NewGradient(spec GradientSpec, weights map[string]GradientWeight, ncoef, n,
 	if spec.Vocab <= 0 {
 		spec.Vocab = int(ts[0].ne1)
 	}
-	m := C.struct_evm_grad_model{tensors: &ts[0], layers: C.int(spec.Layers), embd: C.int(spec.Embd), heads: C.int(spec.Heads),
+	m := C.struct_evm_grad_model{tensors: &ts[0], layers: C.int(spec.Layers), embd: C.int(spec.Embd), heads: C.int(spec.Heads), kv_heads: C.int(spec.KVHeads),
 		vocab: C.int(spec.Vocab), ncoef: C.int(ncoef), ctx_train: C.int(max(spec.CtxTrain, n)), eps: C.float(spec.Eps), rope_base: C.float(spec.RopeBase)}
 	mem := gradientMemory(spec, bytes, n, from)
 	g := C.evm_grad_new(&m, C.int(n), C.int(from), C.int(max(1, threads)), C.size_t(mem))
@@ -241,7 +201,7 @@ func NewGradient(spec GradientSpec, weights map[string]GradientWeight, ncoef, n,
 // (mergedBytes: base, deltas, products and sums) and their gradients,
 // the activations of n tokens and the scored logits with theirs, and
 // tensor overhead.
-func gradientMemory(spec GradientSpec, mergedBytes int64, n, from int) int64 {
+func gradientMemory(spec gradshape.Spec, mergedBytes int64, n, from int) int64 {
 	act := int64(spec.Layers) * int64(n) * int64(64*spec.Embd+8*n*spec.Heads) * 4
 	logits := int64(n-1-from) * int64(spec.Vocab) * 4 * 8
 	return 2*mergedBytes + 2*act + logits + 64<<20

@@ -13,13 +13,15 @@ struct evm_grad_tensor {
 };
 
 // The order of tensors: embeddings, output norm, output (ne0 = 0 when
-// tied to the embeddings), then per layer attn_norm, attn_q, attn_k,
-// attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down.
-enum { EVM_GRAD_EMBD = 0, EVM_GRAD_OUTPUT_NORM = 1, EVM_GRAD_OUTPUT = 2, EVM_GRAD_FIRST = 3, EVM_GRAD_PER_LAYER = 9 };
+// tied to the embeddings), rope frequency factors (ne0 = 0 when absent;
+// the merge copies the base's, so their deltas are ignored), then per
+// layer attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm,
+// ffn_gate, ffn_up, ffn_down.
+enum { EVM_GRAD_EMBD = 0, EVM_GRAD_OUTPUT_NORM = 1, EVM_GRAD_OUTPUT = 2, EVM_GRAD_ROPE_FREQS = 3, EVM_GRAD_FIRST = 4, EVM_GRAD_PER_LAYER = 9 };
 
 struct evm_grad_model {
     const struct evm_grad_tensor * tensors;
-    int   layers, embd, heads, vocab, ncoef, ctx_train;
+    int   layers, embd, heads, kv_heads, vocab, ncoef, ctx_train;
     float eps, rope_base;
 };
 

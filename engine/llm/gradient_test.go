@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/evomerge/evomerge/engine/gguf"
+	"github.com/evomerge/evomerge/engine/gguf/synth"
+	"github.com/evomerge/evomerge/engine/llm/gradshape"
 	"github.com/evomerge/evomerge/engine/merge"
 	"github.com/evomerge/evomerge/zoo"
 )
@@ -83,27 +85,8 @@ func TestGradientMatchesLlamaAndDifferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, c := scoringContext(t, out)
-	window := gradientWindow(t, m)
-	in := make([]int, len(window))
-	for i, tok := range window {
-		in[i] = int(tok)
-	}
-	logits, err := c.Decode(in, 0, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want float64
-	V := c.VocabSize()
-	for j := 0; j < 127; j++ {
-		row := logits[j*V : (j+1)*V]
-		mx := float64(row[argmax(row)])
-		var z float64
-		for _, x := range row {
-			z += math.Exp(float64(x) - mx)
-		}
-		want += mx + math.Log(z) - float64(row[in[129+j]])
-	}
-	want /= 127
+	window := gradientWindow(t, m, 256)
+	want := llamaLoss(t, c, window, 128)
 
 	coef := make([]float32, 60)
 	for i := range coef {
@@ -146,8 +129,8 @@ func TestGradientMatchesLlamaAndDifferences(t *testing.T) {
 	}
 }
 
-// TestGradientRefuses: architectures and shapes the graph does not cover,
-// and bad input, are errors.
+// TestGradientRefuses: tensors the graph does not build, and bad input,
+// are errors (gradshape's tests cover the metadata).
 func TestGradientRefuses(t *testing.T) {
 	f, err := gguf.Open(zoo.Model(zoo.Base))
 	if err != nil {
@@ -155,24 +138,16 @@ func TestGradientRefuses(t *testing.T) {
 	}
 	md := f.Metadata
 	f.Close()
-	for _, c := range []struct {
-		name string
-		md   gguf.Metadata
-	}{
-		{"qwen2", md.Clone().Set("general.architecture", "qwen2")},
-		{"grouped-query attention", md.Clone().Set("llama.attention.head_count_kv", uint32(2))},
-		{"no width", md.Clone().Delete("llama.embedding_length")},
-	} {
-		if _, err := GradientSpecOf(c.md); !errors.Is(err, ErrGradientArch) {
-			t.Errorf("%s: %v, want ErrGradientArch", c.name, err)
-		}
-	}
-	spec, err := GradientSpecOf(md)
+	spec, err := gradshape.Of(md)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := NewGradient(spec, map[string]GradientWeight{}, 1, 256, 128, 1); err == nil || !strings.Contains(err.Error(), "no tensor") {
 		t.Errorf("no weights: %v", err)
+	}
+	bias := map[string]GradientWeight{"blk.0.attn_q.bias": {Shape: []uint64{288}, Base: make([]float32, 288)}}
+	if _, err := NewGradient(spec, bias, 1, 256, 128, 1); !errors.Is(err, gradshape.ErrArch) {
+		t.Errorf("a bias: %v, want gradshape.ErrArch", err)
 	}
 	if _, err := NewGradient(spec, nil, 1, 256, 255, 1); err == nil {
 		t.Error("scoring from the last position was accepted")
@@ -233,17 +208,42 @@ func scoringContext(tb testing.TB, path string) (*Model, *Context) {
 	return m, c
 }
 
-// gradientWindow is a window of 256 tokens of graphText, tokenized by m.
-func gradientWindow(tb testing.TB, m *Model) []int32 {
+// gradientWindow is a window of n tokens of graphText, tokenized by m.
+func gradientWindow(tb testing.TB, m *Model, n int) []int32 {
 	toks, err := m.Tokenize(strings.Repeat(graphText+" ", 12), true)
-	if err != nil || len(toks) < 256 {
+	if err != nil || len(toks) < n {
 		tb.Fatalf("%d tokens, %v", len(toks), err)
 	}
-	w := make([]int32, 256)
+	w := make([]int32, n)
 	for i := range w {
 		w[i] = int32(toks[i])
 	}
 	return w
+}
+
+// llamaLoss is llama.cpp's mean negative log-likelihood of the window's
+// tokens after positions from … n−2, the graph's loss.
+func llamaLoss(tb testing.TB, c *Context, window []int32, from int) float64 {
+	in := make([]int, len(window))
+	for i, tok := range window {
+		in[i] = int(tok)
+	}
+	logits, err := c.Decode(in, 0, from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var loss float64
+	V, n := c.VocabSize(), len(window)-1-from
+	for j := range n {
+		row := logits[j*V : (j+1)*V]
+		mx := float64(row[argmax(row)])
+		var z float64
+		for _, x := range row {
+			z += math.Exp(float64(x) - mx)
+		}
+		loss += mx + math.Log(z) - float64(row[in[from+1+j]])
+	}
+	return loss / float64(n)
 }
 
 // benchWindow is gradientWindow with the base's tokenizer.
@@ -253,5 +253,74 @@ func benchWindow(b *testing.B) []int32 {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	return gradientWindow(b, m)
+	return gradientWindow(b, m, 256)
+}
+
+// TestGradientGQA: on generated llama models with grouped-query attention
+// (4 query heads sharing 2 key-value heads) and rope frequency factors, two
+// fine-tunes over their base, the graph's loss equals llama.cpp's on the
+// merge written as an F32 file, and its gradient central differences of
+// its own loss.
+func TestGradientGQA(t *testing.T) {
+	dir := t.TempDir()
+	spec := synth.Spec{Arch: synth.Llama, Layers: 2, Heads: 4, KVHeads: 2, Seed: 3}
+	base := filepath.Join(dir, "base.gguf")
+	if err := spec.Write(base, "base"); err != nil {
+		t.Fatal(err)
+	}
+	var sources []string
+	for i := range 2 {
+		p := filepath.Join(dir, fmt.Sprintf("ft%d.gguf", i))
+		if err := spec.FineTune(uint64(10+i), 0.2).Write(p, fmt.Sprintf("ft%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, p)
+	}
+	gs, weights, err := GradientWeights(base, sources, func(_ string, s int) int { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs.KVHeads != 2 || gs.Heads != 4 {
+		t.Fatalf("spec %+v", gs)
+	}
+	const n, from = 64, 32
+	g, err := NewGradient(gs, weights, 2, n, from, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	coef := []float32{0.4, 0.7}
+	r := &merge.Recipe{Method: "task_arithmetic", Base: base, OutType: "f32"}
+	for i, s := range sources {
+		r.Models = append(r.Models, merge.ModelRef{Model: s, Params: merge.Params{"weight": merge.Scalar(float64(coef[i]))}})
+	}
+	out := filepath.Join(dir, "merged.gguf")
+	if _, _, err := merge.Run(context.Background(), r, out, Codec{}, merge.ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, c := scoringContext(t, out)
+	window := gradientWindow(t, m, n)
+	want := llamaLoss(t, c, window, from)
+	grad := make([]float32, 2)
+	got, err := g.Window(coef, window, grad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loss: graph %.6f, llama.cpp %.6f; gradient %v", got, want, grad)
+	if math.Abs(got-want) > 1e-4*want {
+		t.Errorf("graph loss %.6f, llama.cpp %.6f", got, want)
+	}
+	scratch := make([]float32, 2)
+	const h = 0.01
+	for i := range coef {
+		c2 := append([]float32(nil), coef...)
+		c2[i] += h
+		lp, _ := g.Window(c2, window, scratch)
+		c2[i] -= 2 * h
+		lm, _ := g.Window(c2, window, scratch)
+		fd := (lp - lm) / (2 * h)
+		if math.Abs(fd-float64(grad[i])) > max(0.03*math.Abs(fd), 2e-4) {
+			t.Errorf("coefficient %d: gradient %.6f, central difference %.6f", i, grad[i], fd)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evomerge/evomerge/engine/eval"
 	"github.com/evomerge/evomerge/engine/llm"
+	"github.com/evomerge/evomerge/engine/llm/gradshape"
 	"github.com/evomerge/evomerge/engine/merge"
 )
 
@@ -32,7 +33,7 @@ type gradState struct {
 	names   []string // every tensor, sorted: coefficient t·M + i is model i's in names[t]
 	changed []bool   // per name: some model differs from the base there
 	models  int
-	spec    llm.GradientSpec
+	spec    gradshape.Spec
 	g       *llm.Gradient
 }
 
@@ -72,7 +73,7 @@ func (r *resident) gradientState(rc *merge.Recipe, n, first, threads int) (*grad
 	// fixed afterwards from the names it saw, sorted.
 	spec, weights, err := llm.GradientWeights(rc.Base, models, coef)
 	if err != nil {
-		if errors.Is(err, llm.ErrGradientArch) {
+		if errors.Is(err, gradshape.ErrArch) {
 			return nil, inputError{err}
 		}
 		return nil, err
