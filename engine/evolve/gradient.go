@@ -181,6 +181,17 @@ func (e *engine) autoOptimizer(measured bool) (string, string) {
 	if _, err := gradshape.Check(f); err != nil {
 		return no("%v", err)
 	}
+	for i, src := range e.space.Sources {
+		sf, err := gguf.Open(src)
+		if err != nil {
+			return no("%v", err)
+		}
+		err = gradshape.Same(f, sf)
+		sf.Close()
+		if err != nil {
+			return no("source %s: %v", e.space.Names[i], err)
+		}
+	}
 	var params uint64
 	for _, ti := range f.Tensors {
 		params += ti.Elements()

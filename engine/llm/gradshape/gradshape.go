@@ -100,3 +100,23 @@ func Check(f *gguf.File) (Spec, error) {
 	}
 	return s, Covers(s, names)
 }
+
+// Same checks that a source has the base's tensors, of the same shapes:
+// the graph adds each source's difference from the base, tensor by
+// tensor (a fine-tune with added tokens, whose embeddings have more rows,
+// is not covered).
+func Same(base, source *gguf.File) error {
+	if len(base.Tensors) != len(source.Tensors) {
+		return fmt.Errorf("%d tensors, the base has %d: %w", len(source.Tensors), len(base.Tensors), ErrArch)
+	}
+	shapes := make(map[string][]uint64, len(base.Tensors))
+	for _, ti := range base.Tensors {
+		shapes[ti.Name] = ti.Shape
+	}
+	for _, ti := range source.Tensors {
+		if s, ok := shapes[ti.Name]; !ok || !slices.Equal(s, ti.Shape) {
+			return fmt.Errorf("tensor %s %v is not the base's (%v): %w", ti.Name, ti.Shape, s, ErrArch)
+		}
+	}
+	return nil
+}

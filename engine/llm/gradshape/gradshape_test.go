@@ -71,3 +71,36 @@ func TestCheck(t *testing.T) {
 		t.Errorf("a block beyond the layers: %v", err)
 	}
 }
+
+// TestSame: a fine-tune has the base's tensors; one with added tokens
+// (more embedding rows) or another depth does not.
+func TestSame(t *testing.T) {
+	dir := t.TempDir()
+	spec := synth.Spec{Arch: synth.Llama, Layers: 2, Seed: 1}
+	open := func(name string, s synth.Spec) *gguf.File {
+		p := filepath.Join(dir, name+".gguf")
+		if err := s.Write(p, name); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	base := open("base", spec)
+	if err := Same(base, open("tune", spec.FineTune(2, 0.1))); err != nil {
+		t.Error(err)
+	}
+	added := spec
+	v := synth.DefaultVocab(synth.Llama).WithAdded(synth.TokenControl, "<think>")
+	added.Vocab = &v
+	deeper := spec
+	deeper.Layers = 3
+	for name, s := range map[string]synth.Spec{"added tokens": added, "deeper": deeper} {
+		if err := Same(base, open(name, s)); !errors.Is(err, ErrArch) {
+			t.Errorf("%s: %v, want ErrArch", name, err)
+		}
+	}
+}
