@@ -21,7 +21,16 @@ import (
 // the tokens inside one window are far from independent). The resampling
 // is seeded with the run's seed, so a run's verdict is reproducible. When
 // the interval includes 0 the run says the best model is not
-// distinguishable from the other on these texts.
+// distinguishable from the other on these texts; when the whole interval
+// lies within ±verdictNegligible it says they are equal within 0.05%
+// (a merge that is the uniform average up to rounding differs from it on
+// every window by a hair, consistently — distinguishable, and of no
+// consequence).
+
+// verdictNegligible is the difference in mean log-perplexity below which
+// two models count as equal: 0.05% in perplexity, under what the
+// comparison table's figures resolve.
+const verdictNegligible = 0.0005
 
 // verdictResamples is the number of bootstrap resamples: the interval's
 // ends then move by well under a tenth of its width between seeds.
@@ -40,6 +49,8 @@ type Verdict struct {
 	Windows         int     `json:"windows"`   // windows compared, all texts
 	Resamples       int     `json:"resamples"` // bootstrap resamples
 	Distinguishable bool    `json:"distinguishable"`
+	// Negligible: the whole interval lies within ±0.0005 (0.05%).
+	Negligible bool `json:"negligible"`
 }
 
 // String is the verdict in one line, e.g. "best − uniform: −0.0213
@@ -48,6 +59,8 @@ type Verdict struct {
 func (v Verdict) String() string {
 	what := "not distinguishable"
 	switch {
+	case v.Negligible:
+		what = "equal within 0.05%"
 	case v.Distinguishable && v.Diff < 0:
 		what = "better"
 	case v.Distinguishable:
@@ -65,7 +78,7 @@ func compare(best, other ModelScore, seed uint64) (Verdict, error) {
 		return Verdict{}, fmt.Errorf("best against %s: %w", other.Name, err)
 	}
 	return Verdict{Model: other.Name, Kind: other.Kind, Diff: d, Low: lo, High: hi, Windows: n, Resamples: verdictResamples,
-		Distinguishable: lo > 0 || hi < 0}, nil
+		Distinguishable: lo > 0 || hi < 0, Negligible: lo > -verdictNegligible && hi < verdictNegligible}, nil
 }
 
 // pairedBootstrap returns the difference in mean log-perplexity a − b over

@@ -127,3 +127,25 @@ func TestVerdictNotDistinguishable(t *testing.T) {
 		t.Errorf("verdict line %q", s)
 	}
 }
+
+// TestVerdictNegligible: a best model 2e-5 nats per token below the other
+// on every window is distinguishable but equal within 0.05%, and the line
+// says so; 0.01 below is better.
+func TestVerdictNegligible(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []struct {
+		mu         float64
+		negligible bool
+		suffix     string
+	}{{-2e-5, true, "equal within 0.05%"}, {-0.01, false, ": better"}} {
+		best, other := ModelScore{Name: "best", Windows: map[string][]eval.WindowNLL{}}, ModelScore{Name: "uniform", Kind: "uniform", Windows: map[string][]eval.WindowNLL{}}
+		best.Windows["bible"], other.Windows["bible"] = synthWindows(rng, 60, 127, c.mu, 1e-6)
+		v, err := compare(best, other, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.Distinguishable || v.Negligible != c.negligible || !strings.HasSuffix(v.String(), c.suffix) {
+			t.Errorf("difference %g: distinguishable %v, negligible %v, %q", c.mu, v.Distinguishable, v.Negligible, v.String())
+		}
+	}
+}
