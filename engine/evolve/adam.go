@@ -2,9 +2,47 @@ package evolve
 
 import "math"
 
+// centre is a point in the genes of one technique, moved by Adam — the
+// state ES and the gradient optimiser share: ES feeds step its estimate of
+// the fitness's gradient, the gradient optimiser the exact one. It starts
+// at the technique's neutral genome (the uniform average); genes stay in
+// [0,1], and the ones the technique does not read stay neutral.
+type centre struct {
+	used []int // the genes searched (the technique's)
+	base Genome
+	m    []float64 // the centre, over used
+	adam adam
+}
+
+func newCentre(op *operators, technique string) centre {
+	c := centre{used: op.space.Used(technique), base: op.neutral(technique)}
+	c.m = make([]float64, len(c.used))
+	for i, gi := range c.used {
+		c.m[i] = c.base.Genes[gi]
+	}
+	c.adam = newAdam(len(c.used))
+	return c
+}
+
+// genome is the technique's neutral genome with the used genes at
+// m + s·eps (eps nil: the centre itself), clamped to [0,1].
+func (c *centre) genome(s float64, eps []float64) Genome {
+	g := c.base.Clone()
+	for i, gi := range c.used {
+		x := c.m[i]
+		if eps != nil {
+			x += s * eps[i]
+		}
+		g.Genes[gi] = clamp01(x)
+	}
+	return g
+}
+
+// step moves the centre along g, over used.
+func (c *centre) step(g []float64, rate float64) { c.adam.step(c.m, g, rate) }
+
 // adam is Adam's update (Kingma and Ba) of a point in gene space, climbing
-// the fitness: ES feeds it its estimated gradient, the gradient optimiser
-// the exact one. Genes stay in [0,1].
+// the fitness. Genes stay in [0,1].
 type adam struct {
 	mom, vel []float64 // the moments
 	steps    int

@@ -39,7 +39,7 @@ import (
 //	space.go        the genome layout and its decoding into recipes
 //	genome.go       genomes and the variation operators
 //	optimizer.go    the optimiser interface, one file per method; adam.go
-//	                the Adam step ES and gradient share; gradient.go also
+//	                the centre moved by Adam that ES and gradient share; gradient.go also
 //	                carries a worker's gradient to the genes and chooses
 //	                optimizer "auto"
 //

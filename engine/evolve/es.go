@@ -20,28 +20,19 @@ import (
 // rather than one window set's, and it has only to find a direction, not
 // a lucky point. The centre is each generation's leader (its finalist).
 type es struct {
-	used    []int // the genes searched (the technique's)
-	base    Genome
+	centre
 	rng     *rand.Rand
 	pairs   int
 	sigma   float64
 	rate    float64 // Adam's step after generation 0 …
 	rateEnd float64 // … and after the last one, linear in between
 	gens    int
-	m       []float64 // the centre, over used
-	adam    adam
 	eps     [][]float64 // this generation's directions
 }
 
 func newES(op *operators, technique string, sigma, rate, rateEnd float64, generations, population int, rng *rand.Rand) *es {
-	e := &es{used: op.space.Used(technique), base: op.neutral(technique), rng: rng,
+	return &es{centre: newCentre(op, technique), rng: rng,
 		pairs: esPairs(population), sigma: sigma, rate: rate, rateEnd: rateEnd, gens: generations}
-	e.m = make([]float64, len(e.used))
-	for i, gi := range e.used {
-		e.m[i] = e.base.Genes[gi]
-	}
-	e.adam = newAdam(len(e.used))
-	return e
 }
 
 // esPairs is the number of antithetic pairs of a population: the centre
@@ -53,7 +44,7 @@ func (e *es) ask(int) []*individual {
 	if len(e.used) == 0 {
 		return nil
 	}
-	out := []*individual{{genome: e.genome(e.m, 0, nil), origin: "es-centre"}}
+	out := []*individual{{genome: e.genome(0, nil), origin: "es-centre"}}
 	e.eps = e.eps[:0]
 	for range e.pairs {
 		eps := make([]float64, len(e.used))
@@ -62,24 +53,10 @@ func (e *es) ask(int) []*individual {
 		}
 		e.eps = append(e.eps, eps)
 		out = append(out,
-			&individual{genome: e.genome(e.m, e.sigma, eps), origin: "es+"},
-			&individual{genome: e.genome(e.m, -e.sigma, eps), origin: "es-"})
+			&individual{genome: e.genome(e.sigma, eps), origin: "es+"},
+			&individual{genome: e.genome(-e.sigma, eps), origin: "es-"})
 	}
 	return out
-}
-
-// genome is the technique's neutral genome with the used genes at
-// m + s·eps, clamped to [0,1].
-func (e *es) genome(m []float64, s float64, eps []float64) Genome {
-	g := e.base.Clone()
-	for i, gi := range e.used {
-		x := m[i]
-		if eps != nil {
-			x += s * eps[i]
-		}
-		g.Genes[gi] = clamp01(x)
-	}
-	return g
 }
 
 // stepSize is Adam's step after generation gen: es_rate at the first,
@@ -126,7 +103,7 @@ func (e *es) tell(gen int, inds []*individual) {
 		}
 		g[i] /= float64(len(slopes))
 	}
-	e.adam.step(e.m, g, e.stepSize(gen))
+	e.step(g, e.stepSize(gen))
 }
 
 // leader is the generation's centre, when it was scored.

@@ -27,24 +27,14 @@ import (
 // package gradshape; small: the worker holds every model in F32);
 // optimizer "auto" chooses it where all hold (autoOptimizer), ES elsewhere.
 //
-// The centre is each generation's leader (its finalist). Genes stay in
-// [0,1]; the ones the technique does not read stay neutral.
+// The centre is each generation's leader (its finalist).
 type gradientAscent struct {
-	used []int // the genes searched (the technique's)
-	base Genome
+	centre
 	rate float64
-	m    []float64 // the centre, over used
-	adam adam
 }
 
 func newGradientAscent(op *operators, technique string, rate float64) *gradientAscent {
-	g := &gradientAscent{used: op.space.Used(technique), base: op.neutral(technique), rate: rate}
-	g.m = make([]float64, len(g.used))
-	for i, gi := range g.used {
-		g.m[i] = g.base.Genes[gi]
-	}
-	g.adam = newAdam(len(g.used))
-	return g
+	return &gradientAscent{centre: newCentre(op, technique), rate: rate}
 }
 
 // ask returns the centre, asking for its gradient.
@@ -52,11 +42,7 @@ func (g *gradientAscent) ask(int) []*individual {
 	if len(g.used) == 0 {
 		return nil
 	}
-	c := g.base.Clone()
-	for i, gi := range g.used {
-		c.Genes[gi] = g.m[i]
-	}
-	return []*individual{{genome: c, origin: "gradient", wantGrad: true}}
+	return []*individual{{genome: g.genome(0, nil), origin: "gradient", wantGrad: true}}
 }
 
 // tell takes an Adam step along the centre's gradient, when it has one.
@@ -68,7 +54,7 @@ func (g *gradientAscent) tell(_ int, inds []*individual) {
 	for i, gi := range g.used {
 		d[i] = inds[0].grad[gi]
 	}
-	g.adam.step(g.m, d, g.rate)
+	g.step(d, g.rate)
 }
 
 // leader is the centre, when it was scored.
