@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -58,27 +59,16 @@ func (r *resident) gradientState(rc *merge.Recipe, n, first, threads int) (*grad
 	r.grad.close()
 	r.grad = nil
 	gs := &gradState{key: key, models: len(models)}
-	var names []string
-	index := map[string]int{}
-	coef := func(name string, s int) int {
-		t, ok := index[name]
-		if !ok {
-			t = len(index)
-			index[name] = t
-			names = append(names, name)
-		}
-		return t*len(models) + s
-	}
-	// GradientWeights asks for coefficients in map order; the layout is
-	// fixed afterwards from the names it saw, sorted.
-	spec, weights, err := llm.GradientWeights(rc.Base, models, coef)
+	// The layout follows the tensors' names, sorted, which are known once
+	// the weights are read: the coefficients are set then.
+	spec, weights, err := llm.GradientWeights(rc.Base, models, func(string, int) int { return 0 })
 	if err != nil {
 		if errors.Is(err, gradshape.ErrArch) {
 			return nil, inputError{err}
 		}
 		return nil, err
 	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(weights))
 	for t, name := range names {
 		w := weights[name]
 		changed := false
