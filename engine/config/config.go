@@ -220,6 +220,12 @@ type Objectives struct {
 	Tasks      float64 `toml:"tasks"`
 }
 
+// PerplexityOnly reports whether perplexity is the only weighted
+// objective (what the gradient optimizer follows).
+func (o Objectives) PerplexityOnly() bool {
+	return o.Perplexity > 0 && o.Coherence <= 0 && o.Tasks <= 0
+}
+
 // Hardware configures where evaluation runs.
 type Hardware struct {
 	// GPULayers is "auto" (all layers when a GPU backend is found), or a number.
@@ -578,7 +584,7 @@ func (c Config) Validate() Problems {
 	floatIn("evolution.es_rate", e.ESRate, 1e-6, 1)
 	floatIn("evolution.es_rate_end", e.ESRateEnd, 0, 1)
 	floatIn("evolution.gradient_rate", e.GradientRate, 1e-6, 1)
-	if o := c.Evaluation.Objectives; e.Optimizer == "gradient" && (o.Coherence > 0 || o.Tasks > 0 || o.Perplexity <= 0) {
+	if e.Optimizer == "gradient" && !c.Evaluation.Objectives.PerplexityOnly() {
 		ps.add("evolution.optimizer", "gradient follows the gradient of perplexity alone: weight perplexity only, or choose another optimizer")
 	}
 	if e.CMAESTechnique != AutoTechnique && e.TunesOneTechnique() && !slices.ContainsFunc(c.Merge.Techniques, func(t string) bool { return SameTechnique(t, e.CMAESTechnique) }) {

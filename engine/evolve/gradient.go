@@ -140,11 +140,10 @@ func (e *engine) autoOptimizer(measured bool) (string, string) {
 	no := func(format string, args ...any) (string, string) {
 		return "es", "evolution strategy: " + fmt.Sprintf(format, args...)
 	}
-	o := cfg.Evaluation.Objectives
 	switch {
 	case measured:
 		return no("scores come from a score function, which gives no gradients")
-	case o.Coherence > 0 || o.Tasks > 0 || o.Perplexity <= 0:
+	case !cfg.Evaluation.Objectives.PerplexityOnly():
 		return no("the gradient is of perplexity alone, and other objectives are weighted")
 	case e.space.Base == "":
 		return no("a gradient of task vectors needs a base model")
