@@ -267,8 +267,10 @@ func (p *Pool) spawn(ctx context.Context) (*procWorker, error) {
 		p.kill(w)
 		var crash *CrashError
 		if errors.As(err, &crash) {
-			// It exited before answering: its log says why.
-			return nil, fmt.Errorf("evaluation worker did not start (%s): %s", crash.Status, crashReason(crash.Stderr))
+			// It exited before answering: its log says why — all of it, not
+			// only what followed the health request, which a worker that
+			// fails at once can print (and have copied) before it is sent.
+			return nil, fmt.Errorf("evaluation worker did not start (%s): %s", crash.Status, crashReason(w.stderr.String()))
 		}
 		return nil, fmt.Errorf("evaluation worker did not start: %w", err)
 	}
