@@ -299,7 +299,7 @@ func formFields() []formField {
 			func(d *draft) *string { return &d.pickWindows }, func(c *config.Config) *int { return &c.Evaluation.PickWindows }),
 		intField(groupAdvanced, "evaluation.finalists", "Finalists", "With rotated windows: generation bests compared on the held-back windows.",
 			func(d *draft) *string { return &d.finalists }, func(c *config.Config) *int { return &c.Evaluation.Finalists }),
-		intField(groupAdvanced, "evaluation.promotions", "Promotions", "With rotated windows: times a generation's best third is scored again on as many fresh windows (0–8).",
+		intField(groupAdvanced, "evaluation.promotions", "Promotions", "With rotated windows: times a generation's best third is scored again on as many fresh windows (0–8; not with the gradient optimizer).",
 			func(d *draft) *string { return &d.promotions }, func(c *config.Config) *int { return &c.Evaluation.Promotions }),
 		selectField(groupAdvanced, "merge.weight_genes", "Weight genes", "groups: per layer group; kinds: per layer group and tensor kind (attention, MLP, norms).",
 			[]string{"groups", "kinds"}, func(d *draft) *string { return &d.weightGenes }, func(c *config.Config) *string { return &c.Merge.WeightGenes }),

@@ -202,7 +202,8 @@ type Evaluation struct {
 	// third is promoted after every candidate is scored on Chunks windows
 	// per text: each promotion scores the promoted on as many fresh windows
 	// as they have been scored on so far (successive halving; see
-	// engine/evolve/promote.go). 0: none.
+	// engine/evolve/promote.go). 0: none. The gradient optimizer, with
+	// one candidate a generation, runs none.
 	Promotions int `toml:"promotions"`
 	// Tasks is a multiple-choice JSONL file ({context, choices, answer}).
 	Tasks            string     `toml:"tasks"`

@@ -217,6 +217,13 @@ func (e *engine) setup(ctx context.Context, score measurer) error {
 		e.cfg.Evolution.Optimizer = choice
 		cfg = e.cfg
 	}
+	if ev.Optimizer == "gradient" && cfg.Evaluation.Promotions > 0 {
+		// Its one candidate a generation has nobody to be promoted over,
+		// and more llama.cpp windows would not change its step.
+		e.events.logf("info", "evaluation.promotions = %d: not used by the gradient optimizer (one candidate a generation)", cfg.Evaluation.Promotions)
+		e.cfg.Evaluation.Promotions = 0
+		cfg = e.cfg
+	}
 	budget := ev.MaxEvaluations
 	if budget == 0 {
 		budget = generationCost(generationSize(ev), cfg.Evaluation.Promotions) * ev.Generations

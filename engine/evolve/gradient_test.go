@@ -207,6 +207,18 @@ func TestGradientRun(t *testing.T) {
 		t.Errorf("resumed run ends on %s (%.6f), the uninterrupted one on %s (%.6f)", resumed.Best.Key, resumed.BestFitness, full.Best.Key, full.BestFitness)
 	}
 
+	// Promotions are not run: the one centre has nobody to be promoted
+	// over, and the run says so.
+	cfg = gradientConfig(t, 2)
+	cfg.Evaluation.RotateWindows, cfg.Evaluation.Promotions = true, 1
+	res, events, err := run(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Evaluations != 2 || !loggedPrefix(events, "evaluation.promotions = 1: not used by the gradient optimizer") {
+		t.Errorf("gradient with promotions: %d evaluations, want 2 and the promotions' log line", res.Evaluations)
+	}
+
 	// Coherence weighted: "gradient" is refused, "auto" is ES.
 	cfg = gradientConfig(t, 1)
 	cfg.Evaluation.Objectives.Coherence = 0.5
@@ -214,17 +226,21 @@ func TestGradientRun(t *testing.T) {
 		t.Errorf("gradient with coherence: %v", err)
 	}
 	cfg.Evolution.Optimizer, cfg.Output.Dir = "auto", filepath.Join(t.TempDir(), "auto")
-	res, events, err := run(cfg, Options{})
+	res, events, err = run(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logged := false
-	for _, e := range events {
-		if l, ok := e.(Log); ok && strings.HasPrefix(l.Message, "optimizer auto: evolution strategy") {
-			logged = true
-		}
-	}
-	if res.Optimizer != "es" || !logged {
+	if logged := loggedPrefix(events, "optimizer auto: evolution strategy"); res.Optimizer != "es" || !logged {
 		t.Errorf("auto with coherence ran %s (logged: %v), want es", res.Optimizer, logged)
 	}
+}
+
+// loggedPrefix reports whether a Log event's message starts with prefix.
+func loggedPrefix(events []Event, prefix string) bool {
+	for _, e := range events {
+		if l, ok := e.(Log); ok && strings.HasPrefix(l.Message, prefix) {
+			return true
+		}
+	}
+	return false
 }
