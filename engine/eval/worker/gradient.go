@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/evomerge/evomerge/engine/eval"
+	"github.com/evomerge/evomerge/engine/gguf"
 	"github.com/evomerge/evomerge/engine/llm"
 	"github.com/evomerge/evomerge/engine/llm/gradshape"
 	"github.com/evomerge/evomerge/engine/merge"
@@ -58,28 +58,32 @@ func (r *resident) gradientState(rc *merge.Recipe, n, first, threads int) (*grad
 	}
 	r.grad.close()
 	r.grad = nil
-	gs := &gradState{key: key, models: len(models)}
-	// The layout follows the tensors' names, sorted, which are known once
-	// the weights are read: the coefficients are set then.
-	spec, weights, err := llm.GradientWeights(rc.Base, models, func(string, int) int { return 0 })
+	// The layout follows the base's tensor names, sorted.
+	f, err := gguf.Open(rc.Base)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(f.Tensors))
+	for i, ti := range f.Tensors {
+		names[i] = ti.Name
+	}
+	f.Close()
+	slices.Sort(names)
+	index := make(map[string]int, len(names))
+	for t, name := range names {
+		index[name] = t
+	}
+	spec, weights, err := llm.GradientWeights(rc.Base, models, func(name string, s int) int { return index[name]*len(models) + s })
 	if err != nil {
 		if errors.Is(err, gradshape.ErrArch) {
 			return nil, inputError{err}
 		}
 		return nil, err
 	}
-	names := slices.Sorted(maps.Keys(weights))
+	gs := &gradState{key: key, names: names, models: len(models), spec: spec, changed: make([]bool, len(names))}
 	for t, name := range names {
-		w := weights[name]
-		changed := false
-		for s := range w.Coef {
-			w.Coef[s] = t*len(models) + s
-			changed = changed || w.Deltas[s] != nil
-		}
-		weights[name] = w
-		gs.changed = append(gs.changed, changed)
+		gs.changed[t] = slices.ContainsFunc(weights[name].Deltas, func(d []float32) bool { return d != nil })
 	}
-	gs.names, gs.spec = names, spec
 	if gs.g, err = llm.NewGradient(spec, weights, len(names)*len(models), n, first, threads); err != nil {
 		return nil, err
 	}
